@@ -1,0 +1,412 @@
+//! One error type for every provider; each variant says what happened and what to do next.
+
+use std::convert::Infallible;
+use std::fmt;
+use std::time::Duration;
+
+use crate::{AmountError, FieldError, PaymentId, PhoneError};
+
+/// A request that was refused before anything was sent.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum InvalidRequest {
+    /// The phone number.
+    #[error(transparent)]
+    Phone(#[from] PhoneError),
+    /// The amount, or the provider's amount limits.
+    #[error(transparent)]
+    Amount(#[from] AmountError),
+    /// The reference, description, callback URL or metadata.
+    #[error(transparent)]
+    Field(#[from] FieldError),
+    /// A required field was not set.
+    #[error("{0} is required")]
+    Missing(&'static str),
+    /// The provider does not support what was asked (e.g. a per-request callback URL).
+    #[error("{provider} does not support {what}")]
+    Unsupported {
+        /// The provider.
+        provider: &'static str,
+        /// What it does not support.
+        what: String,
+    },
+}
+
+impl From<Infallible> for InvalidRequest {
+    fn from(e: Infallible) -> Self {
+        match e {}
+    }
+}
+
+impl InvalidRequest {
+    /// The request field this is about, if any (`phone`, `amount`, …).
+    pub fn field(&self) -> Option<&'static str> {
+        match self {
+            Self::Phone(_) => Some("phone"),
+            Self::Amount(_) => Some("amount"),
+            Self::Field(f) => Some(match f {
+                FieldError::EmptyReference
+                | FieldError::ReferenceTooLong { .. }
+                | FieldError::ReferenceCharacter { .. } => "reference",
+                FieldError::Description { .. } => "description",
+                FieldError::CallbackUrlSyntax { .. } | FieldError::CallbackUrlNotHttps => {
+                    "callback_url"
+                }
+                FieldError::Metadata { .. } => "metadata",
+            }),
+            Self::Missing(f) => Some(f),
+            Self::Unsupported { .. } => None,
+        }
+    }
+}
+
+/// Which call an [`Error::OutcomeUnknown`] came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum Operation {
+    /// [`StkProvider::initiate`](crate::StkProvider::initiate).
+    Initiate,
+    /// [`StkProvider::status`](crate::StkProvider::status).
+    Status,
+}
+
+impl fmt::Display for Operation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Initiate => "initiate",
+            Self::Status => "status",
+        })
+    }
+}
+
+/// Everything that can go wrong talking to a provider.
+///
+/// The variants separate what you must do next: fix the request, fix the configuration, tell
+/// the customer, retry later, or (for [`OutcomeUnknown`](Error::OutcomeUnknown)) **query the
+/// status instead of pushing again**, since the customer may already have been charged.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The request was invalid; nothing was sent.
+    #[error("invalid request: {0}; nothing was sent")]
+    InvalidRequest(#[from] InvalidRequest),
+
+    /// The SDK is misconfigured (missing or malformed setting); nothing was sent.
+    #[error("{provider} is misconfigured: {message}")]
+    Config {
+        /// The provider being configured.
+        provider: &'static str,
+        /// What is wrong and how to fix it.
+        message: String,
+    },
+
+    /// The provider refused the credentials (HTTP 401/403).
+    #[error(
+        "{provider} refused the credentials: {message}; check the API key and that it matches the environment (sandbox or live)"
+    )]
+    Unauthorized {
+        /// The provider.
+        provider: &'static str,
+        /// The provider's message.
+        message: String,
+    },
+
+    /// The provider understood the request and refused it; no charge was created.
+    #[error("{provider} rejected the request{}: {message}", code.as_deref().map(|c| format!(" ({c})")).unwrap_or_default())]
+    Rejected {
+        /// The provider.
+        provider: &'static str,
+        /// The provider's error code, when it sends one.
+        code: Option<String>,
+        /// The provider's message (for developers).
+        message: String,
+        /// A message the provider wrote for the customer, when it sends one.
+        customer_message: Option<String>,
+    },
+
+    /// The provider does not know this payment id.
+    #[error(
+        "{provider} does not know payment {id}; check the id and the environment (sandbox or live)"
+    )]
+    UnknownPayment {
+        /// The provider.
+        provider: &'static str,
+        /// The id that was asked about.
+        id: PaymentId,
+    },
+
+    /// Too many requests; nothing was accepted. Retry after the delay.
+    #[error("{provider} is rate limiting requests; retry {}", match retry_after { Some(d) => format!("after {} s", d.as_secs()), None => "later, with backoff".to_owned() })]
+    RateLimited {
+        /// The provider.
+        provider: &'static str,
+        /// How long the provider asked to wait, if it said.
+        retry_after: Option<Duration>,
+    },
+
+    /// The provider could not be reached or failed before accepting; nothing was accepted,
+    /// so retrying is safe.
+    #[error("{provider} is unavailable{}: {message}; nothing was accepted, so it is safe to retry", status.map(|s| format!(" (HTTP {s})")).unwrap_or_default())]
+    Unavailable {
+        /// The provider.
+        provider: &'static str,
+        /// The HTTP status, if there was a response.
+        status: Option<u16>,
+        /// What happened.
+        message: String,
+    },
+
+    /// The request may have reached the provider, but no answer came back (timeout after
+    /// sending, connection reset mid-response). **Do not push again**: a second push may
+    /// charge the customer twice. Resolve it with a status query or wait for the callback.
+    #[error(
+        "outcome of {operation} at {provider} is unknown: {message}; the customer may have been charged, so do not push again: query the status or wait for the callback"
+    )]
+    OutcomeUnknown {
+        /// The provider.
+        provider: &'static str,
+        /// Which call.
+        operation: Operation,
+        /// What happened.
+        message: String,
+    },
+
+    /// The provider answered with something this SDK does not understand.
+    #[error("{provider} sent an unexpected response{}: {excerpt:?}", status.map(|s| format!(" (HTTP {s})")).unwrap_or_default())]
+    UnexpectedResponse {
+        /// The provider.
+        provider: &'static str,
+        /// The HTTP status, if any.
+        status: Option<u16>,
+        /// The start of the body (at most [`Error::EXCERPT_LEN`] characters).
+        excerpt: String,
+    },
+
+    /// A callback failed verification or could not be parsed. Answer it with an error
+    /// status and do not act on it.
+    #[error("invalid callback from {provider}: {reason}")]
+    InvalidCallback {
+        /// The provider.
+        provider: &'static str,
+        /// Why it was refused.
+        reason: String,
+    },
+
+    /// The payment was still not final when the wait's deadline passed. The customer may
+    /// still pay: query the status later or wait for the callback.
+    #[error("payment {id} at {provider} is still {last_status} after {} s; it may still complete: query the status later", waited.as_secs())]
+    StillPending {
+        /// The provider.
+        provider: &'static str,
+        /// The payment.
+        id: PaymentId,
+        /// The last status seen (`pending` or `processing`).
+        last_status: &'static str,
+        /// How long was waited.
+        waited: Duration,
+    },
+}
+
+impl Error {
+    /// The longest body excerpt kept in [`Error::UnexpectedResponse`].
+    pub const EXCERPT_LEN: usize = 200;
+
+    /// A stable snake_case name for the kind, for logs, metrics and JSON output.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::InvalidRequest(_) => "invalid_request",
+            Self::Config { .. } => "config",
+            Self::Unauthorized { .. } => "unauthorized",
+            Self::Rejected { .. } => "rejected",
+            Self::UnknownPayment { .. } => "unknown_payment",
+            Self::RateLimited { .. } => "rate_limited",
+            Self::Unavailable { .. } => "unavailable",
+            Self::OutcomeUnknown { .. } => "outcome_unknown",
+            Self::UnexpectedResponse { .. } => "unexpected_response",
+            Self::InvalidCallback { .. } => "invalid_callback",
+            Self::StillPending { .. } => "still_pending",
+        }
+    }
+
+    /// Whether repeating the same call later is safe and may succeed.
+    ///
+    /// `false` for [`OutcomeUnknown`](Error::OutcomeUnknown): never re-send a push whose
+    /// outcome is unknown; query its status instead.
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, Self::RateLimited { .. } | Self::Unavailable { .. })
+    }
+
+    /// How long to wait before retrying, when the provider said.
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            Self::RateLimited { retry_after, .. } => *retry_after,
+            _ => None,
+        }
+    }
+
+    /// An [`UnexpectedResponse`](Error::UnexpectedResponse) with the body cut to a short,
+    /// single-line excerpt.
+    pub fn unexpected(provider: &'static str, status: Option<u16>, body: &[u8]) -> Self {
+        Self::UnexpectedResponse {
+            provider,
+            status,
+            excerpt: excerpt(body),
+        }
+    }
+
+    /// A [`Config`](Error::Config) error.
+    pub fn config(provider: &'static str, message: impl Into<String>) -> Self {
+        Self::Config {
+            provider,
+            message: message.into(),
+        }
+    }
+
+    /// An [`InvalidCallback`](Error::InvalidCallback) error.
+    pub fn invalid_callback(provider: &'static str, reason: impl Into<String>) -> Self {
+        Self::InvalidCallback {
+            provider,
+            reason: reason.into(),
+        }
+    }
+}
+
+/// The first [`Error::EXCERPT_LEN`] characters of a body, lossily decoded, whitespace folded.
+pub fn excerpt(body: &[u8]) -> String {
+    let text = String::from_utf8_lossy(body);
+    let mut out = String::new();
+    for word in text.split_whitespace() {
+        if !out.is_empty() {
+            out.push(' ');
+        }
+        out.push_str(word);
+        if out.chars().count() >= Error::EXCERPT_LEN {
+            break;
+        }
+    }
+    if out.chars().count() > Error::EXCERPT_LEN {
+        out = out.chars().take(Error::EXCERPT_LEN).collect();
+        out.push('…');
+    }
+    out
+}
+
+impl From<PhoneError> for Error {
+    fn from(e: PhoneError) -> Self {
+        Self::InvalidRequest(e.into())
+    }
+}
+
+impl From<AmountError> for Error {
+    fn from(e: AmountError) -> Self {
+        Self::InvalidRequest(e.into())
+    }
+}
+
+impl From<FieldError> for Error {
+    fn from(e: FieldError) -> Self {
+        Self::InvalidRequest(e.into())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn one_of_each() -> Vec<Error> {
+        vec![
+            PhoneError::NotMobile { prefix: '8' }.into(),
+            AmountError::BelowMinimum {
+                amount: 5,
+                min: 10,
+                provider: "kulmipay",
+            }
+            .into(),
+            InvalidRequest::Missing("reference").into(),
+            Error::config("kulmipay", "KULMIPAY_SECRET_KEY is not set"),
+            Error::Unauthorized {
+                provider: "kulmipay",
+                message: "Invalid api token".into(),
+            },
+            Error::Rejected {
+                provider: "lipia",
+                code: Some("VALIDATION_ERROR".into()),
+                message: "phone_number: expected valid safaricom kenyan number".into(),
+                customer_message: Some("Please check your input and try again".into()),
+            },
+            Error::UnknownPayment {
+                provider: "kulmipay",
+                id: "GQ7KZ2XPNM".into(),
+            },
+            Error::RateLimited {
+                provider: "upesipay",
+                retry_after: Some(Duration::from_secs(30)),
+            },
+            Error::RateLimited {
+                provider: "upesipay",
+                retry_after: None,
+            },
+            Error::Unavailable {
+                provider: "kulmipay",
+                status: Some(503),
+                message: "service unavailable".into(),
+            },
+            Error::OutcomeUnknown {
+                provider: "kulmipay",
+                operation: Operation::Initiate,
+                message: "timed out after 30 s waiting for the response".into(),
+            },
+            Error::unexpected(
+                "lipia",
+                Some(200),
+                b"<html>\n<body>Bad   gateway</body></html>",
+            ),
+            Error::invalid_callback("kulmipay", "challenge does not match"),
+            Error::StillPending {
+                provider: "mock",
+                id: "ws_1".into(),
+                last_status: "pending",
+                waited: Duration::from_secs(120),
+            },
+        ]
+    }
+
+    #[test]
+    fn messages_say_what_to_do() {
+        let lines: Vec<String> = one_of_each()
+            .iter()
+            .map(|e| format!("{:<19} retryable={:<5} {e}", e.kind(), e.is_retryable()))
+            .collect();
+        insta::assert_snapshot!(lines.join("\n"));
+    }
+
+    #[test]
+    fn outcome_unknown_is_never_retryable() {
+        for e in one_of_each() {
+            if e.kind() == "outcome_unknown" {
+                assert!(!e.is_retryable());
+            }
+        }
+    }
+
+    #[test]
+    fn field_names() {
+        let e: InvalidRequest = FieldError::CallbackUrlNotHttps.into();
+        assert_eq!(e.field(), Some("callback_url"));
+        assert_eq!(
+            InvalidRequest::from(PhoneError::Empty).field(),
+            Some("phone")
+        );
+    }
+
+    proptest! {
+        #[test]
+        fn excerpt_is_short_and_single_line(body in proptest::collection::vec(any::<u8>(), 0..2000)) {
+            let e = excerpt(&body);
+            prop_assert!(e.chars().count() <= Error::EXCERPT_LEN + 1);
+            prop_assert!(!e.contains('\n'));
+        }
+    }
+}

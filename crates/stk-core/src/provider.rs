@@ -1,0 +1,64 @@
+//! The one trait every provider implements.
+
+use std::fmt;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+
+use crate::{
+    AmountLimits, CallbackRequest, Error, PaymentEvent, PaymentId, PaymentStatus, PushAccepted,
+    StkPushRequest,
+};
+
+/// A way to send STK pushes: an aggregator adapter, Daraja, the fake provider, or a wrapper
+/// (retries, tracing, an abuse guard) around another provider.
+///
+/// Kept small on purpose; conveniences such as [`wait_for_final`](crate::wait_for_final) are
+/// free functions over `&dyn StkProvider`. It is object safe, and `&P`, `Box<P>` and `Arc<P>`
+/// implement it too, so providers compose and can be shared as `Arc<dyn StkProvider>`.
+#[async_trait]
+pub trait StkProvider: Send + Sync + fmt::Debug {
+    /// A stable lowercase name (`kulmipay`, `mock`, …), used in errors and output.
+    fn name(&self) -> &'static str;
+
+    /// The amounts this provider accepts; [`initiate`](Self::initiate) refuses others with
+    /// [`Error::InvalidRequest`] before sending anything.
+    fn limits(&self) -> AmountLimits;
+
+    /// Sends the push. `Ok` means the provider accepted it, not that the customer paid.
+    ///
+    /// On [`Error::OutcomeUnknown`] the push may have gone out: do not call this again for
+    /// the same order; query the status or wait for the callback.
+    async fn initiate(&self, request: &StkPushRequest) -> Result<PushAccepted, Error>;
+
+    /// Asks the provider where a payment stands. Safe to repeat.
+    async fn status(&self, id: &PaymentId) -> Result<PaymentStatus, Error>;
+
+    /// Verifies and parses a callback the provider POSTed to you.
+    fn parse_callback(&self, callback: &CallbackRequest) -> Result<PaymentEvent, Error>;
+}
+
+macro_rules! forward {
+    ($($ty:ty),*) => {$(
+        #[async_trait]
+        impl<P: StkProvider + ?Sized> StkProvider for $ty {
+            fn name(&self) -> &'static str {
+                (**self).name()
+            }
+            fn limits(&self) -> AmountLimits {
+                (**self).limits()
+            }
+            async fn initiate(&self, request: &StkPushRequest) -> Result<PushAccepted, Error> {
+                (**self).initiate(request).await
+            }
+            async fn status(&self, id: &PaymentId) -> Result<PaymentStatus, Error> {
+                (**self).status(id).await
+            }
+            fn parse_callback(&self, callback: &CallbackRequest) -> Result<PaymentEvent, Error> {
+                (**self).parse_callback(callback)
+            }
+        }
+    )*};
+}
+
+forward!(&P, Box<P>, Arc<P>);
