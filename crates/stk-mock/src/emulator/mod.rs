@@ -1,0 +1,1 @@
+//! Loopback HTTP emulators of the providers' wire APIs (work in progress).
