@@ -1,0 +1,75 @@
+//! Command-line arguments.
+
+use clap::{Args, Parser, Subcommand};
+
+/// Send M-Pesa STK pushes and query payments.
+///
+/// The provider is the fake one unless --provider or STK_PROVIDER says otherwise.
+#[derive(Debug, Parser)]
+#[command(name = "stk", version, about, long_about = None)]
+pub(crate) struct Cli {
+    /// Provider: mock, kulmipay, upesipay or lipia.
+    #[arg(long, global = true, env = "STK_PROVIDER", default_value = "mock")]
+    pub(crate) provider: String,
+
+    /// Print exactly one JSON object on stdout instead of human output.
+    #[arg(long, global = true)]
+    pub(crate) json: bool,
+
+    #[command(subcommand)]
+    pub(crate) command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum Command {
+    /// Send an STK push to a phone.
+    Push(PushArgs),
+    /// Query where a payment stands.
+    Status(StatusArgs),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct PushArgs {
+    /// Phone to prompt: 0712345678, 254712345678 or +254712345678.
+    #[arg(long, allow_hyphen_values = true)]
+    pub(crate) phone: String,
+
+    /// Amount in whole shillings.
+    #[arg(long, allow_hyphen_values = true)]
+    pub(crate) amount: String,
+
+    /// Your reference (order id); generated if omitted.
+    #[arg(long)]
+    pub(crate) reference: Option<String>,
+
+    /// Where the provider should POST the result (https).
+    #[arg(long)]
+    pub(crate) callback_url: Option<String>,
+
+    /// A short description.
+    #[arg(long)]
+    pub(crate) description: Option<String>,
+
+    #[command(flatten)]
+    pub(crate) wait: WaitArgs,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct StatusArgs {
+    /// The payment id printed by `stk push`.
+    pub(crate) id: String,
+
+    #[command(flatten)]
+    pub(crate) wait: WaitArgs,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct WaitArgs {
+    /// Poll until the payment is completed or failed.
+    #[arg(long)]
+    pub(crate) wait: bool,
+
+    /// Give up waiting after this many seconds.
+    #[arg(long, default_value_t = 120, requires = "wait")]
+    pub(crate) timeout: u64,
+}

@@ -1,0 +1,127 @@
+//! What the CLI prints: human text, or exactly one JSON object with `--json`.
+
+use serde_json::{Value, json};
+use stk::{Error, PaymentId, PaymentStatus};
+
+/// Exit codes, documented in README.md.
+pub(crate) mod exit {
+    /// Accepted, or completed.
+    pub(crate) const OK: u8 = 0;
+    /// The payment failed (cancelled, timed out, insufficient funds, …).
+    pub(crate) const PAYMENT_FAILED: u8 = 1;
+    /// Invalid input, usage or configuration.
+    pub(crate) const INVALID: u8 = 2;
+    /// The provider refused the request or is unavailable.
+    pub(crate) const PROVIDER: u8 = 3;
+    /// The outcome is unknown (the request may have gone through, or the payment is still
+    /// pending): query the status before pushing again.
+    pub(crate) const UNKNOWN: u8 = 4;
+}
+
+/// The exit code for an error.
+pub(crate) fn exit_code(e: &Error) -> u8 {
+    match e {
+        Error::InvalidRequest(_)
+        | Error::Config { .. }
+        | Error::Unauthorized { .. }
+        | Error::UnknownPayment { .. } => exit::INVALID,
+        Error::OutcomeUnknown { .. } | Error::StillPending { .. } => exit::UNKNOWN,
+        _ => exit::PROVIDER,
+    }
+}
+
+/// The exit code for a status.
+pub(crate) fn status_exit_code(s: &PaymentStatus) -> u8 {
+    match s {
+        PaymentStatus::Failed(_) => exit::PAYMENT_FAILED,
+        _ => exit::OK,
+    }
+}
+
+/// The JSON object for a payment's status.
+pub(crate) fn status_json(provider: &str, id: &PaymentId, status: &PaymentStatus) -> Value {
+    let mut out = json!({
+        "provider": provider,
+        "payment_id": id.as_str(),
+        "status": status.as_str(),
+    });
+    match status {
+        PaymentStatus::Completed(c) => {
+            out["receipt"] = json!(c.receipt);
+            out["amount"] = json!(c.amount.map(|a| a.shillings()));
+            if let Some(at) = &c.completed_at {
+                out["completed_at"] = json!(at);
+            }
+        }
+        PaymentStatus::Failed(f) => {
+            out["reason"] = json!(f.reason.as_str());
+            out["code"] = json!(f.code.as_ref().map(|c| c.as_str()));
+            out["message"] = json!(f.message);
+        }
+        _ => {}
+    }
+    out
+}
+
+/// The JSON object for an error.
+pub(crate) fn error_json(e: &Error) -> Value {
+    let mut err =
+        json!({ "kind": e.kind(), "message": e.to_string(), "retryable": e.is_retryable() });
+    match e {
+        Error::InvalidRequest(inner) => {
+            if let Some(field) = inner.field() {
+                err["field"] = json!(field);
+            }
+        }
+        Error::Rejected {
+            code,
+            customer_message,
+            ..
+        } => {
+            err["code"] = json!(code);
+            err["customer_message"] = json!(customer_message);
+        }
+        Error::RateLimited {
+            retry_after: Some(d),
+            ..
+        } => err["retry_after_secs"] = json!(d.as_secs()),
+        Error::StillPending {
+            id, last_status, ..
+        } => {
+            err["payment_id"] = json!(id.as_str());
+            err["status"] = json!(last_status);
+        }
+        Error::UnknownPayment { id, .. } => err["payment_id"] = json!(id.as_str()),
+        _ => {}
+    }
+    json!({ "error": err })
+}
+
+/// A usage error (bad flags) as JSON.
+pub(crate) fn usage_json(message: &str) -> Value {
+    let first = message.lines().next().unwrap_or_default();
+    let message = first.strip_prefix("error: ").unwrap_or(first).trim();
+    json!({ "error": { "kind": "usage", "message": message, "retryable": false } })
+}
+
+/// One line for a person.
+pub(crate) fn status_line(status: &PaymentStatus) -> String {
+    match status {
+        PaymentStatus::Completed(_) => format!("✔ {status}"),
+        PaymentStatus::Failed(_) => format!("✘ {status}"),
+        _ => format!("… {status}"),
+    }
+}
+
+/// Advice for a person after an error.
+pub(crate) fn error_hint(e: &Error) -> Option<&'static str> {
+    match e {
+        Error::OutcomeUnknown { .. } | Error::StillPending { .. } => Some(
+            "hint: run `stk status <payment id>` (or wait for the callback) before pushing again",
+        ),
+        Error::RateLimited { .. } | Error::Unavailable { .. } => {
+            Some("hint: nothing was charged; it is safe to retry later")
+        }
+        _ => None,
+    }
+}

@@ -1,0 +1,183 @@
+//! The `stk` binary end to end on the fake provider: JSON outputs and exit codes.
+
+use std::process::Command;
+
+use serde_json::Value;
+
+/// Runs `stk` with a fixed seed and instant results; returns (exit code, stdout JSON).
+fn stk(args: &[&str]) -> (i32, Value) {
+    let out = Command::new(env!("CARGO_BIN_EXE_stk"))
+        .args(args)
+        .env_remove("STK_PROVIDER")
+        .env("STK_MOCK_DELAY_MS", "0")
+        .env("STK_MOCK_SEED", "7")
+        .output()
+        .expect("run stk");
+    let stdout = String::from_utf8(out.stdout).expect("utf-8 stdout");
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(
+        lines.len(),
+        1,
+        "exactly one JSON line on stdout, got {stdout:?}"
+    );
+    let json: Value = serde_json::from_str(lines[0]).expect("stdout is JSON");
+    (out.status.code().expect("exited, not killed"), json)
+}
+
+fn push(phone: &str, amount: &str, extra: &[&str]) -> (i32, Value) {
+    let mut args = vec![
+        "--json",
+        "push",
+        "--phone",
+        phone,
+        "--amount",
+        amount,
+        "--reference",
+        "ORDER-1",
+    ];
+    args.extend_from_slice(extra);
+    stk(&args)
+}
+
+#[test]
+fn completed_payment() {
+    let (code, json) = push("0712345678", "100", &["--wait"]);
+    assert_eq!(code, 0);
+    insta::assert_json_snapshot!(json);
+}
+
+#[test]
+fn accepted_without_wait_exits_zero() {
+    let out = Command::new(env!("CARGO_BIN_EXE_stk"))
+        .args(["--json", "push", "--phone", "0712345678", "--amount", "100"])
+        .env_remove("STK_PROVIDER")
+        .env("STK_MOCK_SEED", "7")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let json: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json["status"], "pending");
+}
+
+#[test]
+fn failed_payments_exit_one_with_reason_and_code() {
+    let mut all = Vec::new();
+    for phone in [
+        "0700000001",
+        "0700000002",
+        "0700000003",
+        "0700000004",
+        "0700000005",
+        "0700000006",
+    ] {
+        let (code, json) = push(phone, "100", &["--wait"]);
+        assert_eq!(code, 1, "{phone}: {json}");
+        all.push(json);
+    }
+    insta::assert_json_snapshot!(all);
+}
+
+#[test]
+fn invalid_input_exits_two() {
+    let mut all = Vec::new();
+    for (phone, amount) in [
+        ("0812345678", "100"),
+        ("0712345678", "0"),
+        ("0712345678", "-5"),
+        ("0712345678", "1.5"),
+        ("0712345678", "ten"),
+        ("0712345678", "150001"),
+        ("+255712345678", "100"),
+        ("07123", "100"),
+    ] {
+        let (code, json) = push(phone, amount, &[]);
+        assert_eq!(code, 2, "{phone} {amount}: {json}");
+        assert_eq!(json["error"]["kind"], "invalid_request");
+        all.push(json);
+    }
+    let (code, json) = push(
+        "0712345678",
+        "100",
+        &["--callback-url", "http://shop.example/cb"],
+    );
+    assert_eq!(code, 2);
+    all.push(json);
+    insta::assert_json_snapshot!(all);
+}
+
+#[test]
+fn provider_refusals_exit_three() {
+    let (code, rejected) = push("0700000008", "100", &[]);
+    assert_eq!(code, 3);
+    let (code, unavailable) = push("0700000009", "100", &[]);
+    assert_eq!(code, 3);
+    insta::assert_json_snapshot!([rejected, unavailable]);
+}
+
+#[test]
+fn still_pending_after_deadline_exits_four() {
+    let (code, json) = push("0700000007", "100", &["--wait", "--timeout", "0"]);
+    assert_eq!(code, 4);
+    insta::assert_json_snapshot!(json);
+}
+
+#[test]
+fn usage_config_and_unknown_ids_exit_two() {
+    let (code, usage) = stk(&["--json", "push", "--phone", "0712345678"]);
+    assert_eq!(code, 2);
+    let (code, provider) = stk(&["--json", "--provider", "mpesa-magic", "status", "X"]);
+    assert_eq!(code, 2);
+    let (code, unknown) = stk(&["--json", "status", "NO-SUCH-ID"]);
+    assert_eq!(code, 2);
+    insta::assert_json_snapshot!([usage, provider, unknown]);
+}
+
+#[test]
+fn providers_not_compiled_in_are_config_errors() {
+    for provider in ["upesipay", "lipia"] {
+        let (code, json) = stk(&["--json", "--provider", provider, "status", "X"]);
+        assert_eq!(code, 2);
+        assert_eq!(json["error"]["kind"], "config");
+        assert!(
+            json["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("cargo feature")
+        );
+    }
+}
+
+#[test]
+fn hostile_input_never_panics() {
+    let long = "9".repeat(10_000);
+    for (phone, amount) in [
+        ("", ""),
+        (" ", " "),
+        ("☎️0712345678", "１００"),
+        ("0712345678\u{7}", "100\n"),
+        (long.as_str(), long.as_str()),
+        ("+", "+"),
+        ("--", "-"),
+        ("254", "1e309"),
+    ] {
+        let (code, json) = push(phone, amount, &[]);
+        assert_eq!(code, 2, "{phone:?} {amount:?}: {json}");
+        assert!(json["error"]["kind"].is_string());
+    }
+}
+
+#[test]
+fn human_output_reports_the_receipt() {
+    let out = Command::new(env!("CARGO_BIN_EXE_stk"))
+        .args(["push", "--phone", "0712345678", "--amount", "100", "--wait"])
+        .env_remove("STK_PROVIDER")
+        .env("STK_MOCK_DELAY_MS", "0")
+        .env("STK_MOCK_SEED", "7")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert!(stdout.starts_with("✔ completed, receipt U"), "{stdout}");
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert!(stderr.contains("Push accepted by mock"), "{stderr}");
+}
