@@ -1,1 +1,155 @@
-fn main() {}
+//! Project automation, run as `cargo xtask <command>`:
+//!
+//! - `ci`: format check, clippy with warnings denied, every test, docs with warnings denied,
+//!   and the check that `stk-core` stays free of HTTP clients.
+//! - `feature-matrix`: builds each crate alone and the facade and CLI with each single
+//!   provider feature, proving "depend only on what you need".
+#![allow(clippy::print_stdout, clippy::print_stderr)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode};
+
+/// Provider features of the facade (`stk`) and CLI (`stk-cli`).
+const PROVIDER_FEATURES: &[&str] = &["mock", "kulmipay", "upesipay", "lipia"];
+
+/// Crates that must never appear in `stk-core`'s dependency tree.
+const FORBIDDEN_IN_CORE: &[&str] = &["reqwest", "hyper", "axum"];
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let result = match args.first().map(String::as_str) {
+        Some("ci") => ci(),
+        Some("feature-matrix") => feature_matrix(),
+        _ => {
+            eprintln!("usage: cargo xtask <ci | feature-matrix>");
+            return ExitCode::from(2);
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("xtask: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from("."))
+}
+
+fn cargo(args: &[&str], env: &[(&str, &str)]) -> Result<(), String> {
+    let shown = args.join(" ");
+    println!("\n==> cargo {shown}");
+    let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+        .args(args)
+        .envs(env.iter().copied())
+        .current_dir(root())
+        .status()
+        .map_err(|e| format!("cannot run cargo {shown}: {e}"))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("`cargo {shown}` failed ({status})"))
+    }
+}
+
+fn ci() -> Result<(), String> {
+    cargo(&["fmt", "--all", "--check"], &[])?;
+    cargo(
+        &[
+            "clippy",
+            "--workspace",
+            "--all-targets",
+            "--all-features",
+            "--",
+            "-D",
+            "warnings",
+        ],
+        &[],
+    )?;
+    cargo(&["test", "--workspace", "--all-features"], &[])?;
+    cargo(
+        &["doc", "--workspace", "--no-deps", "--all-features"],
+        &[("RUSTDOCFLAGS", "-D warnings")],
+    )?;
+    core_has_no_http_client()?;
+    println!("\nxtask ci: all checks passed");
+    Ok(())
+}
+
+fn core_has_no_http_client() -> Result<(), String> {
+    println!("\n==> cargo tree -p stk-core (must not contain {FORBIDDEN_IN_CORE:?})");
+    let out = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+        .args([
+            "tree", "-p", "stk-core", "--edges", "normal", "--prefix", "none",
+        ])
+        .current_dir(root())
+        .output()
+        .map_err(|e| format!("cannot run cargo tree: {e}"))?;
+    if !out.status.success() {
+        return Err("cargo tree -p stk-core failed".into());
+    }
+    let tree = String::from_utf8_lossy(&out.stdout);
+    for line in tree.lines() {
+        let name = line.split_whitespace().next().unwrap_or_default();
+        if FORBIDDEN_IN_CORE.contains(&name) {
+            return Err(format!(
+                "stk-core depends on {name}; keep HTTP clients out of the core"
+            ));
+        }
+    }
+    println!("stk-core: no HTTP client in its dependency tree");
+    Ok(())
+}
+
+/// Names of the workspace's library and binary crates under `crates/`.
+fn crate_names() -> Result<Vec<String>, String> {
+    let dir = root().join("crates");
+    let mut names = Vec::new();
+    let entries =
+        std::fs::read_dir(&dir).map_err(|e| format!("cannot list {}: {e}", dir.display()))?;
+    for entry in entries.flatten() {
+        let manifest = entry.path().join("Cargo.toml");
+        let Ok(text) = std::fs::read_to_string(&manifest) else {
+            continue;
+        };
+        let name = text.lines().find_map(|l| {
+            l.trim()
+                .strip_prefix("name = ")
+                .map(|v| v.trim_matches('"').to_owned())
+        });
+        if let Some(name) = name {
+            names.push(name);
+        }
+    }
+    names.sort();
+    Ok(names)
+}
+
+fn feature_matrix() -> Result<(), String> {
+    for name in crate_names()? {
+        cargo(&["check", "-p", &name], &[])?;
+    }
+    for package in ["stk", "stk-cli"] {
+        for feature in PROVIDER_FEATURES {
+            cargo(
+                &[
+                    "check",
+                    "-p",
+                    package,
+                    "--no-default-features",
+                    "--features",
+                    feature,
+                ],
+                &[],
+            )?;
+        }
+    }
+    core_has_no_http_client()?;
+    println!("\nxtask feature-matrix: every crate and every single-feature build compiles");
+    Ok(())
+}
