@@ -1,5 +1,7 @@
 //! The `stk` binary end to end on the fake provider: JSON outputs and exit codes.
 
+#![allow(clippy::unwrap_used)]
+
 use std::process::Command;
 
 use serde_json::Value;

@@ -1,5 +1,7 @@
 //! The fake provider passes the shared contract suite, on tokio's paused clock.
 
+#![allow(clippy::unwrap_used)]
+
 use std::time::Duration;
 
 use stk_contract::{CallbackSource, ContractConfig};
