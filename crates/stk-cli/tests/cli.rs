@@ -136,7 +136,15 @@ fn usage_config_and_unknown_ids_exit_two() {
 
 #[test]
 fn providers_not_compiled_in_are_config_errors() {
-    for provider in ["upesipay", "lipia"] {
+    let not_compiled_in = [
+        ("kulmipay", cfg!(feature = "kulmipay")),
+        ("upesipay", cfg!(feature = "upesipay")),
+        ("lipia", cfg!(feature = "lipia")),
+    ]
+    .into_iter()
+    .filter(|(_, on)| !on)
+    .map(|(name, _)| name);
+    for provider in not_compiled_in {
         let (code, json) = stk(&["--json", "--provider", provider, "status", "X"]);
         assert_eq!(code, 2);
         assert_eq!(json["error"]["kind"], "config");
