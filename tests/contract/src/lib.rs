@@ -5,7 +5,7 @@
 //! Scenarios use the test numbers of [`stk_core::scenario`], which the fake provider and
 //! every emulator script identically.
 //!
-//! ```ignore
+//! ```text
 //! #[tokio::test(start_paused = true)]
 //! async fn contract() {
 //!     let provider = stk_mock::MockProvider::new();
