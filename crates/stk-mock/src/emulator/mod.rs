@@ -1,1 +1,36 @@
-//! Loopback HTTP emulators of the providers' wire APIs (work in progress).
+//! Loopback HTTP emulators of the providers' wire APIs, with fault injection and a ledger.
+//!
+//! Each emulator is an axum server bound to `127.0.0.1` that speaks one provider's documented
+//! wire format (paths, auth headers, bodies, status codes), runs payments on the shared
+//! [`Simulation`](crate::simulation::Simulation) in real time (same test numbers as the fake
+//! provider), delivers webhooks, and records everything it receives in a [`Ledger`].
+//!
+//! Faults are queued per test with [`Faults`]: each [`Fault`] applies to the next matching
+//! request (optionally only to one [`Endpoint`]), including connection-level faults that
+//! really close the socket, before or after the request body is read and the charge created.
+//!
+//! ```no_run
+//! use stk_mock::emulator::{Endpoint, Fault, KulmiPayEmulator, KulmiPayEmulatorConfig};
+//!
+//! # async fn demo() -> std::io::Result<()> {
+//! let emulator = KulmiPayEmulator::start(KulmiPayEmulatorConfig::default()).await?;
+//! println!("KULMIPAY_BASE_URL={}", emulator.base_url());
+//! emulator.faults().push_for(Endpoint::Initiate, Fault::CloseAfterBody);
+//! // ... exercise a client; then:
+//! assert!(emulator.ledger().charges().len() <= 1);
+//! emulator.shutdown().await;
+//! # Ok(()) }
+//! ```
+
+mod faults;
+mod kulmipay;
+mod ledger;
+mod server;
+mod util;
+
+pub use faults::{Endpoint, Fault, Faults};
+pub use kulmipay::{
+    KulmiPayEmulator, KulmiPayEmulatorConfig, SIGNATURE_HEADER as KULMIPAY_SIGNATURE_HEADER,
+};
+pub use ledger::{Ledger, RecordedCharge, RecordedRequest, WebhookDelivery};
+pub use server::ServerHandle;
