@@ -114,3 +114,111 @@ fn is_transient(e: &Error) -> bool {
             }
         )
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use super::*;
+    use crate::{
+        AmountLimits, CallbackRequest, Completed, PaymentEvent, PushAccepted, StkPushRequest,
+        async_trait,
+    };
+
+    /// Answers status queries from a script, one answer per query, repeating the last.
+    #[derive(Debug)]
+    struct Scripted(Mutex<Vec<Result<PaymentStatus, Error>>>);
+
+    #[async_trait]
+    impl StkProvider for Scripted {
+        fn name(&self) -> &'static str {
+            "scripted"
+        }
+        fn limits(&self) -> AmountLimits {
+            AmountLimits::MPESA
+        }
+        async fn initiate(&self, _: &StkPushRequest) -> Result<PushAccepted, Error> {
+            unreachable!("not used")
+        }
+        async fn status(&self, _: &PaymentId) -> Result<PaymentStatus, Error> {
+            let mut answers = self.0.lock().unwrap();
+            if answers.len() > 1 {
+                answers.remove(0)
+            } else {
+                answers[0].clone()
+            }
+        }
+        fn parse_callback(&self, _: &CallbackRequest) -> Result<PaymentEvent, Error> {
+            unreachable!("not used")
+        }
+    }
+
+    fn unavailable() -> Error {
+        Error::Unavailable {
+            provider: "scripted",
+            status: Some(502),
+            message: "bad gateway".into(),
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn transient_errors_are_retried_until_final() {
+        let done = PaymentStatus::Completed(Completed::with_receipt("R"));
+        let p = Scripted(Mutex::new(vec![
+            Ok(PaymentStatus::Pending),
+            Err(unavailable()),
+            Err(Error::RateLimited {
+                provider: "scripted",
+                retry_after: Some(Duration::from_secs(30)),
+            }),
+            Err(Error::OutcomeUnknown {
+                provider: "scripted",
+                operation: Operation::Status,
+                message: "timeout".into(),
+            }),
+            Ok(PaymentStatus::Processing),
+            Ok(done.clone()),
+        ]));
+        let start = Instant::now();
+        let mut seen = Vec::new();
+        let status = wait_for_final_with(&p, &"X".into(), &PollPolicy::default(), |s| {
+            seen.push(s.as_str())
+        })
+        .await
+        .unwrap();
+        assert_eq!(status, done);
+        assert_eq!(seen, ["pending", "processing"]);
+        // 2 + 4 + max(8, 30 retry-after) + 10 + 10
+        assert_eq!(start.elapsed(), Duration::from_secs(56));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn other_errors_stop_the_wait_at_once() {
+        let p = Scripted(Mutex::new(vec![Err(Error::Unauthorized {
+            provider: "scripted",
+            message: "no".into(),
+        })]));
+        let start = Instant::now();
+        let err = wait_for_final(&p, &"X".into(), &PollPolicy::default())
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind(), "unauthorized");
+        assert_eq!(start.elapsed(), Duration::ZERO);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn deadline_is_exact_and_reports_last_status() {
+        let p = Scripted(Mutex::new(vec![Ok(PaymentStatus::Processing)]));
+        let start = Instant::now();
+        let policy = PollPolicy::default().deadline(Duration::from_secs(45));
+        let err = wait_for_final(&p, &"X".into(), &policy).await.unwrap_err();
+        assert_eq!(start.elapsed(), Duration::from_secs(45));
+        assert!(matches!(
+            err,
+            Error::StillPending {
+                last_status: "processing",
+                ..
+            }
+        ));
+    }
+}

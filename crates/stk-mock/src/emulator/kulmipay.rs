@@ -214,8 +214,7 @@ impl KulmiPayEmulator {
     /// Starts the emulator on `127.0.0.1` and the configured port.
     pub async fn start(config: KulmiPayEmulatorConfig) -> io::Result<Self> {
         let mut express = Simulation::new(config.seed, "", config.delay);
-        let mut collection =
-            Simulation::new(config.seed.wrapping_add(1), "INV-", config.delay);
+        let mut collection = Simulation::new(config.seed.wrapping_add(1), "INV-", config.delay);
         for (phone, script) in &config.scripts {
             express.script(*phone, *script);
             collection.script(*phone, *script);
@@ -347,7 +346,11 @@ fn normalized(path: &str) -> &str {
 /// An amount as KulmiPay reads it: decimal text or a JSON number.
 enum AmountParse {
     /// Whole shillings, rounded up, and whether the raw value was within the limits.
-    Valid { shillings: u64, below: bool, above: bool },
+    Valid {
+        shillings: u64,
+        below: bool,
+        above: bool,
+    },
     Invalid,
 }
 
@@ -413,10 +416,7 @@ impl KulmiState {
         };
         match generation {
             Generation::Express => {
-                if !stk_core::secrets_match(
-                    token.as_bytes(),
-                    self.config.secret_key.as_bytes(),
-                ) {
+                if !stk_core::secrets_match(token.as_bytes(), self.config.secret_key.as_bytes()) {
                     return Some(invalid());
                 }
             }
@@ -450,7 +450,9 @@ impl KulmiState {
             invoice.value_cents.saturating_sub(charges)
         };
         let (mpesa_reference, failed_code, failed_reason, clearing) = match &status {
-            PaymentStatus::Completed(c) => (json!(c.receipt), Value::Null, Value::Null, "AVAILABLE"),
+            PaymentStatus::Completed(c) => {
+                (json!(c.receipt), Value::Null, Value::Null, "AVAILABLE")
+            }
             PaymentStatus::Failed(f) => (
                 Value::Null,
                 json!(f.code.as_ref().map(|c| c.to_string())),
@@ -522,9 +524,8 @@ impl KulmiState {
             }
             Some(Value::String(s)) => {
                 let s = s.trim();
-                let well_formed = s.len() == 12
-                    && s.starts_with("254")
-                    && s.bytes().all(|b| b.is_ascii_digit());
+                let well_formed =
+                    s.len() == 12 && s.starts_with("254") && s.bytes().all(|b| b.is_ascii_digit());
                 match PhoneNumber::parse(s) {
                     Ok(p) if well_formed => Some(p),
                     _ => {
@@ -596,7 +597,9 @@ impl KulmiState {
             Some(Value::String(s)) if s == "BUSINESS-PAYS" => false,
             Some(Value::String(s)) if s == "CUSTOMER-PAYS" => true,
             Some(other) => {
-                let shown = other.as_str().map_or_else(|| other.to_string(), str::to_owned);
+                let shown = other
+                    .as_str()
+                    .map_or_else(|| other.to_string(), str::to_owned);
                 add_error(
                     &mut errors,
                     "mobile_tarrif",
@@ -753,10 +756,7 @@ impl KulmiState {
             if let Some(id) = map.remove("id") {
                 map.insert("invoice_id".to_owned(), id);
             }
-            map.insert(
-                "challenge".to_owned(),
-                json!(self.config.webhook_challenge),
-            );
+            map.insert("challenge".to_owned(), json!(self.config.webhook_challenge));
         }
         let body = serde_json::to_vec(&value).ok()?;
         let signature = match (&self.config.webhook_challenge, self.config.sign_webhooks) {
@@ -898,14 +898,13 @@ impl Api for KulmiState {
                 };
                 return field_errors(Map::from_iter([(
                     "non_field_errors".to_owned(),
-                    json!([format!("Invalid data. Expected a dictionary, but got {kind}.")]),
+                    json!([format!(
+                        "Invalid data. Expected a dictionary, but got {kind}."
+                    )]),
                 )]));
             }
             Err(e) => {
-                return detail(
-                    StatusCode::BAD_REQUEST,
-                    &format!("JSON parse error - {e}"),
-                );
+                return detail(StatusCode::BAD_REQUEST, &format!("JSON parse error - {e}"));
             }
         };
         match request.endpoint {

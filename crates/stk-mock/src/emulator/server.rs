@@ -231,7 +231,10 @@ struct KillableIo {
 }
 
 fn killed_error() -> io::Error {
-    io::Error::new(io::ErrorKind::ConnectionAborted, "killed by fault injection")
+    io::Error::new(
+        io::ErrorKind::ConnectionAborted,
+        "killed by fault injection",
+    )
 }
 
 impl AsyncRead for KillableIo {
@@ -377,7 +380,8 @@ async fn dispatch<A: Api>(
         Some(Fault::Status(code)) => {
             let status = StatusCode::from_u16(*code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
             let detail = status.canonical_reason().unwrap_or("Server Error");
-            return Reply::json(status, serde_json::json!({ "detail": detail })).into_json_response();
+            return Reply::json(status, serde_json::json!({ "detail": detail }))
+                .into_json_response();
         }
         Some(Fault::HtmlError(code)) => {
             let status = StatusCode::from_u16(*code).unwrap_or(StatusCode::BAD_GATEWAY);
