@@ -1,0 +1,266 @@
+//! From KulmiPay's answers to `stk-core` types: invoices to statuses, HTTP errors and
+//! transport failures to [`Error`]s. Pure functions, so they can be tested (and fuzzed)
+//! without a server.
+//!
+//! | what happened | initiate | status |
+//! |---|---|---|
+//! | 2xx, parseable | `PushAccepted` | `PaymentStatus` |
+//! | 2xx, unparseable or without an invoice id | `outcome_unknown` (the charge may exist) | `unexpected_response` |
+//! | 400 (DRF field errors or `detail`) | `rejected`, field messages kept | `rejected` |
+//! | 401, 403 | `unauthorized` | `unauthorized` |
+//! | 404 | `unexpected_response` (wrong base URL?) | `unknown_payment` |
+//! | 429 | `rate_limited` (`Retry-After` seconds kept) | `rate_limited` |
+//! | 5xx | `unavailable` | `unavailable` |
+//! | other statuses | `unexpected_response` | `unexpected_response` |
+//! | connect error (nothing sent) | `unavailable` | `unavailable` |
+//! | timeout, reset or closed after sending | `outcome_unknown` | `outcome_unknown` (transient for `wait_for_final`) |
+//!
+//! 400 answers map to [`Error::Rejected`], not [`Error::InvalidRequest`]: the adapter already
+//! validated everything it can before sending, so a 400 is the provider refusing the push
+//! (e.g. a number that is not an M-Pesa line), and no charge was created.
+
+use std::time::Duration;
+
+use serde_json::Value;
+use stk_core::{
+    Amount, Completed, Error, Failure, FailureReason, Operation, PaymentId, PaymentStatus,
+    PushAccepted, ResultCode, excerpt,
+};
+
+use crate::NAME;
+use crate::config::ApiGeneration;
+use crate::wire::{Invoice, PushResponse, StatusResponse};
+
+/// The status an invoice's `state` means. Unknown or missing states map to
+/// [`PaymentStatus::Pending`], never to a guessed final status.
+pub fn invoice_status(invoice: &Invoice) -> PaymentStatus {
+    let state = invoice
+        .state
+        .as_deref()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_uppercase();
+    match state.as_str() {
+        "PROCESSING" => PaymentStatus::Processing,
+        "COMPLETE" | "COMPLETED" => {
+            let mut done = Completed::default()
+                .amount(invoice.value.as_deref().and_then(whole_shillings))
+                .completed_at(invoice.updated_at.clone())
+                .fees(invoice.charges.clone(), invoice.net_amount.clone());
+            done.receipt = invoice
+                .mpesa_reference
+                .clone()
+                .filter(|r| !r.trim().is_empty());
+            PaymentStatus::Completed(done)
+        }
+        "FAILED" => {
+            let message = invoice
+                .failed_reason
+                .clone()
+                .filter(|m| !m.trim().is_empty());
+            match invoice
+                .failed_code
+                .as_deref()
+                .filter(|c| !c.trim().is_empty())
+            {
+                Some(code) => {
+                    PaymentStatus::Failed(Failure::from_code(ResultCode::new(code), message))
+                }
+                None => {
+                    let mut failure = Failure::new(FailureReason::Other);
+                    failure.message = message;
+                    PaymentStatus::Failed(failure)
+                }
+            }
+        }
+        _ => PaymentStatus::Pending,
+    }
+}
+
+/// `"1500.00"` → 1500; `None` for fractions, zero, or anything else.
+fn whole_shillings(text: &str) -> Option<Amount> {
+    let text = text.trim();
+    let (whole, frac) = text.split_once('.').unwrap_or((text, ""));
+    if !frac.bytes().all(|b| b == b'0') {
+        return None;
+    }
+    Amount::new(whole.parse().ok()?).ok()
+}
+
+/// Maps the answer to a push (status code, `Retry-After` header, body).
+///
+/// A 2xx answer that cannot be understood means the charge may exist, so it is
+/// [`Error::OutcomeUnknown`], never a retryable error.
+pub fn push_response(
+    api: ApiGeneration,
+    status: u16,
+    retry_after: Option<&str>,
+    body: &[u8],
+) -> Result<PushAccepted, Error> {
+    if !(200..300).contains(&status) {
+        return Err(error_response(
+            Operation::Initiate,
+            None,
+            status,
+            retry_after,
+            body,
+        ));
+    }
+    let unknown = || Error::OutcomeUnknown {
+        provider: NAME,
+        operation: Operation::Initiate,
+        message: format!(
+            "HTTP {status} with a body that is not a KulmiPay invoice: {:?}",
+            excerpt(body)
+        ),
+    };
+    let parsed: PushResponse = serde_json::from_slice(body).map_err(|_| unknown())?;
+    let invoice = parsed.invoice.unwrap_or_default();
+    let id = match api {
+        ApiGeneration::Express => invoice.handle().map(str::to_owned),
+        // The collection API returns the invoice id at the top level too.
+        ApiGeneration::Collection => invoice.handle().map(str::to_owned).or_else(|| {
+            parsed
+                .id
+                .as_deref()
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned)
+        }),
+    };
+    let id = id.ok_or_else(unknown)?;
+    Ok(PushAccepted::new(NAME, PaymentId::new(id)).status(invoice_status(&invoice)))
+}
+
+/// Maps the answer to a status query about `id`.
+pub fn status_response(
+    id: &PaymentId,
+    status: u16,
+    retry_after: Option<&str>,
+    body: &[u8],
+) -> Result<PaymentStatus, Error> {
+    if !(200..300).contains(&status) {
+        return Err(error_response(
+            Operation::Status,
+            Some(id),
+            status,
+            retry_after,
+            body,
+        ));
+    }
+    let parsed: StatusResponse =
+        serde_json::from_slice(body).map_err(|_| Error::unexpected(NAME, Some(status), body))?;
+    match parsed.invoice {
+        Some(invoice) if invoice.state.is_some() => Ok(invoice_status(&invoice)),
+        _ => Err(Error::unexpected(NAME, Some(status), body)),
+    }
+}
+
+/// The message of a DRF error body: `detail`, or `field: message` pairs joined by `; `.
+pub fn drf_message(body: &[u8]) -> Option<String> {
+    let Value::Object(map) = serde_json::from_slice::<Value>(body).ok()? else {
+        return None;
+    };
+    if let Some(Value::String(detail)) = map.get("detail") {
+        return Some(detail.clone());
+    }
+    let parts: Vec<String> = map
+        .iter()
+        .map(|(field, messages)| {
+            let text = match messages {
+                Value::Array(items) => items
+                    .iter()
+                    .map(|m| m.as_str().map_or_else(|| m.to_string(), str::to_owned))
+                    .collect::<Vec<_>>()
+                    .join(" "),
+                Value::String(s) => s.clone(),
+                other => other.to_string(),
+            };
+            format!("{field}: {text}")
+        })
+        .collect();
+    (!parts.is_empty()).then(|| parts.join("; "))
+}
+
+/// `Retry-After` in seconds (HTTP dates are not supported and give `None`).
+pub fn parse_retry_after(value: Option<&str>) -> Option<Duration> {
+    value?.trim().parse::<u64>().ok().map(Duration::from_secs)
+}
+
+/// Maps a non-2xx answer.
+pub fn error_response(
+    operation: Operation,
+    id: Option<&PaymentId>,
+    status: u16,
+    retry_after: Option<&str>,
+    body: &[u8],
+) -> Error {
+    let message = || drf_message(body).unwrap_or_else(|| excerpt(body));
+    match status {
+        400 => Error::Rejected {
+            provider: NAME,
+            code: None,
+            message: message(),
+            customer_message: None,
+        },
+        401 | 403 => Error::Unauthorized {
+            provider: NAME,
+            message: message(),
+        },
+        404 => match (operation, id) {
+            (Operation::Status, Some(id)) => Error::UnknownPayment {
+                provider: NAME,
+                id: id.clone(),
+            },
+            _ => Error::unexpected(NAME, Some(status), body),
+        },
+        429 => Error::RateLimited {
+            provider: NAME,
+            retry_after: parse_retry_after(retry_after),
+        },
+        500..=599 => Error::Unavailable {
+            provider: NAME,
+            status: Some(status),
+            message: message(),
+        },
+        _ => Error::unexpected(NAME, Some(status), body),
+    }
+}
+
+/// Maps a transport failure: a connect error means nothing was sent ([`Error::Unavailable`]);
+/// anything after that (timeout, reset, connection closed, body cut off) may have reached
+/// KulmiPay, so it is [`Error::OutcomeUnknown`].
+pub(crate) fn transport_error(operation: Operation, e: &reqwest::Error) -> Error {
+    if e.is_connect() {
+        return Error::Unavailable {
+            provider: NAME,
+            status: None,
+            message: format!("could not connect: {}", describe(e)),
+        };
+    }
+    let message = if e.is_timeout() {
+        format!("timed out waiting for the response: {}", describe(e))
+    } else {
+        format!(
+            "the connection failed after the request was sent: {}",
+            describe(e)
+        )
+    };
+    Error::OutcomeUnknown {
+        provider: NAME,
+        operation,
+        message,
+    }
+}
+
+/// The error and its sources on one line.
+fn describe(e: &reqwest::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
+}

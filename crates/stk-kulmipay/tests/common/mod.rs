@@ -1,0 +1,134 @@
+//! Shared test harness: a KulmiPay emulator, a webhook receiver, and providers for both API
+//! generations pointed at the emulator.
+#![allow(dead_code, unreachable_pub, clippy::unwrap_used)]
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::body::Bytes;
+use axum::http::HeaderMap;
+use stk_core::{CallbackRequest, PaymentId, async_trait};
+use stk_kulmipay::{ApiGeneration, KulmiPay, KulmiPayConfig};
+use stk_mock::emulator::{KulmiPayEmulator, KulmiPayEmulatorConfig};
+
+pub const CHALLENGE: &str = "emulator-challenge-secret";
+
+/// Captures the webhooks the emulator delivers.
+#[derive(Clone, Default)]
+pub struct Webhooks {
+    received: Arc<Mutex<Vec<CallbackRequest>>>,
+}
+
+impl Webhooks {
+    /// Starts a receiver on 127.0.0.1; returns its URL.
+    pub async fn start(&self) -> String {
+        let received = self.received.clone();
+        let app = axum::Router::new().route(
+            "/webhooks/kulmipay",
+            axum::routing::post(move |headers: HeaderMap, body: Bytes| {
+                let received = received.clone();
+                async move {
+                    let mut cb =
+                        CallbackRequest::new(body.to_vec()).path_and_query("/webhooks/kulmipay");
+                    for (name, value) in &headers {
+                        cb = cb.header(
+                            name.as_str(),
+                            String::from_utf8_lossy(value.as_bytes()).into_owned(),
+                        );
+                    }
+                    received.lock().unwrap().push(cb);
+                    "ok"
+                }
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        format!("http://{addr}/webhooks/kulmipay")
+    }
+
+    pub fn all(&self) -> Vec<CallbackRequest> {
+        self.received.lock().unwrap().clone()
+    }
+
+    /// Webhooks received for one invoice, with their states.
+    pub fn for_invoice(&self, id: &str) -> Vec<(String, CallbackRequest)> {
+        self.all()
+            .into_iter()
+            .filter_map(|cb| {
+                let v: serde_json::Value = serde_json::from_slice(&cb.body).ok()?;
+                (v["invoice_id"] == id).then(|| (v["state"].as_str().unwrap_or("").to_owned(), cb))
+            })
+            .collect()
+    }
+}
+
+#[async_trait]
+impl stk_contract::CallbackSource for Webhooks {
+    async fn final_callback(&self, id: &PaymentId) -> Option<CallbackRequest> {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Some((_, cb)) = self
+                .for_invoice(id.as_str())
+                .into_iter()
+                .find(|(state, _)| state == "COMPLETE" || state == "FAILED")
+            {
+                return Some(cb);
+            }
+            if tokio::time::Instant::now() > deadline {
+                return None;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    fn forge(&self, genuine: &CallbackRequest) -> CallbackRequest {
+        let mut body: serde_json::Value =
+            serde_json::from_slice(&genuine.body).unwrap_or_else(|_| serde_json::json!({}));
+        body["challenge"] = serde_json::json!("guessed-challenge");
+        let mut forged = CallbackRequest::new(serde_json::to_vec(&body).unwrap());
+        for (name, value) in &genuine.headers {
+            if !name.eq_ignore_ascii_case("content-length") {
+                forged = forged.header(name.clone(), value.clone());
+            }
+        }
+        forged
+    }
+}
+
+pub struct Harness {
+    pub emulator: KulmiPayEmulator,
+    pub webhooks: Webhooks,
+}
+
+impl Harness {
+    pub async fn start(sign_webhooks: bool) -> Self {
+        let webhooks = Webhooks::default();
+        let url = webhooks.start().await;
+        let emulator = KulmiPayEmulator::start(
+            KulmiPayEmulatorConfig::default()
+                .webhook_url(url)
+                .webhook_challenge(CHALLENGE)
+                .sign_webhooks(sign_webhooks),
+        )
+        .await
+        .unwrap();
+        Self { emulator, webhooks }
+    }
+
+    pub fn config(&self, api: ApiGeneration) -> stk_kulmipay::KulmiPayConfigBuilder {
+        KulmiPayConfig::builder()
+            .api(api)
+            .secret_key(self.emulator.secret_key())
+            .api_token(self.emulator.api_token())
+            .base_url(self.emulator.base_url())
+            .webhook_challenge(CHALLENGE)
+            .timeout(Duration::from_secs(2))
+    }
+
+    pub fn provider(&self, api: ApiGeneration) -> KulmiPay {
+        KulmiPay::new(self.config(api).build().unwrap()).unwrap()
+    }
+}
