@@ -193,6 +193,20 @@ pub enum Error {
         reason: String,
     },
 
+    /// The abuse guard refused the push before sending it: one more failure could trip the
+    /// provider's abuse limits (e.g. a 24 h block on the number). Nothing was sent.
+    #[error("push refused by the abuse guard for {provider}: {reason}; nothing was sent; the {scope} clears in {} s", clears_in.as_secs())]
+    Guarded {
+        /// The provider whose limits are being protected.
+        provider: &'static str,
+        /// Whether one number or the whole account is held back.
+        scope: crate::GuardScope,
+        /// How long until a push would be allowed again.
+        clears_in: Duration,
+        /// Which limit and why.
+        reason: String,
+    },
+
     /// The payment was still not final when the wait's deadline passed. The customer may
     /// still pay: query the status later or wait for the callback.
     #[error("payment {id} at {provider} is still {last_status} after {} s; it may still complete: query the status later", waited.as_secs())]
@@ -226,6 +240,7 @@ impl Error {
             Self::UnexpectedResponse { .. } => "unexpected_response",
             Self::InvalidCallback { .. } => "invalid_callback",
             Self::StillPending { .. } => "still_pending",
+            Self::Guarded { .. } => "guarded",
         }
     }
 
@@ -241,6 +256,7 @@ impl Error {
     pub fn retry_after(&self) -> Option<Duration> {
         match self {
             Self::RateLimited { retry_after, .. } => *retry_after,
+            Self::Guarded { clears_in, .. } => Some(*clears_in),
             _ => None,
         }
     }
@@ -369,6 +385,12 @@ mod tests {
                 id: "ws_1".into(),
                 last_status: "pending",
                 waited: Duration::from_secs(120),
+            },
+            Error::Guarded {
+                provider: "upesipay",
+                scope: crate::GuardScope::Phone,
+                clears_in: Duration::from_secs(86_399),
+                reason: "2547******01 has had 10 failed or cancelled pushes in a row; upesipay blocks a number after more than 10".into(),
             },
         ]
     }

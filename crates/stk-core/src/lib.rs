@@ -21,6 +21,7 @@
 
 mod amount;
 mod error;
+mod guard;
 mod phone;
 mod poll;
 mod provider;
@@ -32,6 +33,9 @@ mod webhook;
 
 pub use amount::{Amount, AmountError, AmountLimits, MPESA_MAX_PER_TRANSACTION};
 pub use error::{Error, InvalidRequest, Operation, excerpt};
+pub use guard::{
+    AccountRule, GuardRules, GuardScope, GuardStore, Guarded, MemoryGuardStore, PhoneRule,
+};
 pub use phone::{PhoneError, PhoneNumber};
 pub use poll::{PollPolicy, wait_for_final, wait_for_final_with};
 pub use provider::StkProvider;

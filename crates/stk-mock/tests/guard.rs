@@ -1,0 +1,137 @@
+//! The abuse guard around the fake provider, on tokio's paused clock.
+
+#![allow(clippy::unwrap_used)]
+
+use std::time::Duration;
+
+use stk_core::{
+    AccountRule, Error, GuardRules, GuardScope, Guarded, PhoneRule, PollPolicy, StkProvider,
+    StkPushRequest, wait_for_final,
+};
+use stk_mock::MockProvider;
+
+fn request(phone: &str) -> StkPushRequest {
+    StkPushRequest::builder()
+        .phone(phone)
+        .amount(100)
+        .reference("ORDER-1")
+        .build()
+        .unwrap()
+}
+
+/// Pushes and waits for the final status, as an application would.
+async fn push_and_wait(p: &Guarded<MockProvider>, phone: &str) -> Result<(), Error> {
+    let accepted = p.initiate(&request(phone)).await?;
+    wait_for_final(p, &accepted.payment_id, &PollPolicy::default()).await?;
+    Ok(())
+}
+
+const CANCELS: &str = "0700000001";
+
+#[tokio::test(start_paused = true)]
+async fn eleventh_cancelled_push_is_refused_locally_then_clears() {
+    let mock = MockProvider::new();
+    let guarded = Guarded::new(mock.clone(), GuardRules::upesipay());
+    for _ in 0..10 {
+        push_and_wait(&guarded, CANCELS).await.unwrap();
+    }
+    assert_eq!(mock.requests().len(), 10);
+
+    let err = guarded.initiate(&request(CANCELS)).await.unwrap_err();
+    let Error::Guarded {
+        scope, clears_in, ..
+    } = &err
+    else {
+        panic!("expected guarded, got {err}")
+    };
+    assert_eq!(*scope, GuardScope::Phone);
+    assert!(
+        *clears_in > Duration::from_secs(23 * 3600) && *clears_in <= Duration::from_secs(24 * 3600)
+    );
+    let clears_at = tokio::time::Instant::now() + *clears_in;
+    assert_eq!(err.kind(), "guarded");
+    assert!(!err.is_retryable());
+    assert_eq!(
+        mock.requests().len(),
+        10,
+        "the 11th push never reached the provider"
+    );
+
+    // Other numbers are unaffected.
+    push_and_wait(&guarded, "0712345678").await.unwrap();
+    assert_eq!(mock.requests().len(), 11);
+
+    // Just before the window passes it is still refused; after, it clears.
+    tokio::time::advance(clears_at - tokio::time::Instant::now() - Duration::from_secs(1)).await;
+    assert_eq!(
+        guarded
+            .initiate(&request(CANCELS))
+            .await
+            .unwrap_err()
+            .kind(),
+        "guarded"
+    );
+    tokio::time::advance(Duration::from_secs(1)).await;
+    guarded.initiate(&request(CANCELS)).await.unwrap();
+    assert_eq!(mock.requests().len(), 12);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_success_resets_the_run() {
+    let phone = stk_core::PhoneNumber::parse("0722000001").unwrap();
+    let mock = MockProvider::builder()
+        .script(
+            phone,
+            stk_core::scenario::Scenario::Cancel,
+            Duration::from_secs(2),
+        )
+        .build();
+    let rules = GuardRules::new(
+        "test",
+        Some(PhoneRule::new(3, Duration::from_secs(3600))),
+        vec![],
+    );
+    let guarded = Guarded::new(mock, rules);
+    for _ in 0..2 {
+        push_and_wait(&guarded, "0722000001").await.unwrap();
+    }
+    // A failure learnt from a callback counts too: the third cancel arrives by callback.
+    let accepted = guarded.initiate(&request("0722000001")).await.unwrap();
+    tokio::time::advance(Duration::from_secs(3)).await;
+    let callback = guarded.inner().callback_for(&accepted.payment_id).unwrap();
+    guarded.parse_callback(&callback).unwrap();
+    guarded.parse_callback(&callback).unwrap(); // a duplicate does not count twice
+    assert_eq!(
+        guarded
+            .initiate(&request("0722000001"))
+            .await
+            .unwrap_err()
+            .kind(),
+        "guarded"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn account_window_slides() {
+    let rules = GuardRules::new(
+        "test",
+        None,
+        vec![AccountRule::new(3, Duration::from_secs(600))],
+    );
+    let guarded = Guarded::new(MockProvider::new(), rules);
+    for phone in ["0700000001", "0700000003", "0700000004"] {
+        push_and_wait(&guarded, phone).await.unwrap();
+        tokio::time::advance(Duration::from_secs(60)).await;
+    }
+    let err = guarded.initiate(&request("0712345678")).await.unwrap_err();
+    let Error::Guarded {
+        scope: GuardScope::Account,
+        clears_in,
+        ..
+    } = err
+    else {
+        panic!("{err}")
+    };
+    tokio::time::advance(clears_in).await;
+    push_and_wait(&guarded, "0712345678").await.unwrap();
+}
