@@ -92,7 +92,9 @@ pub(crate) fn error_json(e: &Error) -> Value {
             err["status"] = json!(last_status);
         }
         Error::UnknownPayment { id, .. } => err["payment_id"] = json!(id.as_str()),
-        Error::Guarded { scope, clears_in, .. } => {
+        Error::Guarded {
+            scope, clears_in, ..
+        } => {
             err["scope"] = json!(scope);
             err["clears_in_secs"] = json!(clears_in.as_secs());
         }
