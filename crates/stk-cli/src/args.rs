@@ -26,6 +26,27 @@ pub(crate) enum Command {
     Push(PushArgs),
     /// Query where a payment stands.
     Status(StatusArgs),
+    /// Run the providers' emulators on 127.0.0.1 and print the variables to use them.
+    Sandbox(SandboxArgs),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct SandboxArgs {
+    /// First port: KulmiPay listens here, the next providers on the following ports.
+    #[arg(long, default_value_t = 8700)]
+    pub(crate) port: u16,
+
+    /// Seconds after which to stop (default: run until Ctrl-C).
+    #[arg(long)]
+    pub(crate) duration: Option<u64>,
+
+    /// Milliseconds from acceptance to a payment's result.
+    #[arg(long, default_value_t = 3000)]
+    pub(crate) delay_ms: u64,
+
+    /// Where the emulators POST webhooks (callbacks), if anywhere.
+    #[arg(long)]
+    pub(crate) webhook_url: Option<String>,
 }
 
 #[derive(Debug, Args)]

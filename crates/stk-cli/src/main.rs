@@ -6,6 +6,7 @@
 
 mod args;
 mod output;
+mod sandbox;
 
 use std::process::ExitCode;
 use std::time::Duration;
@@ -40,6 +41,15 @@ fn main() -> ExitCode {
             return ExitCode::from(exit::INVALID);
         }
     };
+    if let Command::Sandbox(args) = cli.command {
+        return match runtime.block_on(sandbox::run(args)) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("error: {e}");
+                ExitCode::from(exit::INVALID)
+            }
+        };
+    }
     ExitCode::from(runtime.block_on(run(cli)))
 }
 
@@ -83,6 +93,7 @@ async fn execute(cli: Cli) -> Result<(&'static str, PaymentId, PaymentStatus), E
             };
             Ok((provider.name(), id, status))
         }
+        Command::Sandbox(_) => unreachable!("handled in main"),
     }
 }
 

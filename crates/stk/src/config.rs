@@ -92,6 +92,8 @@ enum Settings {
         delay: std::time::Duration,
         seed: u64,
     },
+    #[cfg(feature = "kulmipay")]
+    KulmiPay(stk_kulmipay::KulmiPayConfig),
 }
 
 fn parse_var<T: FromStr>(
@@ -131,6 +133,10 @@ impl Settings {
                 seed: parse_var(lookup, "STK_MOCK_SEED", "a whole number")?
                     .unwrap_or_else(seed_from_clock),
             }),
+            #[cfg(feature = "kulmipay")]
+            ProviderKind::KulmiPay => Ok(Self::KulmiPay(
+                stk_kulmipay::KulmiPayConfig::from_lookup(lookup)?,
+            )),
             #[allow(unreachable_patterns)]
             other => {
                 let _ = lookup;
@@ -186,6 +192,8 @@ impl ProviderConfig {
             Settings::NoProvider(never) => match never {},
             #[cfg(feature = "mock")]
             Settings::Mock { .. } => ProviderKind::Mock,
+            #[cfg(feature = "kulmipay")]
+            Settings::KulmiPay(_) => ProviderKind::KulmiPay,
         }
     }
 
@@ -200,6 +208,10 @@ impl ProviderConfig {
                     .seed(*seed)
                     .build(),
             )),
+            #[cfg(feature = "kulmipay")]
+            Settings::KulmiPay(config) => {
+                Ok(Box::new(stk_kulmipay::KulmiPay::new(config.clone())?))
+            }
         }
     }
 }
@@ -237,6 +249,21 @@ mod tests {
                 "{err}"
             );
         }
+    }
+
+    #[cfg(feature = "kulmipay")]
+    #[test]
+    fn kulmipay_reads_its_variables_and_hides_secrets() {
+        let err = ProviderConfig::from_lookup(env(&[("STK_PROVIDER", "kulmipay")])).unwrap_err();
+        assert!(err.to_string().contains("KULMIPAY_SECRET_KEY"), "{err}");
+        let cfg = ProviderConfig::from_lookup(env(&[
+            ("STK_PROVIDER", "kulmipay"),
+            ("KULMIPAY_SECRET_KEY", "ISSecretKey_test_hush"),
+        ]))
+        .unwrap();
+        assert_eq!(cfg.kind(), ProviderKind::KulmiPay);
+        assert!(!format!("{cfg:?}").contains("hush"));
+        assert_eq!(cfg.build().unwrap().name(), "kulmipay");
     }
 
     #[cfg(feature = "mock")]

@@ -6,7 +6,7 @@
 //! | feature | provider | module |
 //! |---|---|---|
 //! | `mock` (default) | the fake provider, no network | [`mock`] |
-//! | `kulmipay` | KulmiPay | `kulmipay` |
+//! | `kulmipay` | KulmiPay | [`kulmipay`] |
 //! | `upesipay` | UpesiPay | `upesipay` |
 //! | `lipia` | Lipia Online | `lipia` |
 //!
@@ -36,3 +36,7 @@ pub use stk_core::*;
 /// The fake provider (feature `mock`).
 #[cfg(feature = "mock")]
 pub use stk_mock as mock;
+
+/// The KulmiPay adapter (feature `kulmipay`).
+#[cfg(feature = "kulmipay")]
+pub use stk_kulmipay as kulmipay;
