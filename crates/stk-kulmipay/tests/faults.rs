@@ -79,11 +79,16 @@ async fn matrix(api: ApiGeneration) -> Vec<String> {
         // Initiate under the fault.
         let reference = format!("FAULT-I-{i}");
         let before = ledger.requests_to(Endpoint::Initiate).len();
-        h.emulator.faults().push_for(Endpoint::Initiate, fault.clone());
+        h.emulator
+            .faults()
+            .push_for(Endpoint::Initiate, fault.clone());
         let result = provider.initiate(&request(&reference)).await;
         let sent = ledger.requests_to(Endpoint::Initiate).len() - before;
         let charges = ledger.charges_for_reference(&reference);
-        assert_eq!(sent, 1, "{fault:?}: the adapter must send a push exactly once");
+        assert_eq!(
+            sent, 1,
+            "{fault:?}: the adapter must send a push exactly once"
+        );
         assert!(charges.len() <= 1, "{fault:?}: duplicate charge");
         assert_eq!(
             charges.len(),
@@ -121,13 +126,17 @@ async fn matrix(api: ApiGeneration) -> Vec<String> {
             .initiate(&request(&format!("FAULT-S-{i}")))
             .await
             .unwrap();
-        h.emulator.faults().push_for(Endpoint::Status, fault.clone());
+        h.emulator
+            .faults()
+            .push_for(Endpoint::Status, fault.clone());
         let result = provider.status(&accepted.payment_id).await;
         if let Err(Error::OutcomeUnknown { operation, .. }) = &result {
             assert_eq!(*operation, Operation::Status);
         }
         // And polling rides over the fault (transient) or stops on it.
-        h.emulator.faults().push_for(Endpoint::Status, fault.clone());
+        h.emulator
+            .faults()
+            .push_for(Endpoint::Status, fault.clone());
         let waited = wait_for_final(&provider, &accepted.payment_id, &poll()).await;
         lines.push(format!(
             "status   {:<18} -> {:<26} wait_for_final={}",
@@ -163,7 +172,10 @@ async fn ambiguous_push_resolves_by_status_with_exactly_one_charge() {
     h.emulator
         .faults()
         .push_for(Endpoint::Initiate, Fault::CloseAfterBody);
-    let err = provider.initiate(&request("ORDER-AMBIGUOUS")).await.unwrap_err();
+    let err = provider
+        .initiate(&request("ORDER-AMBIGUOUS"))
+        .await
+        .unwrap_err();
     assert!(
         matches!(
             err,
@@ -182,7 +194,10 @@ async fn ambiguous_push_resolves_by_status_with_exactly_one_charge() {
         .unwrap();
     assert!(matches!(status, PaymentStatus::Completed(_)));
     assert_eq!(
-        h.emulator.ledger().charges_for_reference("ORDER-AMBIGUOUS").len(),
+        h.emulator
+            .ledger()
+            .charges_for_reference("ORDER-AMBIGUOUS")
+            .len(),
         1
     );
     h.emulator.shutdown().await;
@@ -212,9 +227,13 @@ async fn connection_refused_is_unavailable() {
 async fn wrong_credentials_are_unauthorized() {
     let h = common::Harness::start(false).await;
     for api in [ApiGeneration::Express, ApiGeneration::Collection] {
-        let provider =
-            KulmiPay::new(h.config(api).secret_key("ISSecretKey_test_wrong").build().unwrap())
-                .unwrap();
+        let provider = KulmiPay::new(
+            h.config(api)
+                .secret_key("ISSecretKey_test_wrong")
+                .build()
+                .unwrap(),
+        )
+        .unwrap();
         let err = provider.initiate(&request("AUTH")).await.unwrap_err();
         assert!(
             matches!(&err, Error::Unauthorized { message, .. } if message == "Invalid api token"),
