@@ -34,8 +34,13 @@ fn main() -> ExitCode {
     }
 }
 
+/// The workspace root: the parent of xtask's manifest directory, as `cargo run` reports it
+/// at run time (the compile-time path may be stale if the checkout moved).
 fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
+    let manifest_dir = std::env::var_os("CARGO_MANIFEST_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")));
+    manifest_dir
         .parent()
         .map(Path::to_path_buf)
         .unwrap_or_else(|| PathBuf::from("."))
