@@ -213,6 +213,8 @@ struct Txn {
     customer_name: Option<String>,
     callback_url: Option<String>,
     created_at: String,
+    /// The abuse clock's offset when the push was made: outcomes are dated on that clock.
+    clock_offset: Duration,
 }
 
 #[derive(Debug)]
@@ -471,7 +473,8 @@ impl Books {
         })
     }
 
-    /// Final outcomes known at `real_now`: `(when, phone, failed)`, oldest first.
+    /// Final outcomes known at `real_now`: `(when on the abuse clock, phone, failed)`, oldest
+    /// first.
     fn outcomes(&self, real_now: Instant) -> Vec<(Instant, PhoneNumber, bool)> {
         let mut out: Vec<(Instant, PhoneNumber, bool)> = self
             .order
@@ -483,7 +486,7 @@ impl Books {
                     return None;
                 }
                 let failed = matches!(t.payment.status_at(at), PaymentStatus::Failed(_));
-                Some((at, t.payment.phone, failed))
+                Some((at + t.clock_offset, t.payment.phone, failed))
             })
             .collect();
         out.sort_by_key(|(at, _, _)| *at);
@@ -572,10 +575,6 @@ fn abuse_block(
 }
 
 impl UpesiState {
-    fn abuse_now(&self) -> Instant {
-        Instant::now() + *lock(&self.clock_offset)
-    }
-
     /// `None` when authorised, else the 401 reply.
     fn check_auth(&self, headers: &HeaderMap) -> Option<Reply> {
         match basic(headers) {
@@ -642,9 +641,15 @@ impl UpesiState {
         }
 
         let real_now = Instant::now();
+        let clock_offset = *lock(&self.clock_offset);
         let mut books = lock(&self.books);
         let outcomes = books.outcomes(real_now);
-        if let Some(block) = abuse_block(&self.config.abuse, &outcomes, &phone, self.abuse_now()) {
+        if let Some(block) = abuse_block(
+            &self.config.abuse,
+            &outcomes,
+            &phone,
+            real_now + clock_offset,
+        ) {
             drop(books);
             let mut reply = error(StatusCode::FORBIDDEN, &block.message);
             reply.headers.push((
@@ -694,6 +699,7 @@ impl UpesiState {
             customer_name,
             callback_url,
             created_at,
+            clock_offset,
         };
         books.txns.insert(reference.clone(), txn);
         books.order.push(reference.clone());
