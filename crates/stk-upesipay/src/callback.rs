@@ -4,7 +4,7 @@
 //! `callback_url` and documents **no signature**. Two defences are available:
 //!
 //! 1. **A secret token in the callback URL** ([`UpesiPayConfigBuilder::callback_token`]):
-//!    the adapter adds `?token=<secret>` to every callback URL it sends, and [`parse`]
+//!    the adapter adds `?token=<secret>` to every callback URL it sends, and `parse_callback`
 //!    requires the same token in the received request's query (compared in constant time).
 //!    Pass the request target to [`CallbackRequest::path_and_query`].
 //! 2. **Confirm by status query** (the safe default, with or without a token): treat the

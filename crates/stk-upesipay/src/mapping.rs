@@ -6,9 +6,9 @@
 //! | 2xx, parseable | `PushAccepted` | `PaymentStatus` |
 //! | 2xx with `success:false` and no reference | `rejected` (message and `error_code` kept) | — |
 //! | 2xx, unparseable or without a `reference` | `outcome_unknown` (the charge may exist) | `unexpected_response` |
-//! | 400 `{"error_message":…}` | `rejected`, message kept | `rejected` |
+//! | 400 or 422 `{"error_message":…}` | `rejected`, message kept | `rejected` |
 //! | 401 | `unauthorized` | `unauthorized` |
-//! | 403 naming the abuse protection (blocked / restricted / abuse) | `rejected` with code [`ABUSE_CODE`] | same |
+//! | 400, 403 or 422 naming the abuse protection (blocked / restricted / abuse) | `rejected` with code [`ABUSE_CODE`] | same |
 //! | 403, anything else | `unauthorized` | `unauthorized` |
 //! | 404 | `unexpected_response` (wrong base URL?) | `unknown_payment` |
 //! | 429 | `rate_limited` (`Retry-After` seconds kept) | `rate_limited` |
@@ -22,7 +22,7 @@
 //! anything else → pending, never a guessed final status.
 //!
 //! How UpesiPay answers a push blocked by its STK abuse protection is not documented; this
-//! adapter reads a 403 (or 400) whose message names the protection as
+//! adapter reads a 403 (or 400, 422) whose message names the protection as
 //! [`Error::Rejected`] with code [`ABUSE_CODE`]: the push was refused, no charge exists,
 //! and pushing again will not help until the block ends.
 
@@ -141,10 +141,19 @@ pub fn error_response(
     response: &RawResponse,
 ) -> Error {
     let message = error_message(&response.body);
-    if matches!(response.status, 400 | 403) && is_abuse_message(&message) {
+    if matches!(response.status, 400 | 403 | 422) && is_abuse_message(&message) {
         return Error::Rejected {
             provider: NAME,
             code: Some(ABUSE_CODE.to_owned()),
+            message,
+            customer_message: None,
+        };
+    }
+    if response.status == 422 {
+        // Validation errors in the style of the `"The … field is required."` messages.
+        return Error::Rejected {
+            provider: NAME,
+            code: None,
             message,
             customer_message: None,
         };
