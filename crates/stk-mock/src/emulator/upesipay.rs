@@ -333,10 +333,11 @@ impl UpesiPayEmulator {
     }
 
     /// Moves the abuse rules' clock forward (blocks and windows expire), without touching
-    /// payments in flight.
+    /// payments in flight. The total offset is capped at about 100 years.
     pub fn advance_clock(&self, by: Duration) {
+        const MAX_OFFSET: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
         let mut offset = lock(&self.state.clock_offset);
-        *offset = offset.saturating_add(by);
+        *offset = offset.saturating_add(by).min(MAX_OFFSET);
     }
 
     /// The `CheckoutRequestID` of a push, by its `reference`.
