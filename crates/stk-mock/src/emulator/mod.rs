@@ -26,6 +26,7 @@ mod faults;
 mod kulmipay;
 mod ledger;
 mod server;
+mod upesipay;
 mod util;
 
 pub use faults::{Endpoint, Fault, Faults};
@@ -34,3 +35,4 @@ pub use kulmipay::{
 };
 pub use ledger::{Ledger, RecordedCharge, RecordedRequest, WebhookDelivery};
 pub use server::ServerHandle;
+pub use upesipay::{UpesiPayAbuseRules, UpesiPayEmulator, UpesiPayEmulatorConfig};

@@ -1,0 +1,309 @@
+//! Configuration: a builder, and `from_env` / `from_lookup` for environment variables.
+
+use std::fmt;
+use std::time::Duration;
+
+use secrecy::{ExposeSecret, SecretString};
+use stk_core::{CallbackUrl, Error};
+use url::Url;
+
+use crate::NAME;
+
+/// UpesiPay's API base URL (there is no documented sandbox).
+pub const DEFAULT_BASE_URL: &str = "https://upesipay.com/api/v2";
+
+/// The query parameter that carries the callback secret token (see
+/// [`UpesiPayConfigBuilder::callback_token`]).
+pub const CALLBACK_TOKEN_PARAM: &str = "token";
+
+/// Everything the UpesiPay adapter needs. Build it with [`UpesiPayConfig::builder`] or
+/// [`UpesiPayConfig::from_env`]. Secrets are kept in [`SecretString`]s and never shown by
+/// `Debug`.
+#[derive(Clone)]
+#[non_exhaustive]
+pub struct UpesiPayConfig {
+    /// The API token from the dashboard (API/Developer Settings), sent as
+    /// `Authorization: Basic <token>`. A value that already starts with `Basic ` is sent as
+    /// it is.
+    pub api_token: SecretString,
+    /// The payment channel id (Payment Channels menu), e.g. `2133`.
+    pub channel_id: u64,
+    /// The API base URL, ending in `/` (default `https://upesipay.com/api/v2/`).
+    pub base_url: Url,
+    /// The id of your own registered Daraja credentials, when you use them.
+    pub credential_id: Option<String>,
+    /// Where UpesiPay should POST results when a request has no callback URL of its own.
+    pub callback_url: Option<CallbackUrl>,
+    /// A secret added to every callback URL sent as the `token` query parameter, and
+    /// required of every callback parsed. UpesiPay signs nothing, so without it anyone who
+    /// knows the callback URL can forge results.
+    pub callback_token: Option<SecretString>,
+    /// The whole-request timeout.
+    pub timeout: Duration,
+    /// The connect timeout.
+    pub connect_timeout: Duration,
+    /// The `User-Agent` sent.
+    pub user_agent: String,
+}
+
+impl fmt::Debug for UpesiPayConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("UpesiPayConfig")
+            .field("api_token", &"[redacted]")
+            .field("channel_id", &self.channel_id)
+            .field("base_url", &self.base_url.as_str())
+            .field("credential_id", &self.credential_id)
+            .field(
+                "callback_url",
+                &self.callback_url.as_ref().map(|u| u.as_str()),
+            )
+            .field(
+                "callback_token",
+                &self.callback_token.as_ref().map(|_| "[redacted]"),
+            )
+            .field("timeout", &self.timeout)
+            .field("connect_timeout", &self.connect_timeout)
+            .field("user_agent", &self.user_agent)
+            .finish()
+    }
+}
+
+impl UpesiPayConfig {
+    /// Starts a builder.
+    pub fn builder() -> UpesiPayConfigBuilder {
+        UpesiPayConfigBuilder::default()
+    }
+
+    /// Reads the configuration from the process environment; see
+    /// [`from_lookup`](Self::from_lookup) for the variables.
+    pub fn from_env() -> Result<Self, Error> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Reads the configuration through `lookup` (a variable name to its value):
+    ///
+    /// | variable | meaning |
+    /// |---|---|
+    /// | `UPESIPAY_API_TOKEN` | required: the API token (sent as `Basic <token>`) |
+    /// | `UPESIPAY_CHANNEL_ID` | required: the payment channel id, a whole number |
+    /// | `UPESIPAY_BASE_URL` | optional; default `https://upesipay.com/api/v2` |
+    /// | `UPESIPAY_CALLBACK_URL` | optional default callback URL (`https`, or `http` on loopback) |
+    /// | `UPESIPAY_CALLBACK_TOKEN` | optional callback secret token |
+    /// | `UPESIPAY_CREDENTIAL_ID` | optional id of your own Daraja credentials |
+    ///
+    /// Empty values count as unset. Errors name the variable, never its (secret) value.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, Error> {
+        let get = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
+        let mut b = Self::builder();
+        match get("UPESIPAY_API_TOKEN") {
+            Some(token) => b = b.api_token(token.trim()),
+            None => {
+                return Err(Error::config(
+                    NAME,
+                    "UPESIPAY_API_TOKEN is not set: set it to the API token from the UpesiPay \
+                     dashboard (API/Developer Settings)",
+                ));
+            }
+        }
+        match get("UPESIPAY_CHANNEL_ID") {
+            Some(id) => {
+                let id = id.trim().parse::<u64>().map_err(|_| {
+                    Error::config(
+                        NAME,
+                        format!(
+                            "UPESIPAY_CHANNEL_ID must be a whole number (the channel id from the \
+                             Payment Channels menu, e.g. 2133), not {:?}",
+                            stk_core::excerpt(id.as_bytes())
+                        ),
+                    )
+                })?;
+                b = b.channel_id(id);
+            }
+            None => {
+                return Err(Error::config(
+                    NAME,
+                    "UPESIPAY_CHANNEL_ID is not set: set it to your payment channel id, from \
+                     the dashboard's Payment Channels menu",
+                ));
+            }
+        }
+        if let Some(url) = get("UPESIPAY_BASE_URL") {
+            b = b.base_url(url.trim());
+        }
+        if let Some(url) = get("UPESIPAY_CALLBACK_URL") {
+            let url = CallbackUrl::parse(&url)
+                .map_err(|e| Error::config(NAME, format!("UPESIPAY_CALLBACK_URL: {e}")))?;
+            b = b.callback_url(url);
+        }
+        if let Some(token) = get("UPESIPAY_CALLBACK_TOKEN") {
+            b = b.callback_token(token.trim());
+        }
+        if let Some(id) = get("UPESIPAY_CREDENTIAL_ID") {
+            b = b.credential_id(id.trim());
+        }
+        b.build()
+    }
+}
+
+/// Builds an [`UpesiPayConfig`]; [`build`](Self::build) reports what is missing or invalid.
+#[derive(Default)]
+#[must_use]
+pub struct UpesiPayConfigBuilder {
+    api_token: Option<SecretString>,
+    channel_id: Option<u64>,
+    base_url: Option<String>,
+    credential_id: Option<String>,
+    callback_url: Option<CallbackUrl>,
+    callback_token: Option<SecretString>,
+    timeout: Option<Duration>,
+    connect_timeout: Option<Duration>,
+    user_agent: Option<String>,
+}
+
+impl fmt::Debug for UpesiPayConfigBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("UpesiPayConfigBuilder")
+            .field("channel_id", &self.channel_id)
+            .field("base_url", &self.base_url)
+            .finish_non_exhaustive()
+    }
+}
+
+impl UpesiPayConfigBuilder {
+    /// The API token (required): the bare token, or a preformatted `Basic <token>` value.
+    pub fn api_token(mut self, token: impl Into<String>) -> Self {
+        self.api_token = Some(SecretString::from(token.into()));
+        self
+    }
+
+    /// The payment channel id (required).
+    pub fn channel_id(mut self, channel_id: u64) -> Self {
+        self.channel_id = Some(channel_id);
+        self
+    }
+
+    /// The API base URL, e.g. an emulator's `http://127.0.0.1:PORT/api/v2` (default
+    /// [`DEFAULT_BASE_URL`]).
+    pub fn base_url(mut self, url: impl Into<String>) -> Self {
+        self.base_url = Some(url.into());
+        self
+    }
+
+    /// The id of your own registered Daraja credentials (sent as `credential_id`).
+    pub fn credential_id(mut self, id: impl Into<String>) -> Self {
+        self.credential_id = Some(id.into());
+        self
+    }
+
+    /// The callback URL used when a request has none of its own.
+    pub fn callback_url(mut self, url: CallbackUrl) -> Self {
+        self.callback_url = Some(url);
+        self
+    }
+
+    /// A callback secret token: added to every callback URL sent as `?token=…` (unless the
+    /// URL already has a `token` parameter), and required, compared in constant time, of every
+    /// callback [`parse_callback`](stk_core::StkProvider::parse_callback) accepts.
+    pub fn callback_token(mut self, token: impl Into<String>) -> Self {
+        self.callback_token = Some(SecretString::from(token.into()));
+        self
+    }
+
+    /// The whole-request timeout (default 30 s).
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = Some(timeout);
+        self
+    }
+
+    /// The connect timeout (default 10 s).
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.connect_timeout = Some(timeout);
+        self
+    }
+
+    /// The `User-Agent` header (default `stk-upesipay/<version>`).
+    pub fn user_agent(mut self, agent: impl Into<String>) -> Self {
+        self.user_agent = Some(agent.into());
+        self
+    }
+
+    /// Checks the settings.
+    pub fn build(self) -> Result<UpesiPayConfig, Error> {
+        let api_token = self.api_token.ok_or_else(|| {
+            Error::config(
+                NAME,
+                "the API token is not set: pass it to the builder or set UPESIPAY_API_TOKEN",
+            )
+        })?;
+        let bare = api_token.expose_secret().trim();
+        let bare = strip_basic(bare).unwrap_or(bare);
+        if bare.trim().is_empty() {
+            return Err(Error::config(
+                NAME,
+                "the API token is empty: set UPESIPAY_API_TOKEN to the token from the dashboard",
+            ));
+        }
+        let channel_id = self.channel_id.ok_or_else(|| {
+            Error::config(
+                NAME,
+                "the channel id is not set: pass it to the builder or set UPESIPAY_CHANNEL_ID",
+            )
+        })?;
+        let base = self.base_url.unwrap_or_else(|| DEFAULT_BASE_URL.to_owned());
+        let mut base_url = Url::parse(base.trim()).map_err(|e| {
+            Error::config(
+                NAME,
+                format!("UPESIPAY_BASE_URL is not a valid URL ({e}): use e.g. {DEFAULT_BASE_URL}"),
+            )
+        })?;
+        if !matches!(base_url.scheme(), "http" | "https") || base_url.cannot_be_a_base() {
+            return Err(Error::config(
+                NAME,
+                format!("UPESIPAY_BASE_URL must be an http(s) URL, e.g. {DEFAULT_BASE_URL}"),
+            ));
+        }
+        if !base_url.path().ends_with('/') {
+            let path = format!("{}/", base_url.path());
+            base_url.set_path(&path);
+        }
+        base_url.set_query(None);
+        base_url.set_fragment(None);
+        if let Some(token) = &self.callback_token {
+            if token.expose_secret().trim().is_empty() {
+                return Err(Error::config(
+                    NAME,
+                    "the callback token is empty: unset UPESIPAY_CALLBACK_TOKEN or give it a value",
+                ));
+            }
+        }
+        Ok(UpesiPayConfig {
+            api_token,
+            channel_id,
+            base_url,
+            credential_id: self.credential_id.filter(|c| !c.trim().is_empty()),
+            callback_url: self.callback_url,
+            callback_token: self.callback_token,
+            timeout: self.timeout.unwrap_or(Duration::from_secs(30)),
+            connect_timeout: self.connect_timeout.unwrap_or(Duration::from_secs(10)),
+            user_agent: self
+                .user_agent
+                .unwrap_or_else(|| format!("stk-upesipay/{}", env!("CARGO_PKG_VERSION"))),
+        })
+    }
+}
+
+/// The token after a `Basic ` prefix (any case), if there is one.
+pub(crate) fn strip_basic(value: &str) -> Option<&str> {
+    let (scheme, rest) = value.split_once(' ')?;
+    scheme.eq_ignore_ascii_case("basic").then(|| rest.trim())
+}
+
+/// The `Authorization` header value for a token: `Basic <token>`, or the value as given when
+/// it is already preformatted.
+pub(crate) fn authorization(token: &str) -> String {
+    let token = token.trim();
+    match strip_basic(token) {
+        Some(bare) => format!("Basic {bare}"),
+        None => format!("Basic {token}"),
+    }
+}
