@@ -49,6 +49,16 @@ pub struct RawResponse {
 }
 
 impl RawResponse {
+    /// A response from its parts (for adapters' pure mapping functions, their tests and
+    /// fuzzing).
+    pub fn new(status: u16, retry_after: Option<Duration>, body: impl Into<Vec<u8>>) -> Self {
+        Self {
+            status,
+            retry_after,
+            body: body.into(),
+        }
+    }
+
     /// Whether the status is 2xx.
     pub fn is_success(&self) -> bool {
         (200..300).contains(&self.status)

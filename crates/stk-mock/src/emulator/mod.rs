@@ -25,6 +25,7 @@
 mod faults;
 mod kulmipay;
 mod ledger;
+mod lipia;
 mod server;
 mod util;
 
@@ -33,4 +34,8 @@ pub use kulmipay::{
     KulmiPayEmulator, KulmiPayEmulatorConfig, SIGNATURE_HEADER as KULMIPAY_SIGNATURE_HEADER,
 };
 pub use ledger::{Ledger, RecordedCharge, RecordedRequest, WebhookDelivery};
+pub use lipia::{
+    EXPECTED_SAFARICOM as LIPIA_EXPECTED_SAFARICOM, LipiaCallbackAttempt, LipiaCallbackShape,
+    LipiaEmulator, LipiaEmulatorConfig,
+};
 pub use server::ServerHandle;
