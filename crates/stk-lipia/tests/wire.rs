@@ -505,3 +505,125 @@ fn callback_shapes_and_tokens() {
         .unwrap_err();
     assert_eq!(err.kind(), "invalid_callback");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn emulator_envelopes_for_auth_validation_and_unknown_references() {
+    let h = common::Harness::start(LipiaCallbackShape::Nested).await;
+    let client = reqwest::Client::new();
+    let base = h.emulator.base_url().to_owned();
+    let push = |body: Value, key: Option<&str>| {
+        let mut r = client.post(format!("{base}/payments/stk-push")).json(&body);
+        if let Some(key) = key {
+            r = r.bearer_auth(key);
+        }
+        r.send()
+    };
+    let key = Some(h.emulator.api_key());
+    let mut lines = Vec::new();
+    let cases: Vec<(&str, Value, Option<&str>)> = vec![
+        (
+            "no key",
+            json!({"phone_number": "0712345678", "amount": 1}),
+            None,
+        ),
+        (
+            "wrong key",
+            json!({"phone_number": "0712345678", "amount": 1}),
+            Some("nope"),
+        ),
+        (
+            "amount 0",
+            json!({"phone_number": "0712345678", "amount": 0}),
+            key,
+        ),
+        (
+            "amount 1.5",
+            json!({"phone_number": "0712345678", "amount": 1.5}),
+            key,
+        ),
+        ("no phone", json!({"amount": 10}), key),
+        (
+            "telkom",
+            json!({"phone_number": "0771234567", "amount": 10}),
+            key,
+        ),
+        (
+            "metadata list",
+            json!({"phone_number": "0712345678", "amount": 10, "metadata": [1]}),
+            key,
+        ),
+        (
+            "scripted reject",
+            json!({"phone_number": "0700000008", "amount": 10}),
+            key,
+        ),
+        (
+            "scripted outage",
+            json!({"phone_number": "0700000009", "amount": 10}),
+            key,
+        ),
+    ];
+    for (name, body, key) in cases {
+        let r = push(body, key).await.unwrap();
+        let status = r.status().as_u16();
+        let v: Value = r.json().await.unwrap();
+        assert_eq!(v["success"], json!(false), "{name}");
+        lines.push(format!(
+            "{name:<16} {status} {} {}",
+            v["error"]["code"].as_str().unwrap(),
+            v["error"]
+                .get("field")
+                .map_or(String::new(), |f| format!("field={f}"))
+        ));
+    }
+    for (name, url) in [
+        (
+            "unknown ref",
+            format!("{base}/payments/status?reference=ffffffffffffffffffffffff"),
+        ),
+        ("no ref", format!("{base}/payments/status")),
+        ("unknown route", format!("{base}/payments/nope")),
+    ] {
+        let r = client
+            .get(url)
+            .bearer_auth(h.emulator.api_key())
+            .send()
+            .await
+            .unwrap();
+        let status = r.status().as_u16();
+        let v: Value = r.json().await.unwrap();
+        lines.push(format!(
+            "{name:<16} {status} {}",
+            v["error"]["code"].as_str().unwrap()
+        ));
+    }
+    insta::assert_snapshot!(lines.join("\n"));
+    // Numeric external references are accepted and echoed.
+    let r = push(
+        json!({"phone_number": "254712345678", "amount": "5", "external_reference": 12345}),
+        key,
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["data"]["ResponseCode"], json!(0));
+    let reference = v["data"]["TransactionReference"].as_str().unwrap();
+    let status: Value = client
+        .get(format!("{base}/payments/status?reference={reference}"))
+        .bearer_auth(h.emulator.api_key())
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        status["data"]["response"]["ExternalReference"],
+        json!(12345)
+    );
+    assert_eq!(status["data"]["response"]["Status"], json!("PENDING"));
+    assert_eq!(status["data"]["status"], json!(false));
+    assert_eq!(h.emulator.ledger().charges_for_reference("12345").len(), 1);
+    h.emulator.shutdown().await;
+}
