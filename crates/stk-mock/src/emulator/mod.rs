@@ -25,6 +25,7 @@
 mod faults;
 mod kulmipay;
 mod ledger;
+mod lipia;
 mod server;
 mod upesipay;
 mod util;
@@ -34,5 +35,9 @@ pub use kulmipay::{
     KulmiPayEmulator, KulmiPayEmulatorConfig, SIGNATURE_HEADER as KULMIPAY_SIGNATURE_HEADER,
 };
 pub use ledger::{Ledger, RecordedCharge, RecordedRequest, WebhookDelivery};
+pub use lipia::{
+    EXPECTED_SAFARICOM as LIPIA_EXPECTED_SAFARICOM, LipiaCallbackAttempt, LipiaCallbackShape,
+    LipiaEmulator, LipiaEmulatorConfig,
+};
 pub use server::ServerHandle;
 pub use upesipay::{UpesiPayAbuseRules, UpesiPayEmulator, UpesiPayEmulatorConfig};

@@ -1,0 +1,310 @@
+//! Configuration: a builder, and `from_env` / `from_lookup` for environment variables.
+
+use std::fmt;
+use std::time::Duration;
+
+use secrecy::{ExposeSecret, SecretString};
+use stk_core::{CallbackUrl, Error};
+use url::Url;
+
+use crate::NAME;
+
+/// Lipia Online's API base URL (live; Lipia documents no sandbox host).
+pub const DEFAULT_BASE_URL: &str = "https://lipia-api.kreativelabske.com/api/v2";
+
+/// Everything the Lipia adapter needs. Build it with [`LipiaConfig::builder`] or
+/// [`LipiaConfig::from_env`]. Secrets are kept in [`SecretString`]s and never shown by
+/// `Debug`.
+#[derive(Clone)]
+#[non_exhaustive]
+pub struct LipiaConfig {
+    /// The app's API key, sent as `Authorization: Bearer <key>`.
+    pub api_key: SecretString,
+    /// The API base URL, ending in `/` (e.g. `https://lipia-api.kreativelabske.com/api/v2/`).
+    pub base_url: Url,
+    /// The `callback_url` sent when a request has none of its own.
+    pub callback_url: Option<CallbackUrl>,
+    /// A secret the callback URL carries as its `token` query parameter; when set, callbacks
+    /// without it (or with another value) are refused. See [`crate::callback`].
+    pub callback_token: Option<SecretString>,
+    /// The whole-request timeout.
+    pub timeout: Duration,
+    /// The connect timeout.
+    pub connect_timeout: Duration,
+    /// The `User-Agent` sent.
+    pub user_agent: String,
+}
+
+impl fmt::Debug for LipiaConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("LipiaConfig")
+            .field("api_key", &"[redacted]")
+            .field("base_url", &self.base_url.as_str())
+            .field(
+                "callback_url",
+                &self.callback_url.as_ref().map(|u| redact_token(u.as_url())),
+            )
+            .field(
+                "callback_token",
+                &self.callback_token.as_ref().map(|_| "[redacted]"),
+            )
+            .field("timeout", &self.timeout)
+            .field("connect_timeout", &self.connect_timeout)
+            .field("user_agent", &self.user_agent)
+            .finish()
+    }
+}
+
+/// A URL for display: any query is replaced by `?[redacted]` (it may carry a token).
+pub(crate) fn redact_token(url: &Url) -> String {
+    let mut shown = url.clone();
+    shown.set_fragment(None);
+    if shown.query().is_some() {
+        shown.set_query(None);
+        format!("{shown}?[redacted]")
+    } else {
+        shown.to_string()
+    }
+}
+
+impl LipiaConfig {
+    /// Starts a builder.
+    pub fn builder() -> LipiaConfigBuilder {
+        LipiaConfigBuilder::default()
+    }
+
+    /// Reads the configuration from the process environment; see
+    /// [`from_lookup`](Self::from_lookup) for the variables.
+    pub fn from_env() -> Result<Self, Error> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Reads the configuration through `lookup` (a variable name to its value):
+    ///
+    /// | variable | meaning |
+    /// |---|---|
+    /// | `LIPIA_API_KEY` | required: the app's API key (dashboard, Security section) |
+    /// | `LIPIA_BASE_URL` | optional; default [`DEFAULT_BASE_URL`] |
+    /// | `LIPIA_CALLBACK_URL` | optional default `callback_url` (https, or http on loopback) |
+    /// | `LIPIA_CALLBACK_TOKEN` | optional callback secret, checked in the `token` query parameter |
+    ///
+    /// Empty values count as unset. Errors name the variable.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, Error> {
+        let get = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
+        let mut b = Self::builder();
+        match get("LIPIA_API_KEY") {
+            Some(key) => b = b.api_key(key.trim()),
+            None => {
+                return Err(Error::config(
+                    NAME,
+                    "LIPIA_API_KEY is not set: set it to your Lipia Online app's API key, \
+                     from the dashboard's Security section",
+                ));
+            }
+        }
+        if let Some(url) = get("LIPIA_BASE_URL") {
+            b = b.base_url(url.trim());
+        }
+        if let Some(url) = get("LIPIA_CALLBACK_URL") {
+            let url = CallbackUrl::parse(&url)
+                .map_err(|e| Error::config(NAME, format!("LIPIA_CALLBACK_URL: {e}")))?;
+            b = b.callback_url(url);
+        }
+        if let Some(token) = get("LIPIA_CALLBACK_TOKEN") {
+            b = b.callback_token(token.trim());
+        }
+        b.build()
+    }
+}
+
+/// Builds a [`LipiaConfig`]; [`build`](Self::build) reports what is missing or invalid.
+#[derive(Default)]
+#[must_use]
+pub struct LipiaConfigBuilder {
+    api_key: Option<SecretString>,
+    base_url: Option<String>,
+    callback_url: Option<CallbackUrl>,
+    callback_token: Option<SecretString>,
+    timeout: Option<Duration>,
+    connect_timeout: Option<Duration>,
+    user_agent: Option<String>,
+}
+
+impl fmt::Debug for LipiaConfigBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("LipiaConfigBuilder")
+            .field("base_url", &self.base_url)
+            .finish_non_exhaustive()
+    }
+}
+
+impl LipiaConfigBuilder {
+    /// The API key (required).
+    pub fn api_key(mut self, key: impl Into<String>) -> Self {
+        self.api_key = Some(SecretString::from(key.into()));
+        self
+    }
+
+    /// The API base URL, e.g. an emulator's `http://127.0.0.1:PORT/api/v2` (default
+    /// [`DEFAULT_BASE_URL`]).
+    pub fn base_url(mut self, url: impl Into<String>) -> Self {
+        self.base_url = Some(url.into());
+        self
+    }
+
+    /// The `callback_url` sent when a request has none of its own.
+    pub fn callback_url(mut self, url: CallbackUrl) -> Self {
+        self.callback_url = Some(url);
+        self
+    }
+
+    /// The callback secret token (see [`crate::callback`]).
+    pub fn callback_token(mut self, token: impl Into<String>) -> Self {
+        self.callback_token = Some(SecretString::from(token.into()));
+        self
+    }
+
+    /// The whole-request timeout (default 30 s).
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = Some(timeout);
+        self
+    }
+
+    /// The connect timeout (default 10 s).
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.connect_timeout = Some(timeout);
+        self
+    }
+
+    /// The `User-Agent` header (default `stk-lipia/<version>`).
+    pub fn user_agent(mut self, agent: impl Into<String>) -> Self {
+        self.user_agent = Some(agent.into());
+        self
+    }
+
+    /// Checks the settings.
+    pub fn build(self) -> Result<LipiaConfig, Error> {
+        let api_key = self.api_key.ok_or_else(|| {
+            Error::config(
+                NAME,
+                "the API key is not set: pass it to the builder or set LIPIA_API_KEY",
+            )
+        })?;
+        if api_key.expose_secret().trim().is_empty() {
+            return Err(Error::config(
+                NAME,
+                "the API key is empty: set LIPIA_API_KEY to your Lipia Online API key",
+            ));
+        }
+        if self
+            .callback_token
+            .as_ref()
+            .is_some_and(|t| t.expose_secret().trim().is_empty())
+        {
+            return Err(Error::config(
+                NAME,
+                "LIPIA_CALLBACK_TOKEN is empty: unset it, or set a long random secret",
+            ));
+        }
+        let base = self.base_url.unwrap_or_else(|| DEFAULT_BASE_URL.to_owned());
+        let mut base_url = Url::parse(base.trim()).map_err(|e| {
+            Error::config(
+                NAME,
+                format!("LIPIA_BASE_URL is not a valid URL ({e}): use e.g. {DEFAULT_BASE_URL}"),
+            )
+        })?;
+        if !matches!(base_url.scheme(), "http" | "https") || base_url.cannot_be_a_base() {
+            return Err(Error::config(
+                NAME,
+                format!("LIPIA_BASE_URL must be an http(s) URL, e.g. {DEFAULT_BASE_URL}"),
+            ));
+        }
+        if !base_url.path().ends_with('/') {
+            let path = format!("{}/", base_url.path());
+            base_url.set_path(&path);
+        }
+        base_url.set_query(None);
+        base_url.set_fragment(None);
+        Ok(LipiaConfig {
+            api_key,
+            base_url,
+            callback_url: self.callback_url,
+            callback_token: self.callback_token,
+            timeout: self.timeout.unwrap_or(Duration::from_secs(30)),
+            connect_timeout: self.connect_timeout.unwrap_or(Duration::from_secs(10)),
+            user_agent: self
+                .user_agent
+                .unwrap_or_else(|| format!("stk-lipia/{}", env!("CARGO_PKG_VERSION"))),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let pairs: Vec<(String, String)> = pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        move |name| {
+            pairs
+                .iter()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.clone())
+        }
+    }
+
+    #[test]
+    fn from_lookup_reads_and_names_variables() {
+        let err = LipiaConfig::from_lookup(env(&[])).unwrap_err();
+        assert!(err.to_string().contains("LIPIA_API_KEY"), "{err}");
+        let err = LipiaConfig::from_lookup(env(&[("LIPIA_API_KEY", "  ")])).unwrap_err();
+        assert!(err.to_string().contains("LIPIA_API_KEY"), "{err}");
+        let err = LipiaConfig::from_lookup(env(&[
+            ("LIPIA_API_KEY", "k"),
+            ("LIPIA_BASE_URL", "not a url"),
+        ]))
+        .unwrap_err();
+        assert!(err.to_string().contains("LIPIA_BASE_URL"), "{err}");
+        let err = LipiaConfig::from_lookup(env(&[
+            ("LIPIA_API_KEY", "k"),
+            ("LIPIA_CALLBACK_URL", "http://shop.example/cb"),
+        ]))
+        .unwrap_err();
+        assert!(err.to_string().contains("LIPIA_CALLBACK_URL"), "{err}");
+
+        let config = LipiaConfig::from_lookup(env(&[
+            ("LIPIA_API_KEY", "sk_live_abc"),
+            ("LIPIA_CALLBACK_URL", "https://shop.example/lipia?token=t0k"),
+            ("LIPIA_CALLBACK_TOKEN", "t0k"),
+        ]))
+        .unwrap();
+        assert_eq!(
+            config.base_url.as_str(),
+            "https://lipia-api.kreativelabske.com/api/v2/"
+        );
+        assert_eq!(config.api_key.expose_secret(), "sk_live_abc");
+        let shown = format!("{config:?}");
+        assert!(!shown.contains("sk_live_abc"), "{shown}");
+        assert!(!shown.contains("t0k"), "{shown}");
+    }
+
+    #[test]
+    fn base_url_gets_a_trailing_slash() {
+        let config = LipiaConfig::builder()
+            .api_key("k")
+            .base_url("http://127.0.0.1:9/api/v2")
+            .build()
+            .unwrap();
+        assert_eq!(config.base_url.as_str(), "http://127.0.0.1:9/api/v2/");
+        assert!(
+            LipiaConfig::builder()
+                .api_key("k")
+                .base_url("ftp://x/")
+                .build()
+                .is_err()
+        );
+    }
+}

@@ -1,0 +1,171 @@
+//! Shared test harness: a Lipia emulator, a callback receiver that answers like a merchant's
+//! server, and a provider pointed at the emulator with a callback token.
+#![allow(dead_code, unreachable_pub, clippy::unwrap_used)]
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::body::Bytes;
+use axum::http::{HeaderMap, Uri};
+use stk_core::{CallbackRequest, CallbackUrl, PaymentId, async_trait};
+use stk_lipia::{CALLBACK_ACK, Lipia, LipiaConfig, LipiaConfigBuilder};
+use stk_mock::emulator::{LipiaCallbackShape, LipiaEmulator, LipiaEmulatorConfig};
+
+pub const TOKEN: &str = "emulator-callback-token";
+pub const CALLBACK_PATH: &str = "/webhooks/lipia";
+
+/// How the receiver answers callbacks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Answer {
+    /// [`CALLBACK_ACK`]: 200 `ok`.
+    Ack,
+    /// 200 with a JSON body (not what Lipia asks for).
+    JsonBody,
+}
+
+/// Captures the callbacks the emulator delivers.
+#[derive(Clone)]
+pub struct Receiver {
+    received: Arc<Mutex<Vec<CallbackRequest>>>,
+    answer: Answer,
+}
+
+impl Receiver {
+    pub fn new(answer: Answer) -> Self {
+        Self {
+            received: Arc::default(),
+            answer,
+        }
+    }
+
+    /// Starts the receiver on 127.0.0.1; returns its callback URL.
+    pub async fn start(&self) -> String {
+        let received = self.received.clone();
+        let answer = self.answer;
+        let app = axum::Router::new().route(
+            CALLBACK_PATH,
+            axum::routing::post(move |uri: Uri, headers: HeaderMap, body: Bytes| {
+                let received = received.clone();
+                async move {
+                    let target = uri
+                        .path_and_query()
+                        .map_or_else(|| uri.path().to_owned(), |p| p.as_str().to_owned());
+                    let mut cb = CallbackRequest::new(body.to_vec()).path_and_query(target);
+                    for (name, value) in &headers {
+                        cb = cb.header(
+                            name.as_str(),
+                            String::from_utf8_lossy(value.as_bytes()).into_owned(),
+                        );
+                    }
+                    received.lock().unwrap().push(cb);
+                    match answer {
+                        Answer::Ack => (
+                            axum::http::StatusCode::from_u16(CALLBACK_ACK.status).unwrap(),
+                            [("content-type", CALLBACK_ACK.content_type)],
+                            CALLBACK_ACK.body.to_owned(),
+                        ),
+                        Answer::JsonBody => (
+                            axum::http::StatusCode::OK,
+                            [("content-type", "application/json")],
+                            "{\"received\":true}".to_owned(),
+                        ),
+                    }
+                }
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        format!("http://{addr}{CALLBACK_PATH}")
+    }
+
+    pub fn all(&self) -> Vec<CallbackRequest> {
+        self.received.lock().unwrap().clone()
+    }
+
+    /// The callbacks whose `CheckoutRequestID` is `checkout`.
+    pub fn for_checkout(&self, checkout: &str) -> Vec<CallbackRequest> {
+        self.all()
+            .into_iter()
+            .filter(|cb| {
+                let v: serde_json::Value = serde_json::from_slice(&cb.body).unwrap_or_default();
+                v.pointer("/response/CheckoutRequestID")
+                    .or_else(|| v.get("CheckoutRequestID"))
+                    .and_then(serde_json::Value::as_str)
+                    == Some(checkout)
+            })
+            .collect()
+    }
+}
+
+pub struct Harness {
+    pub emulator: LipiaEmulator,
+    pub receiver: Receiver,
+    pub callback_url: String,
+}
+
+impl Harness {
+    pub async fn start(shape: LipiaCallbackShape) -> Self {
+        Self::start_with(shape, Answer::Ack).await
+    }
+
+    pub async fn start_with(shape: LipiaCallbackShape, answer: Answer) -> Self {
+        let receiver = Receiver::new(answer);
+        let callback_url = receiver.start().await;
+        let emulator = LipiaEmulator::start(LipiaEmulatorConfig::default().callback_shape(shape))
+            .await
+            .unwrap();
+        Self {
+            emulator,
+            receiver,
+            callback_url,
+        }
+    }
+
+    pub fn config(&self) -> LipiaConfigBuilder {
+        LipiaConfig::builder()
+            .api_key(self.emulator.api_key())
+            .base_url(self.emulator.base_url())
+            .callback_url(CallbackUrl::parse(&self.callback_url).unwrap())
+            .callback_token(TOKEN)
+            .timeout(Duration::from_secs(2))
+    }
+
+    pub fn provider(&self) -> Lipia {
+        Lipia::new(self.config().build().unwrap()).unwrap()
+    }
+
+    /// Waits (with a deadline) for the final callback about a payment.
+    pub async fn wait_callback(&self, id: &PaymentId) -> Option<CallbackRequest> {
+        let checkout = self.emulator.checkout_request_id(id.as_str())?;
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Some(cb) = self.receiver.for_checkout(&checkout).into_iter().next() {
+                return Some(cb);
+            }
+            if tokio::time::Instant::now() > deadline {
+                return None;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+}
+
+#[async_trait]
+impl stk_contract::CallbackSource for Harness {
+    async fn final_callback(&self, id: &PaymentId) -> Option<CallbackRequest> {
+        self.wait_callback(id).await
+    }
+
+    /// The same body and headers, posted to the callback path with a guessed token.
+    fn forge(&self, genuine: &CallbackRequest) -> CallbackRequest {
+        let mut forged = CallbackRequest::new(genuine.body.clone())
+            .path_and_query(format!("{CALLBACK_PATH}?token=guessed-token"));
+        for (name, value) in &genuine.headers {
+            forged = forged.header(name.clone(), value.clone());
+        }
+        forged
+    }
+}
