@@ -154,6 +154,18 @@ fn feature_matrix() -> Result<(), String> {
             )?;
         }
     }
+    // With every feature on (as in `ci`), nothing exercises "provider not compiled in".
+    cargo(
+        &[
+            "test",
+            "-p",
+            "stk",
+            "--no-default-features",
+            "--features",
+            "mock",
+        ],
+        &[],
+    )?;
     core_has_no_http_client()?;
     println!("\nxtask feature-matrix: every crate and every single-feature build compiles");
     Ok(())

@@ -32,7 +32,7 @@ pub(crate) enum Command {
 
 #[derive(Debug, Args)]
 pub(crate) struct SandboxArgs {
-    /// First port: KulmiPay listens here, the next providers on the following ports.
+    /// First port: KulmiPay listens here, UpesiPay on the next, Lipia on the one after.
     #[arg(long, default_value_t = 8700)]
     pub(crate) port: u16,
 

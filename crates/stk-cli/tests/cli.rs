@@ -135,29 +135,6 @@ fn usage_config_and_unknown_ids_exit_two() {
 }
 
 #[test]
-fn providers_not_compiled_in_are_config_errors() {
-    let not_compiled_in = [
-        ("kulmipay", cfg!(feature = "kulmipay")),
-        ("upesipay", cfg!(feature = "upesipay")),
-        ("lipia", cfg!(feature = "lipia")),
-    ]
-    .into_iter()
-    .filter(|(_, on)| !on)
-    .map(|(name, _)| name);
-    for provider in not_compiled_in {
-        let (code, json) = stk(&["--json", "--provider", provider, "status", "X"]);
-        assert_eq!(code, 2);
-        assert_eq!(json["error"]["kind"], "config");
-        assert!(
-            json["error"]["message"]
-                .as_str()
-                .unwrap()
-                .contains("cargo feature")
-        );
-    }
-}
-
-#[test]
 fn hostile_input_never_panics() {
     let long = "9".repeat(10_000);
     for (phone, amount) in [

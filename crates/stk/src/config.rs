@@ -94,6 +94,10 @@ enum Settings {
     },
     #[cfg(feature = "kulmipay")]
     KulmiPay(stk_kulmipay::KulmiPayConfig),
+    #[cfg(feature = "upesipay")]
+    UpesiPay(stk_upesipay::UpesiPayConfig),
+    #[cfg(feature = "lipia")]
+    Lipia(stk_lipia::LipiaConfig),
 }
 
 fn parse_var<T: FromStr>(
@@ -137,14 +141,18 @@ impl Settings {
             ProviderKind::KulmiPay => Ok(Self::KulmiPay(
                 stk_kulmipay::KulmiPayConfig::from_lookup(lookup)?,
             )),
+            #[cfg(feature = "upesipay")]
+            ProviderKind::UpesiPay => Ok(Self::UpesiPay(
+                stk_upesipay::UpesiPayConfig::from_lookup(lookup)?,
+            )),
+            #[cfg(feature = "lipia")]
+            ProviderKind::Lipia => Ok(Self::Lipia(stk_lipia::LipiaConfig::from_lookup(lookup)?)),
             #[allow(unreachable_patterns)]
             other => {
                 let _ = lookup;
                 Err(Error::config(
                     other.as_str(),
-                    format!(
-                        "provider {other} is compiled in but not wired into ProviderConfig yet"
-                    ),
+                    format!("provider {other} is not compiled in"),
                 ))
             }
         }
@@ -194,6 +202,10 @@ impl ProviderConfig {
             Settings::Mock { .. } => ProviderKind::Mock,
             #[cfg(feature = "kulmipay")]
             Settings::KulmiPay(_) => ProviderKind::KulmiPay,
+            #[cfg(feature = "upesipay")]
+            Settings::UpesiPay(_) => ProviderKind::UpesiPay,
+            #[cfg(feature = "lipia")]
+            Settings::Lipia(_) => ProviderKind::Lipia,
         }
     }
 
@@ -212,6 +224,12 @@ impl ProviderConfig {
             Settings::KulmiPay(config) => {
                 Ok(Box::new(stk_kulmipay::KulmiPay::new(config.clone())?))
             }
+            #[cfg(feature = "upesipay")]
+            Settings::UpesiPay(config) => {
+                Ok(Box::new(stk_upesipay::UpesiPay::new(config.clone())?))
+            }
+            #[cfg(feature = "lipia")]
+            Settings::Lipia(config) => Ok(Box::new(stk_lipia::Lipia::new(config.clone())?)),
         }
     }
 }
@@ -264,6 +282,30 @@ mod tests {
         assert_eq!(cfg.kind(), ProviderKind::KulmiPay);
         assert!(!format!("{cfg:?}").contains("hush"));
         assert_eq!(cfg.build().unwrap().name(), "kulmipay");
+    }
+
+    #[cfg(all(feature = "upesipay", feature = "lipia"))]
+    #[test]
+    fn upesipay_and_lipia_read_their_variables() {
+        let err = ProviderConfig::from_lookup(env(&[("STK_PROVIDER", "upesipay")])).unwrap_err();
+        assert!(err.to_string().contains("UPESIPAY_API_TOKEN"), "{err}");
+        let cfg = ProviderConfig::from_lookup(env(&[
+            ("STK_PROVIDER", "upesipay"),
+            ("UPESIPAY_API_TOKEN", "hush-upesi"),
+            ("UPESIPAY_CHANNEL_ID", "2133"),
+        ]))
+        .unwrap();
+        assert!(!format!("{cfg:?}").contains("hush"));
+        assert_eq!(cfg.build().unwrap().name(), "upesipay");
+        let err = ProviderConfig::from_lookup(env(&[("STK_PROVIDER", "lipia")])).unwrap_err();
+        assert!(err.to_string().contains("LIPIA_API_KEY"), "{err}");
+        let cfg = ProviderConfig::from_lookup(env(&[
+            ("STK_PROVIDER", "lipia"),
+            ("LIPIA_API_KEY", "hush-lipia"),
+        ]))
+        .unwrap();
+        assert!(!format!("{cfg:?}").contains("hush"));
+        assert_eq!(cfg.build().unwrap().name(), "lipia");
     }
 
     #[cfg(feature = "mock")]

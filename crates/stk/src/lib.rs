@@ -7,8 +7,8 @@
 //! |---|---|---|
 //! | `mock` (default) | the fake provider, no network | [`mock`] |
 //! | `kulmipay` | KulmiPay | [`kulmipay`] |
-//! | `upesipay` | UpesiPay | `upesipay` |
-//! | `lipia` | Lipia Online | `lipia` |
+//! | `upesipay` | UpesiPay | [`upesipay`] |
+//! | `lipia` | Lipia Online | [`lipia`] |
 //!
 //! [`ProviderConfig`] picks a provider at run time from environment variables
 //! (`STK_PROVIDER` plus the provider's own) and builds it as a `Box<dyn StkProvider>`:
@@ -40,3 +40,11 @@ pub use stk_mock as mock;
 /// The KulmiPay adapter (feature `kulmipay`).
 #[cfg(feature = "kulmipay")]
 pub use stk_kulmipay as kulmipay;
+
+/// The UpesiPay adapter (feature `upesipay`).
+#[cfg(feature = "upesipay")]
+pub use stk_upesipay as upesipay;
+
+/// The Lipia Online adapter (feature `lipia`).
+#[cfg(feature = "lipia")]
+pub use stk_lipia as lipia;
