@@ -35,12 +35,13 @@ pub mod wire;
 use std::fmt;
 use std::sync::Arc;
 
-use reqwest::header::{ACCEPT, AUTHORIZATION, HeaderMap, HeaderValue, RETRY_AFTER};
+use reqwest::header::{ACCEPT, AUTHORIZATION, HeaderMap, HeaderValue};
 use secrecy::ExposeSecret;
 use stk_core::{
     AmountLimits, CallbackRequest, Error, Operation, PaymentEvent, PaymentId, PaymentStatus,
     PushAccepted, StkProvider, StkPushRequest, async_trait,
 };
+use stk_http::{HttpClient, HttpSettings, RawResponse, secret_header};
 use url::Url;
 
 pub use config::{
@@ -62,7 +63,7 @@ pub struct KulmiPay {
 
 struct Inner {
     config: KulmiPayConfig,
-    http: reqwest::Client,
+    http: HttpClient,
     push_url: Url,
     status_url: Url,
 }
@@ -88,16 +89,11 @@ impl KulmiPay {
         };
         let push_url = join(config.api.push_path())?;
         let status_url = join(config.api.status_path())?;
-        let http = reqwest::Client::builder()
-            .timeout(config.timeout)
-            .connect_timeout(config.connect_timeout)
-            .user_agent(config.user_agent.clone())
-            .default_headers(auth_headers(&config)?)
-            .redirect(reqwest::redirect::Policy::none())
-            // Never re-send anything on our behalf: a re-sent push could charge twice.
-            .retry(reqwest::retry::never())
-            .build()
-            .map_err(|e| Error::config(NAME, format!("cannot build the HTTP client: {e}")))?;
+        let mut settings = HttpSettings::default();
+        settings.timeout = config.timeout;
+        settings.connect_timeout = config.connect_timeout;
+        settings.user_agent = config.user_agent.clone();
+        let http = HttpClient::new(NAME, &settings, auth_headers(&config)?)?;
         Ok(Self {
             inner: Arc::new(Inner {
                 config,
@@ -134,44 +130,6 @@ impl KulmiPay {
             mobile_tarrif: config.mobile_tariff.map(MobileTariff::as_str),
         }
     }
-
-    async fn post<T: serde::Serialize + ?Sized>(
-        &self,
-        operation: Operation,
-        url: &Url,
-        body: &T,
-    ) -> Result<(u16, Option<String>, Vec<u8>), Error> {
-        let response = self
-            .inner
-            .http
-            .post(url.clone())
-            .json(body)
-            .send()
-            .await
-            .map_err(|e| mapping::transport_error(operation, &e))?;
-        let status = response.status().as_u16();
-        let retry_after = response
-            .headers()
-            .get(RETRY_AFTER)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned);
-        let bytes = response
-            .bytes()
-            .await
-            .map_err(|e| mapping::transport_error(operation, &e))?;
-        Ok((status, retry_after, bytes.to_vec()))
-    }
-}
-
-fn secret_header(value: &str, what: &str) -> Result<HeaderValue, Error> {
-    let mut v = HeaderValue::from_str(value).map_err(|_| {
-        Error::config(
-            NAME,
-            format!("the {what} contains characters not allowed in an HTTP header; copy it again from the dashboard"),
-        )
-    })?;
-    v.set_sensitive(true);
-    Ok(v)
 }
 
 fn auth_headers(config: &KulmiPayConfig) -> Result<HeaderMap, Error> {
@@ -182,7 +140,7 @@ fn auth_headers(config: &KulmiPayConfig) -> Result<HeaderMap, Error> {
         ApiGeneration::Express => {
             headers.insert(
                 AUTHORIZATION,
-                secret_header(&format!("Bearer {secret}"), "secret key")?,
+                secret_header(NAME, &format!("Bearer {secret}"), "secret key")?,
             );
         }
         ApiGeneration::Collection => {
@@ -195,11 +153,15 @@ fn auth_headers(config: &KulmiPayConfig) -> Result<HeaderMap, Error> {
             headers.insert(
                 AUTHORIZATION,
                 secret_header(
+                    NAME,
                     &format!("Bearer {}", token.expose_secret().trim()),
                     "API token",
                 )?,
             );
-            headers.insert(SECRET_KEY_HEADER, secret_header(secret, "secret key")?);
+            headers.insert(
+                SECRET_KEY_HEADER,
+                secret_header(NAME, secret, "secret key")?,
+            );
         }
     }
     Ok(headers)
@@ -225,17 +187,19 @@ impl StkProvider for KulmiPay {
             amount = request.amount().shillings(),
             "sending STK push"
         );
-        let (status, retry_after, bytes) = self
-            .post(Operation::Initiate, &self.inner.push_url, &body)
+        let response: RawResponse = self
+            .inner
+            .http
+            .post_json(Operation::Initiate, &self.inner.push_url, &body)
             .await?;
-        let result = mapping::push_response(
-            self.inner.config.api,
-            status,
-            retry_after.as_deref(),
-            &bytes,
-        );
+        let result = mapping::push_response(self.inner.config.api, &response);
         if let Err(e) = &result {
-            tracing::debug!(provider = NAME, kind = e.kind(), status, "push failed");
+            tracing::debug!(
+                provider = NAME,
+                kind = e.kind(),
+                status = response.status,
+                "push failed"
+            );
         }
         result
     }
@@ -244,10 +208,12 @@ impl StkProvider for KulmiPay {
         let body = wire::StatusBody {
             invoice_id: id.as_str().to_owned(),
         };
-        let (status, retry_after, bytes) = self
-            .post(Operation::Status, &self.inner.status_url, &body)
+        let response = self
+            .inner
+            .http
+            .post_json(Operation::Status, &self.inner.status_url, &body)
             .await?;
-        mapping::status_response(id, status, retry_after.as_deref(), &bytes)
+        mapping::status_response(id, &response)
     }
 
     fn parse_callback(&self, callback: &CallbackRequest) -> Result<PaymentEvent, Error> {

@@ -19,13 +19,13 @@
 //! validated everything it can before sending, so a 400 is the provider refusing the push
 //! (e.g. a number that is not an M-Pesa line), and no charge was created.
 
-use std::time::Duration;
-
 use serde_json::Value;
 use stk_core::{
     Amount, Completed, Error, Failure, FailureReason, Operation, PaymentId, PaymentStatus,
     PushAccepted, ResultCode, excerpt,
 };
+
+use stk_http::{RawResponse, status_error};
 
 use crate::NAME;
 use crate::config::ApiGeneration;
@@ -91,21 +91,11 @@ fn whole_shillings(text: &str) -> Option<Amount> {
 ///
 /// A 2xx answer that cannot be understood means the charge may exist, so it is
 /// [`Error::OutcomeUnknown`], never a retryable error.
-pub fn push_response(
-    api: ApiGeneration,
-    status: u16,
-    retry_after: Option<&str>,
-    body: &[u8],
-) -> Result<PushAccepted, Error> {
-    if !(200..300).contains(&status) {
-        return Err(error_response(
-            Operation::Initiate,
-            None,
-            status,
-            retry_after,
-            body,
-        ));
+pub fn push_response(api: ApiGeneration, response: &RawResponse) -> Result<PushAccepted, Error> {
+    if !response.is_success() {
+        return Err(error_response(Operation::Initiate, None, response));
     }
+    let (status, body) = (response.status, response.body.as_slice());
     let unknown = || Error::OutcomeUnknown {
         provider: NAME,
         operation: Operation::Initiate,
@@ -133,21 +123,11 @@ pub fn push_response(
 }
 
 /// Maps the answer to a status query about `id`.
-pub fn status_response(
-    id: &PaymentId,
-    status: u16,
-    retry_after: Option<&str>,
-    body: &[u8],
-) -> Result<PaymentStatus, Error> {
-    if !(200..300).contains(&status) {
-        return Err(error_response(
-            Operation::Status,
-            Some(id),
-            status,
-            retry_after,
-            body,
-        ));
+pub fn status_response(id: &PaymentId, response: &RawResponse) -> Result<PaymentStatus, Error> {
+    if !response.is_success() {
+        return Err(error_response(Operation::Status, Some(id), response));
     }
+    let (status, body) = (response.status, response.body.as_slice());
     let parsed: StatusResponse =
         serde_json::from_slice(body).map_err(|_| Error::unexpected(NAME, Some(status), body))?;
     match parsed.invoice {
@@ -182,85 +162,14 @@ pub fn drf_message(body: &[u8]) -> Option<String> {
     (!parts.is_empty()).then(|| parts.join("; "))
 }
 
-/// `Retry-After` in seconds (HTTP dates are not supported and give `None`).
-pub fn parse_retry_after(value: Option<&str>) -> Option<Duration> {
-    value?.trim().parse::<u64>().ok().map(Duration::from_secs)
-}
-
-/// Maps a non-2xx answer.
+/// Maps a non-2xx answer: the shared HTTP status classes of [`stk_http::status_error`], with
+/// KulmiPay's DRF message (`detail`, or the field errors) kept.
 pub fn error_response(
     operation: Operation,
     id: Option<&PaymentId>,
-    status: u16,
-    retry_after: Option<&str>,
-    body: &[u8],
+    response: &RawResponse,
 ) -> Error {
-    let message = || drf_message(body).unwrap_or_else(|| excerpt(body));
-    match status {
-        400 => Error::Rejected {
-            provider: NAME,
-            code: None,
-            message: message(),
-            customer_message: None,
-        },
-        401 | 403 => Error::Unauthorized {
-            provider: NAME,
-            message: message(),
-        },
-        404 => match (operation, id) {
-            (Operation::Status, Some(id)) => Error::UnknownPayment {
-                provider: NAME,
-                id: id.clone(),
-            },
-            _ => Error::unexpected(NAME, Some(status), body),
-        },
-        429 => Error::RateLimited {
-            provider: NAME,
-            retry_after: parse_retry_after(retry_after),
-        },
-        500..=599 => Error::Unavailable {
-            provider: NAME,
-            status: Some(status),
-            message: message(),
-        },
-        _ => Error::unexpected(NAME, Some(status), body),
-    }
-}
-
-/// Maps a transport failure: a connect error means nothing was sent ([`Error::Unavailable`]);
-/// anything after that (timeout, reset, connection closed, body cut off) may have reached
-/// KulmiPay, so it is [`Error::OutcomeUnknown`].
-pub(crate) fn transport_error(operation: Operation, e: &reqwest::Error) -> Error {
-    if e.is_connect() {
-        return Error::Unavailable {
-            provider: NAME,
-            status: None,
-            message: format!("could not connect: {}", describe(e)),
-        };
-    }
-    let message = if e.is_timeout() {
-        format!("timed out waiting for the response: {}", describe(e))
-    } else {
-        format!(
-            "the connection failed after the request was sent: {}",
-            describe(e)
-        )
-    };
-    Error::OutcomeUnknown {
-        provider: NAME,
-        operation,
-        message,
-    }
-}
-
-/// The error and its sources on one line.
-fn describe(e: &reqwest::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = std::error::Error::source(e);
-    while let Some(s) = source {
-        text.push_str(": ");
-        text.push_str(&s.to_string());
-        source = s.source();
-    }
-    text
+    status_error(NAME, operation, id, response, || {
+        drf_message(&response.body).unwrap_or_else(|| excerpt(&response.body))
+    })
 }

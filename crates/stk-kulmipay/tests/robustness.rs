@@ -7,6 +7,15 @@ use serde_json::{Value, json};
 use stk_core::{CallbackRequest, PaymentId, PaymentStatus, StkProvider};
 use stk_kulmipay::callback::{SIGNATURE_HEADER, SIGNATURE_HEADER_SPACED, sign};
 use stk_kulmipay::mapping::{push_response, status_response};
+
+/// A provider answer as the HTTP layer hands it over.
+fn raw(status: u16, retry_after: Option<&str>, body: &[u8]) -> stk_http::RawResponse {
+    stk_http::RawResponse::new(
+        status,
+        retry_after.and_then(stk_http::parse_retry_after),
+        body,
+    )
+}
 use stk_kulmipay::{ApiGeneration, KulmiPay, KulmiPayConfig};
 
 fn provider(challenge: Option<&str>) -> KulmiPay {
@@ -76,9 +85,9 @@ proptest! {
     #[test]
     fn parsers_never_panic_on_bytes(body in prop::collection::vec(any::<u8>(), 0..512), status in statuses(), retry in proptest::option::of(".{0,12}")) {
         let id = PaymentId::new("X");
-        let _ = push_response(ApiGeneration::Express, status, retry.as_deref(), &body);
-        let _ = push_response(ApiGeneration::Collection, status, retry.as_deref(), &body);
-        let _ = status_response(&id, status, retry.as_deref(), &body);
+        let _ = push_response(ApiGeneration::Express, &raw(status, retry.as_deref(), &body));
+        let _ = push_response(ApiGeneration::Collection, &raw(status, retry.as_deref(), &body));
+        let _ = status_response(&id, &raw(status, retry.as_deref(), &body));
         let p = provider(Some("c"));
         let err = p.parse_callback(&CallbackRequest::new(body.clone()).header(SIGNATURE_HEADER, "zz")).unwrap_err();
         prop_assert_eq!(err.kind(), "invalid_callback");
@@ -90,14 +99,14 @@ proptest! {
         let body = serde_json::to_vec(&value).unwrap();
         let id = PaymentId::new("X");
         for api in [ApiGeneration::Express, ApiGeneration::Collection] {
-            if let Err(e) = push_response(api, status, None, &body) {
+            if let Err(e) = push_response(api, &raw(status, None, &body)) {
                 // A 2xx answer we cannot read means the charge may exist.
                 if (200..300).contains(&status) {
                     prop_assert_eq!(e.kind(), "outcome_unknown");
                 }
             }
         }
-        let _ = status_response(&id, status, None, &body);
+        let _ = status_response(&id, &raw(status, None, &body));
         let _ = provider(Some("c")).parse_callback(&CallbackRequest::new(body.clone()));
         let _ = provider(None).parse_callback(&CallbackRequest::new(body));
     }
@@ -106,7 +115,7 @@ proptest! {
     fn unknown_states_are_never_final(state in "[A-Z_]{0,12}") {
         prop_assume!(!["COMPLETE", "COMPLETED", "FAILED"].contains(&state.as_str()));
         let body = json!({"invoice": {"invoice_id": "X", "state": state}});
-        let status = status_response(&PaymentId::new("X"), 200, None, &serde_json::to_vec(&body).unwrap()).unwrap();
+        let status = status_response(&PaymentId::new("X"), &raw(200, None, &serde_json::to_vec(&body).unwrap())).unwrap();
         prop_assert!(!status.is_final());
     }
 }

@@ -7,6 +7,15 @@ use std::collections::HashMap;
 
 use stk_core::{Error, Operation, PaymentId, StkProvider, StkPushRequest};
 use stk_kulmipay::mapping::{error_response, push_response, status_response};
+
+/// A provider answer as the HTTP layer hands it over.
+fn raw(status: u16, retry_after: Option<&str>, body: &[u8]) -> stk_http::RawResponse {
+    stk_http::RawResponse::new(
+        status,
+        retry_after.and_then(stk_http::parse_retry_after),
+        body,
+    )
+}
 use stk_kulmipay::{ApiGeneration, KulmiPay, KulmiPayConfig, MobileTariff};
 use stk_mock::emulator::Endpoint;
 
@@ -101,8 +110,8 @@ fn error_mappings() {
         .into_iter()
         .map(|(op, status, retry, body)| {
             let e = match op {
-                "status" => error_response(Operation::Status, Some(&id), status, retry, body),
-                _ => error_response(Operation::Initiate, None, status, retry, body),
+                "status" => error_response(Operation::Status, Some(&id), &raw(status, retry, body)),
+                _ => error_response(Operation::Initiate, None, &raw(status, retry, body)),
             };
             format!(
                 "{op:<8} {status} -> {:<19} retryable={:<5} {e}",
@@ -117,13 +126,13 @@ fn error_mappings() {
 #[test]
 fn success_mappings() {
     let express = br#"{"id":"3c90c3cc-0d44-4b50-8888-8dd25736052a","invoice":{"invoice_id":"GQ7KZ2XPNM","state":"PENDING","value":"1500.00"},"customer":{}}"#;
-    let accepted = push_response(ApiGeneration::Express, 200, None, express).unwrap();
+    let accepted = push_response(ApiGeneration::Express, &raw(200, None, express)).unwrap();
     assert_eq!(accepted.payment_id.as_str(), "GQ7KZ2XPNM");
     // The express session id is not an invoice id.
     let no_invoice_id =
         br#"{"id":"3c90c3cc-0d44-4b50-8888-8dd25736052a","invoice":{"state":"PENDING"}}"#;
     assert_eq!(
-        push_response(ApiGeneration::Express, 201, None, no_invoice_id)
+        push_response(ApiGeneration::Express, &raw(201, None, no_invoice_id))
             .unwrap_err()
             .kind(),
         "outcome_unknown"
@@ -131,7 +140,7 @@ fn success_mappings() {
     // Collection: invoice.id, then the top-level id.
     let collection = br#"{"id":"INV-1","invoice":{"id":"INV-1","state":"PENDING","value":1000},"signature":"x"}"#;
     assert_eq!(
-        push_response(ApiGeneration::Collection, 200, None, collection)
+        push_response(ApiGeneration::Collection, &raw(200, None, collection))
             .unwrap()
             .payment_id
             .as_str(),
@@ -139,7 +148,7 @@ fn success_mappings() {
     );
     let top_only = br#"{"id":"INV-2","invoice":{"state":"PENDING"}}"#;
     assert_eq!(
-        push_response(ApiGeneration::Collection, 200, None, top_only)
+        push_response(ApiGeneration::Collection, &raw(200, None, top_only))
             .unwrap()
             .payment_id
             .as_str(),
@@ -157,7 +166,7 @@ fn success_mappings() {
         r#"{"invoice":{"invoice_id":"GQ7KZ2XPNM","state":"RETRY_QUEUED"}}"#,
     ]
     .iter()
-    .map(|body| serde_json::to_value(status_response(&id, 200, None, body.as_bytes()).unwrap()).unwrap())
+    .map(|body| serde_json::to_value(status_response(&id, &raw(200, None, body.as_bytes())).unwrap()).unwrap())
     .collect();
     insta::assert_json_snapshot!(statuses);
 }
