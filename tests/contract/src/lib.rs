@@ -14,6 +14,9 @@
 //! ```
 #![allow(clippy::unwrap_used, clippy::panic)]
 
+#[cfg(feature = "emulator")]
+pub mod faults;
+
 use std::time::Duration;
 
 use stk_core::scenario::Scenario;
