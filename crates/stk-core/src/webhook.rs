@@ -58,6 +58,31 @@ impl CallbackRequest {
             .map(|(_, v)| v.as_str())
     }
 
+    /// Checks a secret token carried in the callback URL's query (`?{param}=…`), for providers
+    /// that sign nothing: put the token in the callback URL you register, and pass the
+    /// request target to [`path_and_query`](Self::path_and_query). Compared in constant time.
+    pub fn verify_query_token(
+        &self,
+        provider: &'static str,
+        param: &str,
+        expected: &str,
+    ) -> Result<(), crate::Error> {
+        let received = self.query_param(param).ok_or_else(|| {
+            crate::Error::invalid_callback(
+                provider,
+                format!("the callback URL has no {param} query parameter (pass the request target to CallbackRequest::path_and_query)"),
+            )
+        })?;
+        if secrets_match(received.as_bytes(), expected.as_bytes()) {
+            Ok(())
+        } else {
+            Err(crate::Error::invalid_callback(
+                provider,
+                "the callback token does not match the configured secret",
+            ))
+        }
+    }
+
     /// The decoded value of a query parameter of [`path_and_query`](Self::path_and_query).
     pub fn query_param(&self, name: &str) -> Option<String> {
         let target = self.path_and_query.as_deref()?;
@@ -143,6 +168,24 @@ mod tests {
         assert!(seen.first_time(&ev("b")));
         assert!(seen.first_time(&ev("c")));
         assert!(seen.first_time(&ev("a")));
+    }
+
+    #[test]
+    fn query_tokens() {
+        let cb = CallbackRequest::new(Vec::new()).path_and_query("/cb?token=s%20t");
+        assert!(cb.verify_query_token("p", "token", "s t").is_ok());
+        assert_eq!(
+            cb.verify_query_token("p", "token", "other")
+                .unwrap_err()
+                .kind(),
+            "invalid_callback"
+        );
+        assert!(cb.verify_query_token("p", "key", "s t").is_err());
+        assert!(
+            CallbackRequest::new(Vec::new())
+                .verify_query_token("p", "token", "x")
+                .is_err()
+        );
     }
 
     #[test]

@@ -26,7 +26,7 @@
 //! 30 s; answer refused ones with a 4xx.
 
 use secrecy::{ExposeSecret, SecretString};
-use stk_core::{CallbackRequest, Error, PaymentEvent, PaymentId, secrets_match};
+use stk_core::{CallbackRequest, Error, PaymentEvent, PaymentId};
 
 use crate::NAME;
 use crate::mapping::{record_status, result_code_status};
@@ -61,18 +61,7 @@ pub(crate) fn parse(
     callback: &CallbackRequest,
 ) -> Result<PaymentEvent, Error> {
     if let Some(secret) = token {
-        let received = callback.query_param(TOKEN_PARAM).ok_or_else(|| {
-            Error::invalid_callback(
-                NAME,
-                "the callback URL has no token query parameter (is path_and_query set?)",
-            )
-        })?;
-        if !secrets_match(received.as_bytes(), secret.expose_secret().as_bytes()) {
-            return Err(Error::invalid_callback(
-                NAME,
-                "the token does not match the configured callback token",
-            ));
-        }
+        callback.verify_query_token(NAME, TOKEN_PARAM, secret.expose_secret())?;
     }
     parse_body(&callback.body)
 }

@@ -21,7 +21,7 @@
 use secrecy::{ExposeSecret, SecretString};
 use stk_core::{
     CallbackRequest, Completed, Error, Failure, FailureReason, PaymentEvent, PaymentStatus,
-    ResultCode, secrets_match,
+    ResultCode,
 };
 
 use crate::NAME;
@@ -36,18 +36,7 @@ pub(crate) fn parse(
     callback: &CallbackRequest,
 ) -> Result<PaymentEvent, Error> {
     if let Some(secret) = token {
-        let received = callback.query_param(CALLBACK_TOKEN_PARAM).ok_or_else(|| {
-            Error::invalid_callback(
-                NAME,
-                "the callback URL has no token parameter (pass the request target to CallbackRequest::path_and_query)",
-            )
-        })?;
-        if !secrets_match(received.as_bytes(), secret.expose_secret().as_bytes()) {
-            return Err(Error::invalid_callback(
-                NAME,
-                "the callback token does not match the configured secret",
-            ));
-        }
+        callback.verify_query_token(NAME, CALLBACK_TOKEN_PARAM, secret.expose_secret())?;
     }
     parse_body(&callback.body)
 }
