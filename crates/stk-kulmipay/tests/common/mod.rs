@@ -2,55 +2,24 @@
 //! generations pointed at the emulator.
 #![allow(dead_code, unreachable_pub, clippy::unwrap_used)]
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
-use axum::body::Bytes;
-use axum::http::HeaderMap;
 use stk_core::{CallbackRequest, PaymentId, async_trait};
 use stk_kulmipay::{ApiGeneration, KulmiPay, KulmiPayConfig};
-use stk_mock::emulator::{KulmiPayEmulator, KulmiPayEmulatorConfig};
+use stk_mock::emulator::{
+    Acknowledgement, CallbackReceiver, KulmiPayEmulator, KulmiPayEmulatorConfig,
+};
 
 pub const CHALLENGE: &str = "emulator-challenge-secret";
 
-/// Captures the webhooks the emulator delivers.
-#[derive(Clone, Default)]
-pub struct Webhooks {
-    received: Arc<Mutex<Vec<CallbackRequest>>>,
-}
+/// The webhooks the emulator delivers, captured by a loopback receiver.
+#[derive(Clone)]
+pub struct Webhooks(Arc<CallbackReceiver>);
 
 impl Webhooks {
-    /// Starts a receiver on 127.0.0.1; returns its URL.
-    pub async fn start(&self) -> String {
-        let received = self.received.clone();
-        let app = axum::Router::new().route(
-            "/webhooks/kulmipay",
-            axum::routing::post(move |headers: HeaderMap, body: Bytes| {
-                let received = received.clone();
-                async move {
-                    let mut cb =
-                        CallbackRequest::new(body.to_vec()).path_and_query("/webhooks/kulmipay");
-                    for (name, value) in &headers {
-                        cb = cb.header(
-                            name.as_str(),
-                            String::from_utf8_lossy(value.as_bytes()).into_owned(),
-                        );
-                    }
-                    received.lock().unwrap().push(cb);
-                    "ok"
-                }
-            }),
-        );
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        tokio::spawn(async move {
-            let _ = axum::serve(listener, app).await;
-        });
-        format!("http://{addr}/webhooks/kulmipay")
-    }
-
     pub fn all(&self) -> Vec<CallbackRequest> {
-        self.received.lock().unwrap().clone()
+        self.0.received()
     }
 
     /// Webhooks received for one invoice, with their states.
@@ -105,8 +74,9 @@ pub struct Harness {
 
 impl Harness {
     pub async fn start(sign_webhooks: bool) -> Self {
-        let webhooks = Webhooks::default();
-        let url = webhooks.start().await;
+        let receiver = CallbackReceiver::start(Acknowledgement::OK).await.unwrap();
+        let url = receiver.url("/webhooks/kulmipay");
+        let webhooks = Webhooks(Arc::new(receiver));
         let emulator = KulmiPayEmulator::start(
             KulmiPayEmulatorConfig::default()
                 .webhook_url(url)

@@ -2,14 +2,14 @@
 //! server, and a provider pointed at the emulator with a callback token.
 #![allow(dead_code, unreachable_pub, clippy::unwrap_used)]
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
-use axum::body::Bytes;
-use axum::http::{HeaderMap, Uri};
 use stk_core::{CallbackRequest, CallbackUrl, PaymentId, async_trait};
 use stk_lipia::{CALLBACK_ACK, Lipia, LipiaConfig, LipiaConfigBuilder};
-use stk_mock::emulator::{LipiaCallbackShape, LipiaEmulator, LipiaEmulatorConfig};
+use stk_mock::emulator::{
+    Acknowledgement, CallbackReceiver, LipiaCallbackShape, LipiaEmulator, LipiaEmulatorConfig,
+};
 
 pub const TOKEN: &str = "emulator-callback-token";
 pub const CALLBACK_PATH: &str = "/webhooks/lipia";
@@ -23,66 +23,30 @@ pub enum Answer {
     JsonBody,
 }
 
-/// Captures the callbacks the emulator delivers.
+/// Captures the callbacks the emulator delivers, answering as configured.
 #[derive(Clone)]
-pub struct Receiver {
-    received: Arc<Mutex<Vec<CallbackRequest>>>,
-    answer: Answer,
-}
+pub struct Receiver(Arc<CallbackReceiver>);
 
 impl Receiver {
-    pub fn new(answer: Answer) -> Self {
-        Self {
-            received: Arc::default(),
-            answer,
-        }
-    }
-
-    /// Starts the receiver on 127.0.0.1; returns its callback URL.
-    pub async fn start(&self) -> String {
-        let received = self.received.clone();
-        let answer = self.answer;
-        let app = axum::Router::new().route(
-            CALLBACK_PATH,
-            axum::routing::post(move |uri: Uri, headers: HeaderMap, body: Bytes| {
-                let received = received.clone();
-                async move {
-                    let target = uri
-                        .path_and_query()
-                        .map_or_else(|| uri.path().to_owned(), |p| p.as_str().to_owned());
-                    let mut cb = CallbackRequest::new(body.to_vec()).path_and_query(target);
-                    for (name, value) in &headers {
-                        cb = cb.header(
-                            name.as_str(),
-                            String::from_utf8_lossy(value.as_bytes()).into_owned(),
-                        );
-                    }
-                    received.lock().unwrap().push(cb);
-                    match answer {
-                        Answer::Ack => (
-                            axum::http::StatusCode::from_u16(CALLBACK_ACK.status).unwrap(),
-                            [("content-type", CALLBACK_ACK.content_type)],
-                            CALLBACK_ACK.body.to_owned(),
-                        ),
-                        Answer::JsonBody => (
-                            axum::http::StatusCode::OK,
-                            [("content-type", "application/json")],
-                            "{\"received\":true}".to_owned(),
-                        ),
-                    }
-                }
-            }),
-        );
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        tokio::spawn(async move {
-            let _ = axum::serve(listener, app).await;
-        });
-        format!("http://{addr}{CALLBACK_PATH}")
+    /// Starts the receiver on 127.0.0.1; returns it and its callback URL.
+    pub async fn start(answer: Answer) -> (Self, String) {
+        let ack = match answer {
+            Answer::Ack => Acknowledgement::new(
+                CALLBACK_ACK.status,
+                CALLBACK_ACK.content_type,
+                CALLBACK_ACK.body,
+            ),
+            Answer::JsonBody => {
+                Acknowledgement::new(200, "application/json", "{\"received\":true}")
+            }
+        };
+        let receiver = CallbackReceiver::start(ack).await.unwrap();
+        let url = receiver.url(CALLBACK_PATH);
+        (Self(Arc::new(receiver)), url)
     }
 
     pub fn all(&self) -> Vec<CallbackRequest> {
-        self.received.lock().unwrap().clone()
+        self.0.received()
     }
 
     /// The callbacks whose `CheckoutRequestID` is `checkout`.
@@ -112,8 +76,7 @@ impl Harness {
     }
 
     pub async fn start_with(shape: LipiaCallbackShape, answer: Answer) -> Self {
-        let receiver = Receiver::new(answer);
-        let callback_url = receiver.start().await;
+        let (receiver, callback_url) = Receiver::start(answer).await;
         let emulator = LipiaEmulator::start(LipiaEmulatorConfig::default().callback_shape(shape))
             .await
             .unwrap();

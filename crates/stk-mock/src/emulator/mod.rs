@@ -26,6 +26,7 @@ mod faults;
 mod kulmipay;
 mod ledger;
 mod lipia;
+mod receiver;
 mod server;
 mod upesipay;
 mod util;
@@ -39,5 +40,6 @@ pub use lipia::{
     EXPECTED_SAFARICOM as LIPIA_EXPECTED_SAFARICOM, LipiaCallbackAttempt, LipiaCallbackShape,
     LipiaEmulator, LipiaEmulatorConfig,
 };
+pub use receiver::{Acknowledgement, CallbackReceiver};
 pub use server::ServerHandle;
 pub use upesipay::{UpesiPayAbuseRules, UpesiPayEmulator, UpesiPayEmulatorConfig};

@@ -2,57 +2,24 @@
 //! the emulator.
 #![allow(dead_code, unreachable_pub, clippy::unwrap_used)]
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
-use axum::body::Bytes;
-use axum::http::{HeaderMap, Uri};
 use stk_core::{CallbackRequest, CallbackUrl, PaymentId, StkPushRequest, async_trait};
-use stk_mock::emulator::{UpesiPayEmulator, UpesiPayEmulatorConfig};
+use stk_mock::emulator::{
+    Acknowledgement, CallbackReceiver, UpesiPayEmulator, UpesiPayEmulatorConfig,
+};
 use stk_upesipay::{UpesiPay, UpesiPayConfig, UpesiPayConfigBuilder};
 
 pub const CALLBACK_TOKEN: &str = "emulator-callback-token";
 
-/// Captures the callbacks the emulator delivers.
-#[derive(Clone, Default)]
-pub struct Callbacks {
-    received: Arc<Mutex<Vec<CallbackRequest>>>,
-}
+/// The callbacks the emulator delivers, captured by a loopback receiver.
+#[derive(Clone)]
+pub struct Callbacks(Arc<CallbackReceiver>);
 
 impl Callbacks {
-    /// Starts a receiver on 127.0.0.1; returns its URL.
-    pub async fn start(&self) -> String {
-        let received = self.received.clone();
-        let app = axum::Router::new().route(
-            "/callbacks/upesipay",
-            axum::routing::post(move |uri: Uri, headers: HeaderMap, body: Bytes| {
-                let received = received.clone();
-                async move {
-                    let target = uri
-                        .path_and_query()
-                        .map_or_else(|| uri.path().to_owned(), |p| p.as_str().to_owned());
-                    let mut cb = CallbackRequest::new(body.to_vec()).path_and_query(target);
-                    for (name, value) in &headers {
-                        cb = cb.header(
-                            name.as_str(),
-                            String::from_utf8_lossy(value.as_bytes()).into_owned(),
-                        );
-                    }
-                    received.lock().unwrap().push(cb);
-                    "ok"
-                }
-            }),
-        );
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        tokio::spawn(async move {
-            let _ = axum::serve(listener, app).await;
-        });
-        format!("http://{addr}/callbacks/upesipay")
-    }
-
     pub fn all(&self) -> Vec<CallbackRequest> {
-        self.received.lock().unwrap().clone()
+        self.0.received()
     }
 
     /// Callbacks received for one checkout request id.
@@ -112,8 +79,9 @@ impl Harness {
     }
 
     pub async fn start_with(config: UpesiPayEmulatorConfig) -> Self {
-        let callbacks = Callbacks::default();
-        let callback_url = callbacks.start().await;
+        let receiver = CallbackReceiver::start(Acknowledgement::OK).await.unwrap();
+        let callback_url = receiver.url("/callbacks/upesipay");
+        let callbacks = Callbacks(Arc::new(receiver));
         let emulator = UpesiPayEmulator::start(config).await.unwrap();
         Self {
             emulator,
