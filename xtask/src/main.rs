@@ -20,8 +20,9 @@ fn main() -> ExitCode {
     let result = match args.first().map(String::as_str) {
         Some("ci") => ci(),
         Some("feature-matrix") => feature_matrix(),
+        Some("bench") => cargo(&["bench", "-p", "stk-core", "--bench", "parsing"], &[]),
         _ => {
-            eprintln!("usage: cargo xtask <ci | feature-matrix>");
+            eprintln!("usage: cargo xtask <ci | feature-matrix | bench>");
             return ExitCode::from(2);
         }
     };

@@ -99,8 +99,10 @@ impl FromStr for Amount {
             Some((w, f)) => (w, Some(f)),
             None => (s, None),
         };
-        let whole: String = whole.chars().filter(|c| *c != ',').collect();
-        if whole.is_empty() || !whole.bytes().all(|b| b.is_ascii_digit()) {
+        if whole.is_empty()
+            || !whole.bytes().all(|b| b.is_ascii_digit() || b == b',')
+            || !whole.bytes().any(|b| b.is_ascii_digit())
+        {
             return Err(not_a_number());
         }
         if let Some(f) = fraction {
@@ -115,7 +117,13 @@ impl FromStr for Amount {
                 });
             }
         }
-        let value: u64 = whole.parse().map_err(|_| AmountError::TooLarge)?;
+        let value = whole
+            .bytes()
+            .filter(u8::is_ascii_digit)
+            .try_fold(0u64, |acc, d| {
+                acc.checked_mul(10)?.checked_add(u64::from(d - b'0'))
+            })
+            .ok_or(AmountError::TooLarge)?;
         if negative && value != 0 {
             return Err(AmountError::Negative);
         }
