@@ -37,20 +37,13 @@ impl Webhooks {
 #[async_trait]
 impl stk_contract::CallbackSource for Webhooks {
     async fn final_callback(&self, id: &PaymentId) -> Option<CallbackRequest> {
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-        loop {
-            if let Some((_, cb)) = self
-                .for_invoice(id.as_str())
-                .into_iter()
-                .find(|(state, _)| state == "COMPLETE" || state == "FAILED")
-            {
-                return Some(cb);
-            }
-            if tokio::time::Instant::now() > deadline {
-                return None;
-            }
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
+        let is_final = |cb: &CallbackRequest| {
+            serde_json::from_slice::<serde_json::Value>(&cb.body).is_ok_and(|v| {
+                v["invoice_id"] == id.as_str()
+                    && (v["state"] == "COMPLETE" || v["state"] == "FAILED")
+            })
+        };
+        self.0.wait_for(is_final, Duration::from_secs(10)).await
     }
 
     fn forge(&self, genuine: &CallbackRequest) -> CallbackRequest {

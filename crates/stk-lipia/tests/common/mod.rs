@@ -53,15 +53,18 @@ impl Receiver {
     pub fn for_checkout(&self, checkout: &str) -> Vec<CallbackRequest> {
         self.all()
             .into_iter()
-            .filter(|cb| {
-                let v: serde_json::Value = serde_json::from_slice(&cb.body).unwrap_or_default();
-                v.pointer("/response/CheckoutRequestID")
-                    .or_else(|| v.get("CheckoutRequestID"))
-                    .and_then(serde_json::Value::as_str)
-                    == Some(checkout)
-            })
+            .filter(|cb| checkout_of(cb).as_deref() == Some(checkout))
             .collect()
     }
+}
+
+/// The `CheckoutRequestID` of a callback, in either shape.
+pub fn checkout_of(cb: &CallbackRequest) -> Option<String> {
+    let v: serde_json::Value = serde_json::from_slice(&cb.body).ok()?;
+    v.pointer("/response/CheckoutRequestID")
+        .or_else(|| v.get("CheckoutRequestID"))
+        .and_then(serde_json::Value::as_str)
+        .map(str::to_owned)
 }
 
 pub struct Harness {
@@ -103,16 +106,13 @@ impl Harness {
     /// Waits (with a deadline) for the final callback about a payment.
     pub async fn wait_callback(&self, id: &PaymentId) -> Option<CallbackRequest> {
         let checkout = self.emulator.checkout_request_id(id.as_str())?;
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-        loop {
-            if let Some(cb) = self.receiver.for_checkout(&checkout).into_iter().next() {
-                return Some(cb);
-            }
-            if tokio::time::Instant::now() > deadline {
-                return None;
-            }
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
+        self.receiver
+            .0
+            .wait_for(
+                |cb| checkout_of(cb).as_deref() == Some(checkout.as_str()),
+                Duration::from_secs(10),
+            )
+            .await
     }
 }
 

@@ -48,16 +48,15 @@ pub struct Source<'a>(pub &'a Harness);
 impl stk_contract::CallbackSource for Source<'_> {
     async fn final_callback(&self, id: &PaymentId) -> Option<CallbackRequest> {
         let checkout = self.0.emulator.checkout_request_id(id.as_str())?;
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-        loop {
-            if let Some(cb) = self.0.callbacks.for_checkout(&checkout).into_iter().next() {
-                return Some(cb);
-            }
-            if tokio::time::Instant::now() > deadline {
-                return None;
-            }
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
+        let for_checkout = |cb: &CallbackRequest| {
+            serde_json::from_slice::<serde_json::Value>(&cb.body)
+                .is_ok_and(|v| v["response"]["CheckoutRequestID"] == checkout.as_str())
+        };
+        self.0
+            .callbacks
+            .0
+            .wait_for(for_checkout, Duration::from_secs(10))
+            .await
     }
 
     fn forge(&self, genuine: &CallbackRequest) -> CallbackRequest {
