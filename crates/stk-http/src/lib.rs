@@ -167,9 +167,18 @@ pub fn secret_header(
     Ok(v)
 }
 
-/// `Retry-After` in seconds (HTTP dates are not supported and give `None`).
+/// `Retry-After` as a delay: delta-seconds (`120`) or an HTTP date
+/// (`Wed, 21 Oct 2026 07:28:00 GMT`, measured from now; a past date is zero).
 pub fn parse_retry_after(value: &str) -> Option<Duration> {
-    value.trim().parse::<u64>().ok().map(Duration::from_secs)
+    let value = value.trim();
+    if let Ok(secs) = value.parse::<u64>() {
+        return Some(Duration::from_secs(secs));
+    }
+    let at = httpdate::parse_http_date(value).ok()?;
+    Some(
+        at.duration_since(std::time::SystemTime::now())
+            .unwrap_or_default(),
+    )
 }
 
 /// Maps a transport failure: a connect error means nothing was sent ([`Error::Unavailable`]);
@@ -336,6 +345,16 @@ mod tests {
     }
 
     #[test]
+    fn retry_after_forms() {
+        assert_eq!(parse_retry_after(" 30 "), Some(Duration::from_secs(30)));
+        assert_eq!(
+            parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT"),
+            Some(Duration::ZERO)
+        );
+        assert_eq!(parse_retry_after("soon"), None);
+    }
+
+    #[test]
     fn secret_headers_are_sensitive_and_checked() {
         assert!(
             secret_header("p", "Bearer abc", "key")
@@ -356,9 +375,19 @@ mod tests {
         }
 
         #[test]
-        fn retry_after_parses_seconds_only(s in "\\PC{0,12}") {
+        fn retry_after_never_panics(s in "\\PC{0,40}") {
             let parsed = parse_retry_after(&s);
-            prop_assert_eq!(parsed.is_some(), s.trim().parse::<u64>().is_ok());
+            if s.trim().parse::<u64>().is_ok() {
+                prop_assert!(parsed.is_some());
+            }
+        }
+
+        #[test]
+        fn retry_after_reads_http_dates(secs in 60u64..86_400) {
+            let at = std::time::SystemTime::now() + Duration::from_secs(secs);
+            let parsed = parse_retry_after(&httpdate::fmt_http_date(at)).unwrap();
+            // HTTP dates have whole seconds; allow for that and for the clock moving.
+            prop_assert!(parsed <= Duration::from_secs(secs) && parsed + Duration::from_secs(2) >= Duration::from_secs(secs));
         }
     }
 }
