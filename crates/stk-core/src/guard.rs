@@ -12,8 +12,8 @@ use async_trait::async_trait;
 use tokio::time::Instant;
 
 use crate::{
-    AmountLimits, CallbackRequest, Error, PaymentEvent, PaymentId, PaymentStatus, PhoneNumber,
-    PushAccepted, StkProvider, StkPushRequest,
+    AmountLimits, CallbackAck, CallbackRequest, Error, PaymentEvent, PaymentId, PaymentStatus,
+    PhoneNumber, PushAccepted, StkProvider, StkPushRequest,
 };
 
 /// Refuse pushes to a number once it has had `max_successive_failures` failures in a row,
@@ -377,5 +377,9 @@ impl<P: StkProvider> StkProvider for Guarded<P> {
         ];
         self.observe(&ids, &event.status);
         Ok(event)
+    }
+
+    fn callback_ack(&self) -> CallbackAck {
+        self.inner.callback_ack()
     }
 }

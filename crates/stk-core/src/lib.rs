@@ -42,7 +42,7 @@ pub use provider::StkProvider;
 pub use reference::{CallbackUrl, Description, FieldError, Metadata, Reference};
 pub use request::{PaymentId, PushAccepted, StkPushRequest, StkPushRequestBuilder};
 pub use status::{Completed, Failure, FailureReason, PaymentEvent, PaymentStatus, ResultCode};
-pub use webhook::{CallbackRequest, SeenEvents, secrets_match};
+pub use webhook::{CallbackAck, CallbackRequest, SeenEvents, secrets_match};
 
 /// Re-exported so providers and wrappers can implement [`StkProvider`] without a direct
 /// dependency on `async-trait`.

@@ -6,8 +6,8 @@ use std::sync::Arc;
 use async_trait::async_trait;
 
 use crate::{
-    AmountLimits, CallbackRequest, Error, PaymentEvent, PaymentId, PaymentStatus, PushAccepted,
-    StkPushRequest,
+    AmountLimits, CallbackAck, CallbackRequest, Error, PaymentEvent, PaymentId, PaymentStatus,
+    PushAccepted, StkPushRequest,
 };
 
 /// A way to send STK pushes: an aggregator adapter, Daraja, the fake provider, or a wrapper
@@ -36,6 +36,12 @@ pub trait StkProvider: Send + Sync + fmt::Debug {
 
     /// Verifies and parses a callback the provider POSTed to you.
     fn parse_callback(&self, callback: &CallbackRequest) -> Result<PaymentEvent, Error>;
+
+    /// How your webhook server should answer this provider's callbacks once accepted
+    /// (default: HTTP 200 `ok`). Answer quickly: providers retry unanswered callbacks.
+    fn callback_ack(&self) -> CallbackAck {
+        CallbackAck::OK
+    }
 }
 
 macro_rules! forward {
@@ -56,6 +62,9 @@ macro_rules! forward {
             }
             fn parse_callback(&self, callback: &CallbackRequest) -> Result<PaymentEvent, Error> {
                 (**self).parse_callback(callback)
+            }
+            fn callback_ack(&self) -> CallbackAck {
+                (**self).callback_ack()
             }
         }
     )*};

@@ -110,6 +110,33 @@ impl std::fmt::Debug for CallbackRequest {
     }
 }
 
+/// How a webhook server answers a provider's callback: status, content type and body.
+/// See [`StkProvider::callback_ack`](crate::StkProvider::callback_ack).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct CallbackAck {
+    /// The HTTP status.
+    pub status: u16,
+    /// The `Content-Type`.
+    pub content_type: &'static str,
+    /// The body.
+    pub body: &'static str,
+}
+
+impl CallbackAck {
+    /// HTTP 200, `text/plain`, `ok`: accepted by every provider that documents no other answer.
+    pub const OK: Self = Self::new(200, "text/plain", "ok");
+
+    /// Any answer.
+    pub const fn new(status: u16, content_type: &'static str, body: &'static str) -> Self {
+        Self {
+            status,
+            content_type,
+            body,
+        }
+    }
+}
+
 /// Compares a received secret with the expected one in constant time.
 pub fn secrets_match(received: &[u8], expected: &[u8]) -> bool {
     use subtle::ConstantTimeEq;

@@ -26,7 +26,7 @@
 //! 30 s; answer refused ones with a 4xx.
 
 use secrecy::{ExposeSecret, SecretString};
-use stk_core::{CallbackRequest, Error, PaymentEvent, PaymentId};
+use stk_core::{CallbackAck, CallbackRequest, Error, PaymentEvent, PaymentId};
 
 use crate::NAME;
 use crate::mapping::{record_status, result_code_status};
@@ -35,25 +35,9 @@ use crate::wire::CallbackBody;
 /// The query parameter of the callback URL that carries the secret token.
 pub const TOKEN_PARAM: &str = "token";
 
-/// The answer Lipia expects to a callback.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct CallbackAck {
-    /// The HTTP status, 200.
-    pub status: u16,
-    /// The `Content-Type`, `text/plain`.
-    pub content_type: &'static str,
-    /// The body, `ok`.
-    pub body: &'static str,
-}
-
 /// HTTP 200 with a `text/plain` body of `ok`: how a webhook server acknowledges a Lipia
 /// callback (within 30 s).
-pub const CALLBACK_ACK: CallbackAck = CallbackAck {
-    status: 200,
-    content_type: "text/plain",
-    body: "ok",
-};
+pub const CALLBACK_ACK: CallbackAck = CallbackAck::new(200, "text/plain", "ok");
 
 /// Checks the token (when one is configured) and parses a callback in either shape.
 pub(crate) fn parse(

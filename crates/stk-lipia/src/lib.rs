@@ -50,8 +50,9 @@ use stk_core::{
 use stk_http::{HttpClient, HttpSettings, secret_header};
 use url::Url;
 
-pub use callback::{CALLBACK_ACK, CallbackAck, TOKEN_PARAM};
+pub use callback::{CALLBACK_ACK, TOKEN_PARAM};
 pub use config::{DEFAULT_BASE_URL, LipiaConfig, LipiaConfigBuilder};
+pub use stk_core::CallbackAck;
 
 /// The provider name, `lipia`.
 pub const NAME: &str = "lipia";
@@ -220,5 +221,9 @@ impl StkProvider for Lipia {
 
     fn parse_callback(&self, callback: &CallbackRequest) -> Result<PaymentEvent, Error> {
         callback::parse(self.inner.config.callback_token.as_ref(), callback)
+    }
+
+    fn callback_ack(&self) -> CallbackAck {
+        CALLBACK_ACK
     }
 }

@@ -7,9 +7,7 @@ use std::time::Duration;
 
 use stk_core::{CallbackRequest, PaymentId, async_trait};
 use stk_kulmipay::{ApiGeneration, KulmiPay, KulmiPayConfig};
-use stk_mock::emulator::{
-    Acknowledgement, CallbackReceiver, KulmiPayEmulator, KulmiPayEmulatorConfig,
-};
+use stk_mock::emulator::{CallbackReceiver, KulmiPayEmulator, KulmiPayEmulatorConfig};
 
 pub const CHALLENGE: &str = "emulator-challenge-secret";
 
@@ -67,7 +65,9 @@ pub struct Harness {
 
 impl Harness {
     pub async fn start(sign_webhooks: bool) -> Self {
-        let receiver = CallbackReceiver::start(Acknowledgement::OK).await.unwrap();
+        let receiver = CallbackReceiver::start(stk_core::CallbackAck::OK)
+            .await
+            .unwrap();
         let url = receiver.url("/webhooks/kulmipay");
         let webhooks = Webhooks(Arc::new(receiver));
         let emulator = KulmiPayEmulator::start(

@@ -8,7 +8,7 @@ use std::time::Duration;
 use stk_core::{CallbackRequest, CallbackUrl, PaymentId, async_trait};
 use stk_lipia::{CALLBACK_ACK, Lipia, LipiaConfig, LipiaConfigBuilder};
 use stk_mock::emulator::{
-    Acknowledgement, CallbackReceiver, LipiaCallbackShape, LipiaEmulator, LipiaEmulatorConfig,
+    CallbackReceiver, LipiaCallbackShape, LipiaEmulator, LipiaEmulatorConfig,
 };
 
 pub const TOKEN: &str = "emulator-callback-token";
@@ -31,13 +31,13 @@ impl Receiver {
     /// Starts the receiver on 127.0.0.1; returns it and its callback URL.
     pub async fn start(answer: Answer) -> (Self, String) {
         let ack = match answer {
-            Answer::Ack => Acknowledgement::new(
+            Answer::Ack => stk_core::CallbackAck::new(
                 CALLBACK_ACK.status,
                 CALLBACK_ACK.content_type,
                 CALLBACK_ACK.body,
             ),
             Answer::JsonBody => {
-                Acknowledgement::new(200, "application/json", "{\"received\":true}")
+                stk_core::CallbackAck::new(200, "application/json", "{\"received\":true}")
             }
         };
         let receiver = CallbackReceiver::start(ack).await.unwrap();

@@ -40,6 +40,6 @@ pub use lipia::{
     EXPECTED_SAFARICOM as LIPIA_EXPECTED_SAFARICOM, LipiaCallbackAttempt, LipiaCallbackShape,
     LipiaEmulator, LipiaEmulatorConfig,
 };
-pub use receiver::{Acknowledgement, CallbackReceiver};
+pub use receiver::CallbackReceiver;
 pub use server::ServerHandle;
 pub use upesipay::{UpesiPayAbuseRules, UpesiPayEmulator, UpesiPayEmulatorConfig};

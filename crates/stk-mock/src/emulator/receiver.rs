@@ -11,50 +11,25 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
-use stk_core::CallbackRequest;
+use stk_core::{CallbackAck, CallbackRequest};
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
-
-/// How the receiver answers every callback.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct Acknowledgement {
-    /// HTTP status.
-    pub status: u16,
-    /// `Content-Type`.
-    pub content_type: &'static str,
-    /// Body.
-    pub body: &'static str,
-}
-
-impl Acknowledgement {
-    /// HTTP 200, `text/plain`, `ok` (what Lipia asks for; accepted by every provider).
-    pub const OK: Self = Self::new(200, "text/plain", "ok");
-
-    /// Any answer.
-    pub const fn new(status: u16, content_type: &'static str, body: &'static str) -> Self {
-        Self {
-            status,
-            content_type,
-            body,
-        }
-    }
-}
 
 #[derive(Debug)]
 struct Shared {
     received: Mutex<Vec<CallbackRequest>>,
-    answer: Acknowledgement,
+    answer: CallbackAck,
 }
 
 /// A loopback HTTP endpoint that records every POST (any path) as a [`CallbackRequest`]
 /// with its headers, raw body and request target.
 ///
 /// ```no_run
-/// use stk_mock::emulator::{Acknowledgement, CallbackReceiver};
+/// use stk_core::CallbackAck;
+/// use stk_mock::emulator::CallbackReceiver;
 ///
 /// # async fn demo() -> std::io::Result<()> {
-/// let receiver = CallbackReceiver::start(Acknowledgement::OK).await?;
+/// let receiver = CallbackReceiver::start(CallbackAck::OK).await?;
 /// let url = receiver.url("/mpesa/callback?token=s3cret"); // give this to the provider
 /// // ... later:
 /// let first = receiver.wait_for(|cb| !cb.body.is_empty(), std::time::Duration::from_secs(5)).await;
@@ -69,7 +44,7 @@ pub struct CallbackReceiver {
 
 impl CallbackReceiver {
     /// Binds `127.0.0.1` on a free port and answers every callback with `answer`.
-    pub async fn start(answer: Acknowledgement) -> io::Result<Self> {
+    pub async fn start(answer: CallbackAck) -> io::Result<Self> {
         let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).await?;
         let addr = listener.local_addr()?;
         let shared = Arc::new(Shared {

@@ -6,9 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use stk_core::{CallbackRequest, CallbackUrl, PaymentId, StkPushRequest, async_trait};
-use stk_mock::emulator::{
-    Acknowledgement, CallbackReceiver, UpesiPayEmulator, UpesiPayEmulatorConfig,
-};
+use stk_mock::emulator::{CallbackReceiver, UpesiPayEmulator, UpesiPayEmulatorConfig};
 use stk_upesipay::{UpesiPay, UpesiPayConfig, UpesiPayConfigBuilder};
 
 pub const CALLBACK_TOKEN: &str = "emulator-callback-token";
@@ -78,7 +76,9 @@ impl Harness {
     }
 
     pub async fn start_with(config: UpesiPayEmulatorConfig) -> Self {
-        let receiver = CallbackReceiver::start(Acknowledgement::OK).await.unwrap();
+        let receiver = CallbackReceiver::start(stk_core::CallbackAck::OK)
+            .await
+            .unwrap();
         let callback_url = receiver.url("/callbacks/upesipay");
         let callbacks = Callbacks(Arc::new(receiver));
         let emulator = UpesiPayEmulator::start(config).await.unwrap();
