@@ -28,6 +28,24 @@ pub(crate) enum Command {
     Status(StatusArgs),
     /// Run the providers' emulators on 127.0.0.1 and print the variables to use them.
     Sandbox(SandboxArgs),
+    /// Receive the provider's callbacks: verify, parse, de-duplicate and print each one.
+    Listen(ListenArgs),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ListenArgs {
+    /// Address to listen on (port 0 picks a free port; the address is printed on stderr).
+    #[arg(long, default_value = "127.0.0.1:8710")]
+    pub(crate) bind: std::net::SocketAddr,
+
+    /// Confirm every final callback with a status query before reporting it (the safe
+    /// default for providers whose callbacks are unsigned).
+    #[arg(long)]
+    pub(crate) confirm: bool,
+
+    /// Stop after this many callbacks (default: run until Ctrl-C).
+    #[arg(long)]
+    pub(crate) max_events: Option<usize>,
 }
 
 #[derive(Debug, Args)]

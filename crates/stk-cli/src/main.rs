@@ -5,6 +5,7 @@
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
 mod args;
+mod listen;
 mod output;
 mod sandbox;
 
@@ -43,6 +44,23 @@ fn main() -> ExitCode {
     };
     if let Command::Sandbox(args) = cli.command {
         return match runtime.block_on(sandbox::run(args)) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("error: {e}");
+                ExitCode::from(exit::INVALID)
+            }
+        };
+    }
+    if let Command::Listen(args) = cli.command {
+        let json = cli.json;
+        let listened = runtime.block_on(async move {
+            let kind: ProviderKind = cli.provider.parse().map_err(|e: Error| e.to_string())?;
+            let provider = ProviderConfig::for_provider(kind, |k| std::env::var(k).ok())
+                .and_then(|c| c.build())
+                .map_err(|e| e.to_string())?;
+            listen::run(provider, args, json).await
+        });
+        return match listened {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
                 eprintln!("error: {e}");
@@ -93,7 +111,7 @@ async fn execute(cli: Cli) -> Result<(&'static str, PaymentId, PaymentStatus), E
             };
             Ok((provider.name(), id, status))
         }
-        Command::Sandbox(_) => unreachable!("handled in main"),
+        Command::Sandbox(_) | Command::Listen(_) => unreachable!("handled in main"),
     }
 }
 

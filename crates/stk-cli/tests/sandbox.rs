@@ -111,3 +111,113 @@ async fn lipia_through_the_cli() {
     assert_eq!(refused["error"]["code"], "VALIDATION_ERROR");
     emulator.shutdown().await;
 }
+
+/// POSTs a callback to `addr` over a raw HTTP/1.1 connection; returns the status line.
+async fn post(addr: &str, cb: &stk::CallbackRequest) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let mut head = format!(
+        "POST {} HTTP/1.1\r\nHost: {addr}\r\nContent-Length: {}\r\nConnection: close\r\n",
+        cb.path_and_query.as_deref().unwrap_or("/"),
+        cb.body.len()
+    );
+    for (name, value) in &cb.headers {
+        head.push_str(&format!("{name}: {value}\r\n"));
+    }
+    head.push_str("\r\n");
+    stream.write_all(head.as_bytes()).await.unwrap();
+    stream.write_all(&cb.body).await.unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).await.unwrap();
+    answer.lines().next().unwrap_or_default().to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn listen_verifies_deduplicates_and_confirms_callbacks() {
+    use stk::{PollPolicy, StkProvider, StkPushRequest, wait_for_final};
+    use tokio::io::AsyncBufReadExt;
+
+    const CHALLENGE: &str = "listen-challenge";
+    let emulator = KulmiPayEmulator::start(
+        KulmiPayEmulatorConfig::default()
+            .delay(DELAY)
+            .webhook_challenge(CHALLENGE),
+    )
+    .await
+    .unwrap();
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_stk"))
+        .args([
+            "--json",
+            "listen",
+            "--bind",
+            "127.0.0.1:0",
+            "--confirm",
+            "--max-events",
+            "3",
+        ])
+        .env("STK_PROVIDER", "kulmipay")
+        .env("KULMIPAY_BASE_URL", emulator.base_url())
+        .env("KULMIPAY_SECRET_KEY", emulator.secret_key())
+        .env("KULMIPAY_WEBHOOK_CHALLENGE", CHALLENGE)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = tokio::io::BufReader::new(child.stderr.take().unwrap()).lines();
+    let banner = stderr.next_line().await.unwrap().unwrap();
+    let addr = banner
+        .split("http://")
+        .nth(1)
+        .unwrap()
+        .trim_end_matches("/ (any path)")
+        .to_owned();
+
+    let provider = stk::kulmipay::KulmiPay::new(
+        stk::kulmipay::KulmiPayConfig::builder()
+            .secret_key(emulator.secret_key())
+            .base_url(emulator.base_url())
+            .build()
+            .unwrap(),
+    )
+    .unwrap();
+    let request = StkPushRequest::builder()
+        .phone("0712345678")
+        .amount(100)
+        .reference("LISTEN-1")
+        .build()
+        .unwrap();
+    let accepted = provider.initiate(&request).await.unwrap();
+    let policy = PollPolicy::default()
+        .intervals(Duration::from_millis(10), Duration::from_millis(50))
+        .deadline(Duration::from_secs(10));
+    wait_for_final(&provider, &accepted.payment_id, &policy)
+        .await
+        .unwrap();
+    let genuine = emulator.callback_for(accepted.payment_id.as_str()).unwrap();
+    assert!(post(&addr, &genuine).await.contains("200"));
+    assert!(
+        post(&addr, &genuine).await.contains("200"),
+        "a re-delivery is acknowledged too"
+    );
+    let mut body: Value = serde_json::from_slice(&genuine.body).unwrap();
+    body["challenge"] = "guessed".into();
+    let mut forged =
+        stk::CallbackRequest::new(serde_json::to_vec(&body).unwrap()).path_and_query("/cb");
+    forged.headers = vec![("content-type".into(), "application/json".into())];
+    assert!(post(&addr, &forged).await.contains("400"));
+
+    let out = child.wait_with_output().await.unwrap();
+    assert!(out.status.success());
+    let lines: Vec<Value> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 3);
+    assert_eq!(lines[0]["callback"]["status"]["status"], "completed");
+    assert_eq!(lines[0]["callback"]["confirmed"], true);
+    assert_eq!(lines[0]["callback"]["duplicate"], false);
+    assert_eq!(lines[1]["callback"]["duplicate"], true);
+    assert_eq!(lines[2]["error"]["kind"], "invalid_callback");
+    emulator.shutdown().await;
+}

@@ -1,0 +1,170 @@
+//! `stk listen`: a webhook endpoint that verifies and parses the provider's callbacks,
+//! de-duplicates re-deliveries, optionally confirms them by status query, and answers with
+//! the provider's acknowledgement.
+
+use std::sync::{Arc, Mutex};
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
+use stk::{CallbackRequest, SeenEvents, StkProvider};
+use tokio::sync::mpsc;
+
+use crate::args::ListenArgs;
+use crate::output;
+
+struct Listener {
+    provider: Arc<dyn StkProvider>,
+    seen: Mutex<SeenEvents>,
+    confirm: bool,
+    report: mpsc::UnboundedSender<Value>,
+}
+
+/// Serves until `--max-events` callbacks were handled or Ctrl-C; prints one line per callback.
+pub(crate) async fn run(
+    provider: Box<dyn StkProvider>,
+    args: ListenArgs,
+    json: bool,
+) -> Result<(), String> {
+    let (report, mut reports) = mpsc::unbounded_channel();
+    let state = Arc::new(Listener {
+        provider: Arc::from(provider),
+        seen: Mutex::new(SeenEvents::new(10_000)),
+        confirm: args.confirm,
+        report,
+    });
+    let name = state.provider.name();
+    let listener = tokio::net::TcpListener::bind(args.bind)
+        .await
+        .map_err(|e| format!("cannot listen on {}: {e}", args.bind))?;
+    let addr = listener.local_addr().map_err(|e| e.to_string())?;
+    eprintln!("listening for {name} callbacks on http://{addr}/ (any path)");
+    let app = Router::new().fallback(receive).with_state(state);
+    let server = tokio::spawn(async move { axum::serve(listener, app).await });
+
+    let mut handled = 0usize;
+    loop {
+        tokio::select! {
+            line = reports.recv() => {
+                let Some(line) = line else { break };
+                if json {
+                    println!("{line}");
+                } else {
+                    println!("{}", human(&line));
+                }
+                handled += 1;
+                if args.max_events.is_some_and(|max| handled >= max) {
+                    break;
+                }
+            }
+            _ = tokio::signal::ctrl_c() => break,
+        }
+    }
+    server.abort();
+    Ok(())
+}
+
+async fn receive(
+    State(state): State<Arc<Listener>>,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let target = uri
+        .path_and_query()
+        .map_or_else(|| uri.path().to_owned(), |p| p.as_str().to_owned());
+    let mut callback = CallbackRequest::new(body.to_vec()).path_and_query(target);
+    for (name, value) in &headers {
+        callback = callback.header(
+            name.as_str(),
+            String::from_utf8_lossy(value.as_bytes()).into_owned(),
+        );
+    }
+    let (line, response) = match state.provider.parse_callback(&callback) {
+        Ok(event) => {
+            let duplicate = !state
+                .seen
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .first_time(&event);
+            let mut line = json!({
+                "callback": {
+                    "provider": event.provider,
+                    "payment_id": event.payment_id.as_ref().map(|id| id.as_str()),
+                    "checkout_request_id": event.checkout_request_id,
+                    "merchant_reference": event.merchant_reference,
+                    "status": event.status,
+                    "duplicate": duplicate,
+                }
+            });
+            if state.confirm && event.status.is_final() && !duplicate {
+                line["callback"]["confirmed"] = confirm(state.provider.as_ref(), &event).await;
+            }
+            let ack = state.provider.callback_ack();
+            let mut response = ack.body.into_response();
+            *response.status_mut() = StatusCode::from_u16(ack.status).unwrap_or(StatusCode::OK);
+            response.headers_mut().insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static(ack.content_type),
+            );
+            (line, response)
+        }
+        Err(e) => (
+            output::error_json(&e),
+            (StatusCode::BAD_REQUEST, "invalid callback").into_response(),
+        ),
+    };
+    let _ = state.report.send(line);
+    response
+}
+
+/// Whether a status query agrees with the callback: `true`, `false`, or the query's error.
+async fn confirm(provider: &dyn StkProvider, event: &stk::PaymentEvent) -> Value {
+    let Some(id) = &event.payment_id else {
+        return json!({ "error": "the callback carries no payment id to query" });
+    };
+    match provider.status(id).await {
+        Ok(status) => json!(status.as_str() == event.status.as_str()),
+        Err(e) => json!({ "error": e.kind() }),
+    }
+}
+
+/// One line for a person.
+fn human(line: &Value) -> String {
+    let Some(cb) = line.get("callback") else {
+        return format!(
+            "✘ refused: {}",
+            line["error"]["message"]
+                .as_str()
+                .unwrap_or("invalid callback")
+        );
+    };
+    let id = cb["payment_id"]
+        .as_str()
+        .or(cb["checkout_request_id"].as_str())
+        .or(cb["merchant_reference"].as_str())
+        .unwrap_or("?");
+    let mut text = format!(
+        "payment {id}: {}",
+        cb["status"]["status"].as_str().unwrap_or("?")
+    );
+    if let Some(receipt) = cb["status"]["receipt"].as_str() {
+        text.push_str(&format!(", receipt {receipt}"));
+    }
+    if let Some(reason) = cb["status"]["reason"].as_str() {
+        text.push_str(&format!(", {reason}"));
+    }
+    if cb["duplicate"] == true {
+        text.push_str(" (duplicate, ignored)");
+    }
+    match &cb["confirmed"] {
+        Value::Bool(true) => text.push_str(" [confirmed by status query]"),
+        Value::Bool(false) => text.push_str(" [NOT confirmed by status query: do not fulfil]"),
+        Value::Null => {}
+        other => text.push_str(&format!(" [status query failed: {}]", other["error"])),
+    }
+    text
+}
