@@ -219,11 +219,7 @@ impl KulmiPayEmulator {
             express.script(*phone, *script);
             collection.script(*phone, *script);
         }
-        let http = reqwest::Client::builder()
-            .timeout(Duration::from_secs(5))
-            .retry(reqwest::retry::never())
-            .build()
-            .map_err(io::Error::other)?;
+        let http = super::util::webhook_client()?;
         let ledger = Ledger::default();
         let faults = Faults::default();
         let port = config.port;

@@ -214,11 +214,7 @@ impl LipiaEmulator {
         for (phone, script) in &config.scripts {
             simulation.script(*phone, *script);
         }
-        let http = reqwest::Client::builder()
-            .timeout(Duration::from_secs(5))
-            .retry(reqwest::retry::never())
-            .build()
-            .map_err(io::Error::other)?;
+        let http = super::util::webhook_client()?;
         let ledger = Ledger::default();
         let faults = Faults::default();
         let port = config.port;

@@ -268,11 +268,7 @@ impl UpesiPayEmulator {
         for (phone, script) in &config.scripts {
             sim.script(*phone, *script);
         }
-        let http = reqwest::Client::builder()
-            .timeout(Duration::from_secs(5))
-            .retry(reqwest::retry::never())
-            .build()
-            .map_err(io::Error::other)?;
+        let http = super::util::webhook_client()?;
         let ledger = Ledger::default();
         let faults = Faults::default();
         let port = config.port;

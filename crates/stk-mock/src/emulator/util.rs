@@ -3,6 +3,15 @@
 use std::sync::{Mutex, MutexGuard};
 use std::time::{SystemTime, UNIX_EPOCH};
 
+/// The client emulators deliver webhooks with: 5 s timeout, never re-sends on its own.
+pub(crate) fn webhook_client() -> std::io::Result<reqwest::Client> {
+    reqwest::Client::builder()
+        .timeout(std::time::Duration::from_secs(5))
+        .retry(reqwest::retry::never())
+        .build()
+        .map_err(std::io::Error::other)
+}
+
 pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     // Nothing holding these locks can leave the data half-updated on panic.
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
