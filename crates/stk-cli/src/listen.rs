@@ -6,11 +6,12 @@ use std::sync::{Arc, Mutex};
 
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::State;
-use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
-use stk::{CallbackRequest, SeenEvents, StkProvider};
+use stk::{SeenEvents, StkProvider};
+use stk_http::receive::{MAX_CALLBACK_BODY, ack_response, callback_request};
 use tokio::sync::mpsc;
 
 use crate::args::ListenArgs;
@@ -42,7 +43,10 @@ pub(crate) async fn run(
         .map_err(|e| format!("cannot listen on {}: {e}", args.bind))?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
     eprintln!("listening for {name} callbacks on http://{addr}/ (any path)");
-    let app = Router::new().fallback(receive).with_state(state);
+    let app = Router::new()
+        .fallback(receive)
+        .layer(DefaultBodyLimit::max(MAX_CALLBACK_BODY))
+        .with_state(state);
     let server = tokio::spawn(async move { axum::serve(listener, app).await });
 
     let mut handled = 0usize;
@@ -73,16 +77,7 @@ async fn receive(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let target = uri
-        .path_and_query()
-        .map_or_else(|| uri.path().to_owned(), |p| p.as_str().to_owned());
-    let mut callback = CallbackRequest::new(body.to_vec()).path_and_query(target);
-    for (name, value) in &headers {
-        callback = callback.header(
-            name.as_str(),
-            String::from_utf8_lossy(value.as_bytes()).into_owned(),
-        );
-    }
+    let callback = callback_request(&uri, &headers, body);
     let (line, response) = match state.provider.parse_callback(&callback) {
         Ok(event) => {
             let duplicate = !state
@@ -103,14 +98,7 @@ async fn receive(
             if state.confirm && event.status.is_final() && !duplicate {
                 line["callback"]["confirmed"] = confirm(state.provider.as_ref(), &event).await;
             }
-            let ack = state.provider.callback_ack();
-            let mut response = ack.body.into_response();
-            *response.status_mut() = StatusCode::from_u16(ack.status).unwrap_or(StatusCode::OK);
-            response.headers_mut().insert(
-                header::CONTENT_TYPE,
-                HeaderValue::from_static(ack.content_type),
-            );
-            (line, response)
+            (line, ack_response(&state.provider.callback_ack()))
         }
         Err(e) => (
             output::error_json(&e),

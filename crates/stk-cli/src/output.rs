@@ -38,29 +38,22 @@ pub(crate) fn status_exit_code(s: &PaymentStatus) -> u8 {
     }
 }
 
-/// The JSON object for a payment's status.
+/// The JSON object for a payment's status: provider, payment id, and the status in its one
+/// serde shape (`status`, then its fields).
 pub(crate) fn status_json(provider: &str, id: &PaymentId, status: &PaymentStatus) -> Value {
-    let mut out = json!({
-        "provider": provider,
-        "payment_id": id.as_str(),
-        "status": status.as_str(),
-    });
-    match status {
-        PaymentStatus::Completed(c) => {
-            out["receipt"] = json!(c.receipt);
-            out["amount"] = json!(c.amount.map(|a| a.shillings()));
-            if let Some(at) = &c.completed_at {
-                out["completed_at"] = json!(at);
-            }
-        }
-        PaymentStatus::Failed(f) => {
-            out["reason"] = json!(f.reason.as_str());
-            out["code"] = json!(f.code.as_ref().map(|c| c.as_str()));
-            out["message"] = json!(f.message);
-        }
-        _ => {}
+    #[derive(serde::Serialize)]
+    struct Report<'a> {
+        provider: &'a str,
+        payment_id: &'a PaymentId,
+        #[serde(flatten)]
+        status: &'a PaymentStatus,
     }
-    out
+    serde_json::to_value(Report {
+        provider,
+        payment_id: id,
+        status,
+    })
+    .unwrap_or_else(|e| json!({ "error": { "kind": "internal", "message": e.to_string() } }))
 }
 
 /// The JSON object for an error.

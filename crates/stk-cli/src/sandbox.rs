@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use stk_mock::emulator::{
+use stk_emulator::{
     KulmiPayEmulator, KulmiPayEmulatorConfig, LipiaEmulator, LipiaEmulatorConfig, UpesiPayEmulator,
     UpesiPayEmulatorConfig,
 };

@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use serde_json::Value;
-use stk_mock::emulator::{
+use stk_emulator::{
     KulmiPayEmulator, KulmiPayEmulatorConfig, Ledger, LipiaEmulator, LipiaEmulatorConfig,
     UpesiPayEmulator, UpesiPayEmulatorConfig,
 };

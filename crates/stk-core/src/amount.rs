@@ -196,7 +196,7 @@ impl fmt::Debug for Amount {
 /// ```
 /// use stk_core::{Amount, AmountLimits};
 ///
-/// let limits = AmountLimits::KULMIPAY;
+/// let limits = AmountLimits::up_to_mpesa_cap("acme", 10);
 /// assert!(limits.check(Amount::new(5)?).is_err());
 /// assert!(limits.check(Amount::new(10)?).is_ok());
 /// # Ok::<(), stk_core::AmountError>(())
@@ -218,15 +218,19 @@ pub const MPESA_MAX_PER_TRANSACTION: u64 = 150_000;
 impl AmountLimits {
     /// M-Pesa itself: KES 1 to 150,000.
     pub const MPESA: Self = Self::new_const("mpesa", 1, MPESA_MAX_PER_TRANSACTION);
-    /// KulmiPay: KES 10 to 150,000 (documented).
-    pub const KULMIPAY: Self = Self::new_const("kulmipay", 10, MPESA_MAX_PER_TRANSACTION);
-    /// UpesiPay: undocumented; the M-Pesa cap, KES 1 to 150,000.
-    pub const UPESIPAY: Self = Self::new_const("upesipay", 1, MPESA_MAX_PER_TRANSACTION);
-    /// Lipia Online: KES 1 minimum (documented) to the M-Pesa cap.
-    pub const LIPIA: Self = Self::new_const("lipia", 1, MPESA_MAX_PER_TRANSACTION);
 
     const fn new_const(provider: &'static str, min: u64, max: u64) -> Self {
         Self { min, max, provider }
+    }
+
+    /// A provider's limits from `min` (raised to 1) to M-Pesa's per-transaction cap; usable
+    /// in `const` items, for adapters' presets.
+    pub const fn up_to_mpesa_cap(provider: &'static str, min: u64) -> Self {
+        Self::new_const(
+            provider,
+            if min == 0 { 1 } else { min },
+            MPESA_MAX_PER_TRANSACTION,
+        )
     }
 
     /// Custom limits, e.g. an account-specific cap. `min` is raised to 1; `max` below `min`
@@ -300,7 +304,7 @@ mod tests {
 
     #[test]
     fn limits_are_inclusive() {
-        let l = AmountLimits::KULMIPAY;
+        let l = AmountLimits::up_to_mpesa_cap("kulmipay", 10);
         assert!(l.check(Amount::new(10).unwrap()).is_ok());
         assert!(l.check(Amount::new(150_000).unwrap()).is_ok());
         assert!(l.check(Amount::new(9).unwrap()).is_err());

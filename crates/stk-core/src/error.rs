@@ -80,6 +80,81 @@ impl fmt::Display for Operation {
     }
 }
 
+/// The kind of an [`Error`], as [`std::io::ErrorKind`] is for I/O errors: match on it, or use
+/// [`as_str`](Self::as_str) for a stable name. Serialized as that name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// [`Error::InvalidRequest`]: `invalid_request`.
+    InvalidRequest,
+    /// [`Error::Config`]: `config`.
+    Config,
+    /// [`Error::Unauthorized`]: `unauthorized`.
+    Unauthorized,
+    /// [`Error::Rejected`]: `rejected`.
+    Rejected,
+    /// [`Error::UnknownPayment`]: `unknown_payment`.
+    UnknownPayment,
+    /// [`Error::RateLimited`]: `rate_limited`.
+    RateLimited,
+    /// [`Error::Unavailable`]: `unavailable`.
+    Unavailable,
+    /// [`Error::OutcomeUnknown`]: `outcome_unknown`.
+    OutcomeUnknown,
+    /// [`Error::UnexpectedResponse`]: `unexpected_response`.
+    UnexpectedResponse,
+    /// [`Error::InvalidCallback`]: `invalid_callback`.
+    InvalidCallback,
+    /// [`Error::StillPending`]: `still_pending`.
+    StillPending,
+    /// [`Error::Guarded`]: `guarded`.
+    Guarded,
+}
+
+impl ErrorKind {
+    /// The stable snake_case name.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::InvalidRequest => "invalid_request",
+            Self::Config => "config",
+            Self::Unauthorized => "unauthorized",
+            Self::Rejected => "rejected",
+            Self::UnknownPayment => "unknown_payment",
+            Self::RateLimited => "rate_limited",
+            Self::Unavailable => "unavailable",
+            Self::OutcomeUnknown => "outcome_unknown",
+            Self::UnexpectedResponse => "unexpected_response",
+            Self::InvalidCallback => "invalid_callback",
+            Self::StillPending => "still_pending",
+            Self::Guarded => "guarded",
+        }
+    }
+}
+
+impl fmt::Display for ErrorKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.pad(self.as_str())
+    }
+}
+
+impl PartialEq<str> for ErrorKind {
+    fn eq(&self, other: &str) -> bool {
+        self.as_str() == other
+    }
+}
+
+impl PartialEq<&str> for ErrorKind {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
+
+impl serde::Serialize for ErrorKind {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+
 /// Everything that can go wrong talking to a provider.
 ///
 /// The variants separate what you must do next: fix the request, fix the configuration, tell
@@ -226,21 +301,22 @@ impl Error {
     /// The longest body excerpt kept in [`Error::UnexpectedResponse`].
     pub const EXCERPT_LEN: usize = 200;
 
-    /// A stable snake_case name for the kind, for logs, metrics and JSON output.
-    pub fn kind(&self) -> &'static str {
+    /// What kind of error this is; [`ErrorKind::as_str`] gives its stable snake_case name,
+    /// for logs, metrics and JSON output.
+    pub fn kind(&self) -> ErrorKind {
         match self {
-            Self::InvalidRequest(_) => "invalid_request",
-            Self::Config { .. } => "config",
-            Self::Unauthorized { .. } => "unauthorized",
-            Self::Rejected { .. } => "rejected",
-            Self::UnknownPayment { .. } => "unknown_payment",
-            Self::RateLimited { .. } => "rate_limited",
-            Self::Unavailable { .. } => "unavailable",
-            Self::OutcomeUnknown { .. } => "outcome_unknown",
-            Self::UnexpectedResponse { .. } => "unexpected_response",
-            Self::InvalidCallback { .. } => "invalid_callback",
-            Self::StillPending { .. } => "still_pending",
-            Self::Guarded { .. } => "guarded",
+            Self::InvalidRequest(_) => ErrorKind::InvalidRequest,
+            Self::Config { .. } => ErrorKind::Config,
+            Self::Unauthorized { .. } => ErrorKind::Unauthorized,
+            Self::Rejected { .. } => ErrorKind::Rejected,
+            Self::UnknownPayment { .. } => ErrorKind::UnknownPayment,
+            Self::RateLimited { .. } => ErrorKind::RateLimited,
+            Self::Unavailable { .. } => ErrorKind::Unavailable,
+            Self::OutcomeUnknown { .. } => ErrorKind::OutcomeUnknown,
+            Self::UnexpectedResponse { .. } => ErrorKind::UnexpectedResponse,
+            Self::InvalidCallback { .. } => ErrorKind::InvalidCallback,
+            Self::StillPending { .. } => ErrorKind::StillPending,
+            Self::Guarded { .. } => ErrorKind::Guarded,
         }
     }
 

@@ -2,9 +2,8 @@
 //! documented abuse limits (e.g. UpesiPay blocks a number after more than 10 successive
 //! failed or cancelled pushes).
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::fmt;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -51,26 +50,7 @@ pub struct GuardRules {
     pub source: &'static str,
 }
 
-const HOUR: Duration = Duration::from_secs(3600);
-
 impl GuardRules {
-    /// UpesiPay's documented STK abuse protection: a number is blocked for 24 h after more
-    /// than 10 successive failed or cancelled pushes; the account is restricted after more than
-    /// 50 failures in a sliding 6 h window. The guard refuses the push that could cross either.
-    pub fn upesipay() -> Self {
-        Self {
-            phone: Some(PhoneRule {
-                max_successive_failures: 10,
-                window: 24 * HOUR,
-            }),
-            account: vec![AccountRule {
-                max_failures: 50,
-                window: 6 * HOUR,
-            }],
-            source: "upesipay",
-        }
-    }
-
     /// Custom rules.
     pub fn new(source: &'static str, phone: Option<PhoneRule>, account: Vec<AccountRule>) -> Self {
         Self {
@@ -131,54 +111,98 @@ impl fmt::Display for GuardScope {
 
 /// Where the guard keeps failure times (milliseconds on the guard's clock). The in-memory
 /// [`MemoryGuardStore`] is the default; implement this over a shared store so several app
-/// instances count together.
+/// instances count together. An error from the store refuses the push (nothing is sent).
+#[async_trait]
 pub trait GuardStore: Send + Sync + fmt::Debug {
     /// Records a failed or cancelled push to `phone` at `at_ms`.
-    fn record_failure(&self, phone: &PhoneNumber, at_ms: u64);
+    async fn record_failure(&self, phone: &PhoneNumber, at_ms: u64) -> Result<(), Error>;
     /// Records a completed payment: the number's run of failures ends.
-    fn record_success(&self, phone: &PhoneNumber);
+    async fn record_success(&self, phone: &PhoneNumber) -> Result<(), Error>;
     /// The number's current run of failures, oldest first.
-    fn successive_failures(&self, phone: &PhoneNumber) -> Vec<u64>;
+    async fn successive_failures(&self, phone: &PhoneNumber) -> Result<Vec<u64>, Error>;
     /// The account's failures at or after `since_ms`, oldest first; older ones may be dropped.
-    fn account_failures(&self, since_ms: u64) -> Vec<u64>;
+    async fn account_failures(&self, since_ms: u64) -> Result<Vec<u64>, Error>;
 }
 
-/// The default, in-process [`GuardStore`].
-#[derive(Debug, Default)]
+/// The default, in-process [`GuardStore`]. Failures older than its retention (default 24 h,
+/// [`Guarded::new`] uses the rules' longest window) are forgotten, so memory stays bounded by
+/// the failures of one window.
+#[derive(Debug)]
 pub struct MemoryGuardStore {
+    retention_ms: u64,
     state: Mutex<MemoryState>,
 }
 
 #[derive(Debug, Default)]
 struct MemoryState {
     phones: HashMap<PhoneNumber, Vec<u64>>,
-    account: Vec<u64>,
+    account: VecDeque<u64>,
+    /// Prune the phones map when it grows past this.
+    prune_at: usize,
+}
+
+impl Default for MemoryGuardStore {
+    fn default() -> Self {
+        Self::new(Duration::from_secs(24 * 3600))
+    }
+}
+
+impl MemoryGuardStore {
+    /// A store that forgets failures older than `retention`.
+    pub fn new(retention: Duration) -> Self {
+        Self {
+            retention_ms: ms(retention),
+            state: Mutex::new(MemoryState {
+                prune_at: 1024,
+                ..MemoryState::default()
+            }),
+        }
+    }
+
+    /// How many numbers it currently remembers failures for.
+    pub fn phones_remembered(&self) -> usize {
+        lock(&self.state).phones.len()
+    }
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
+#[async_trait]
 impl GuardStore for MemoryGuardStore {
-    fn record_failure(&self, phone: &PhoneNumber, at_ms: u64) {
+    async fn record_failure(&self, phone: &PhoneNumber, at_ms: u64) -> Result<(), Error> {
+        let horizon = at_ms.saturating_sub(self.retention_ms);
         let mut s = lock(&self.state);
         s.phones.entry(*phone).or_default().push(at_ms);
-        s.account.push(at_ms);
+        s.account.push_back(at_ms);
+        while s.account.front().is_some_and(|t| *t < horizon) {
+            s.account.pop_front();
+        }
+        if s.phones.len() > s.prune_at {
+            s.phones
+                .retain(|_, run| run.last().is_some_and(|t| *t >= horizon));
+            s.prune_at = (s.phones.len() * 2).max(1024);
+        }
+        Ok(())
     }
-    fn record_success(&self, phone: &PhoneNumber) {
+    async fn record_success(&self, phone: &PhoneNumber) -> Result<(), Error> {
         lock(&self.state).phones.remove(phone);
+        Ok(())
     }
-    fn successive_failures(&self, phone: &PhoneNumber) -> Vec<u64> {
-        lock(&self.state)
+    async fn successive_failures(&self, phone: &PhoneNumber) -> Result<Vec<u64>, Error> {
+        Ok(lock(&self.state)
             .phones
             .get(phone)
             .cloned()
-            .unwrap_or_default()
+            .unwrap_or_default())
     }
-    fn account_failures(&self, since_ms: u64) -> Vec<u64> {
+    async fn account_failures(&self, since_ms: u64) -> Result<Vec<u64>, Error> {
         let mut s = lock(&self.state);
-        s.account.retain(|t| *t >= since_ms);
-        s.account.clone()
+        while s.account.front().is_some_and(|t| *t < since_ms) {
+            s.account.pop_front();
+        }
+        Ok(s.account.iter().copied().collect())
     }
 }
 
@@ -187,33 +211,128 @@ impl GuardStore for MemoryGuardStore {
 /// [`parse_callback`](StkProvider::parse_callback), and pushes the provider rejected.
 ///
 /// ```
-/// use stk_core::{Guarded, GuardRules, StkProvider};
+/// use std::time::Duration;
+/// use stk_core::{AccountRule, Guarded, GuardRules, PhoneRule, StkProvider};
 /// # fn wrap(provider: impl StkProvider) -> impl StkProvider {
-/// let guarded = Guarded::new(provider, GuardRules::upesipay());
+/// // Adapter crates ship their provider's documented rules (e.g. `stk_upesipay::guard_rules()`).
+/// let rules = GuardRules::new(
+///     "acme",
+///     Some(PhoneRule::new(10, Duration::from_secs(24 * 3600))),
+///     vec![AccountRule::new(50, Duration::from_secs(6 * 3600))],
+/// );
+/// let guarded = Guarded::new(provider, rules);
 /// # guarded }
 /// ```
 #[derive(Debug)]
 pub struct Guarded<P> {
     inner: P,
     rules: GuardRules,
-    store: Arc<dyn GuardStore>,
-    /// Which number each accepted payment went to, by payment id and by checkout request
-    /// id, until its outcome is known.
-    pending: Mutex<HashMap<String, Arc<PendingPush>>>,
+    shared: Arc<Shared>,
     epoch: Instant,
     epoch_unix_ms: u64,
 }
 
+/// What the guard shares with the tasks that record outcomes.
 #[derive(Debug)]
-struct PendingPush {
-    phone: PhoneNumber,
-    settled: AtomicBool,
+struct Shared {
+    store: Arc<dyn GuardStore>,
+    /// Accepted pushes whose outcome is not known yet.
+    pending: Mutex<PendingPushes>,
+    /// Outcomes learnt but not yet written to the store.
+    unrecorded: Mutex<Vec<Outcome>>,
 }
 
+#[derive(Debug, Clone, Copy)]
+enum Outcome {
+    Failed(PhoneNumber, u64),
+    Completed(PhoneNumber),
+}
+
+/// Accepted pushes by every id they are known by, oldest first, at most `capacity` of them
+/// (a push that never settles is forgotten once `capacity` newer ones were accepted).
+#[derive(Debug)]
+struct PendingPushes {
+    capacity: usize,
+    next: u64,
+    by_alias: HashMap<String, u64>,
+    pushes: BTreeMap<u64, (PhoneNumber, Vec<String>)>,
+}
+
+impl PendingPushes {
+    fn new(capacity: usize) -> Self {
+        Self {
+            capacity,
+            next: 0,
+            by_alias: HashMap::new(),
+            pushes: BTreeMap::new(),
+        }
+    }
+
+    fn insert(&mut self, phone: PhoneNumber, aliases: Vec<String>) {
+        let serial = self.next;
+        self.next += 1;
+        for alias in &aliases {
+            self.by_alias.insert(alias.clone(), serial);
+        }
+        self.pushes.insert(serial, (phone, aliases));
+        while self.pushes.len() > self.capacity {
+            if let Some((oldest, _)) = self.pushes.first_key_value() {
+                let oldest = *oldest;
+                self.remove(oldest);
+            }
+        }
+    }
+
+    fn remove(&mut self, serial: u64) -> Option<PhoneNumber> {
+        let (phone, aliases) = self.pushes.remove(&serial)?;
+        for alias in aliases {
+            if self.by_alias.get(&alias) == Some(&serial) {
+                self.by_alias.remove(&alias);
+            }
+        }
+        Some(phone)
+    }
+
+    /// Removes the push known by any of `ids`, with all its aliases.
+    fn settle(&mut self, ids: &[Option<&str>]) -> Option<PhoneNumber> {
+        let serial = ids
+            .iter()
+            .flatten()
+            .find_map(|id| self.by_alias.get(*id).copied())?;
+        self.remove(serial)
+    }
+
+    fn len(&self) -> (usize, usize) {
+        (self.pushes.len(), self.by_alias.len())
+    }
+}
+
+impl Shared {
+    /// Writes learnt outcomes to the store.
+    async fn flush(&self) -> Result<(), Error> {
+        let outcomes = std::mem::take(&mut *lock(&self.unrecorded));
+        for outcome in outcomes {
+            match outcome {
+                Outcome::Failed(phone, at) => self.store.record_failure(&phone, at).await?,
+                Outcome::Completed(phone) => self.store.record_success(&phone).await?,
+            }
+        }
+        Ok(())
+    }
+}
+
+/// How many unsettled pushes a [`Guarded`] remembers by default.
+pub const DEFAULT_PENDING_CAPACITY: usize = 100_000;
+
 impl<P: StkProvider> Guarded<P> {
-    /// Wraps `inner` with `rules` and an in-memory store.
+    /// Wraps `inner` with `rules` and an in-memory store keeping the rules' longest window.
     pub fn new(inner: P, rules: GuardRules) -> Self {
-        Self::with_store(inner, rules, Arc::new(MemoryGuardStore::default()))
+        let retention = rules
+            .phone
+            .map(|r| r.window)
+            .unwrap_or_default()
+            .max(rules.longest_account_window());
+        Self::with_store(inner, rules, Arc::new(MemoryGuardStore::new(retention)))
     }
 
     /// Wraps `inner` with `rules` and a given store.
@@ -221,8 +340,11 @@ impl<P: StkProvider> Guarded<P> {
         Self {
             inner,
             rules,
-            store,
-            pending: Mutex::new(HashMap::new()),
+            shared: Arc::new(Shared {
+                store,
+                pending: Mutex::new(PendingPushes::new(DEFAULT_PENDING_CAPACITY)),
+                unrecorded: Mutex::new(Vec::new()),
+            }),
             epoch: Instant::now(),
             epoch_unix_ms: std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
@@ -230,9 +352,20 @@ impl<P: StkProvider> Guarded<P> {
         }
     }
 
+    /// Remembers at most `capacity` unsettled pushes (default [`DEFAULT_PENDING_CAPACITY`]).
+    pub fn pending_capacity(self, capacity: usize) -> Self {
+        *lock(&self.shared.pending) = PendingPushes::new(capacity.max(1));
+        self
+    }
+
     /// The wrapped provider.
     pub fn inner(&self) -> &P {
         &self.inner
+    }
+
+    /// How many unsettled pushes it remembers, and by how many ids.
+    pub fn pending_pushes(&self) -> (usize, usize) {
+        lock(&self.shared.pending).len()
     }
 
     /// Unix time in milliseconds, advancing with tokio's clock (so a paused clock in tests
@@ -242,7 +375,9 @@ impl<P: StkProvider> Guarded<P> {
     }
 
     /// Checks whether a push to `phone` would be refused now.
-    pub fn check(&self, phone: &PhoneNumber) -> Result<(), Error> {
+    pub async fn check(&self, phone: &PhoneNumber) -> Result<(), Error> {
+        self.shared.flush().await?;
+        let store = &self.shared.store;
         let now = self.now_ms();
         let refuse = |scope, clears_at: u64, reason: String| Error::Guarded {
             provider: self.inner.name(),
@@ -252,9 +387,9 @@ impl<P: StkProvider> Guarded<P> {
         };
         if let Some(rule) = self.rules.phone {
             let window = ms(rule.window);
-            let run: Vec<u64> = self
-                .store
+            let run: Vec<u64> = store
                 .successive_failures(phone)
+                .await?
                 .into_iter()
                 .filter(|t| t + window > now)
                 .collect();
@@ -274,7 +409,7 @@ impl<P: StkProvider> Guarded<P> {
             }
         }
         let since = now.saturating_sub(ms(self.rules.longest_account_window()));
-        let failures = self.store.account_failures(since);
+        let failures = store.account_failures(since).await?;
         for rule in &self.rules.account {
             let window = ms(rule.window);
             let recent: Vec<u64> = failures
@@ -301,33 +436,36 @@ impl<P: StkProvider> Guarded<P> {
     }
 
     fn remember(&self, accepted: &PushAccepted, phone: PhoneNumber) {
-        let push = Arc::new(PendingPush {
-            phone,
-            settled: AtomicBool::new(false),
-        });
-        let mut pending = lock(&self.pending);
-        pending.insert(accepted.payment_id.to_string(), push.clone());
-        if let Some(checkout) = &accepted.checkout_request_id {
-            pending.insert(checkout.clone(), push);
-        }
+        let mut aliases = vec![accepted.payment_id.to_string()];
+        aliases.extend(accepted.checkout_request_id.clone());
+        lock(&self.shared.pending).insert(phone, aliases);
     }
 
-    /// Learns the outcome of a payment, once, by either of its ids.
+    /// Learns the outcome of a payment, once, by any of its ids; every alias is forgotten.
     fn observe(&self, ids: &[Option<&str>], status: &PaymentStatus) {
         if !status.is_final() {
             return;
         }
-        let push = {
-            let mut pending = lock(&self.pending);
-            ids.iter().flatten().find_map(|id| pending.remove(*id))
-        };
-        let Some(push) = push else { return };
-        if push.settled.swap(true, Ordering::SeqCst) {
+        let Some(phone) = lock(&self.shared.pending).settle(ids) else {
             return;
-        }
-        match status {
-            PaymentStatus::Failed(_) => self.store.record_failure(&push.phone, self.now_ms()),
-            _ => self.store.record_success(&push.phone),
+        };
+        let outcome = match status {
+            PaymentStatus::Failed(_) => Outcome::Failed(phone, self.now_ms()),
+            _ => Outcome::Completed(phone),
+        };
+        lock(&self.shared.unrecorded).push(outcome);
+    }
+
+    /// Writes learnt outcomes to the store now when a runtime is at hand (callbacks are parsed
+    /// synchronously); otherwise the next `initiate` or `status` writes them first.
+    fn flush_soon(&self) {
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            let shared = Arc::clone(&self.shared);
+            runtime.spawn(async move {
+                if let Err(e) = shared.flush().await {
+                    tracing::warn!(error = %e, "the abuse guard could not record an outcome");
+                }
+            });
         }
     }
 }
@@ -347,7 +485,7 @@ impl<P: StkProvider> StkProvider for Guarded<P> {
     }
 
     async fn initiate(&self, request: &StkPushRequest) -> Result<PushAccepted, Error> {
-        self.check(request.phone())?;
+        self.check(request.phone()).await?;
         match self.inner.initiate(request).await {
             Ok(accepted) => {
                 self.remember(&accepted, *request.phone());
@@ -356,7 +494,10 @@ impl<P: StkProvider> StkProvider for Guarded<P> {
             }
             Err(e) => {
                 if matches!(e, Error::Rejected { .. }) {
-                    self.store.record_failure(request.phone(), self.now_ms());
+                    self.shared
+                        .store
+                        .record_failure(request.phone(), self.now_ms())
+                        .await?;
                 }
                 Err(e)
             }
@@ -366,6 +507,7 @@ impl<P: StkProvider> StkProvider for Guarded<P> {
     async fn status(&self, id: &PaymentId) -> Result<PaymentStatus, Error> {
         let status = self.inner.status(id).await?;
         self.observe(&[Some(id.as_str())], &status);
+        self.shared.flush().await?;
         Ok(status)
     }
 
@@ -373,9 +515,11 @@ impl<P: StkProvider> StkProvider for Guarded<P> {
         let event = self.inner.parse_callback(callback)?;
         let ids = [
             event.payment_id.as_ref().map(PaymentId::as_str),
+            event.status_id.as_ref().map(PaymentId::as_str),
             event.checkout_request_id.as_deref(),
         ];
         self.observe(&ids, &event.status);
+        self.flush_soon();
         Ok(event)
     }
 

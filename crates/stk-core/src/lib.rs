@@ -27,14 +27,14 @@ mod poll;
 mod provider;
 mod reference;
 mod request;
-pub mod scenario;
 mod status;
 mod webhook;
 
 pub use amount::{Amount, AmountError, AmountLimits, MPESA_MAX_PER_TRANSACTION};
-pub use error::{Error, InvalidRequest, Operation, excerpt};
+pub use error::{Error, ErrorKind, InvalidRequest, Operation, excerpt};
 pub use guard::{
-    AccountRule, GuardRules, GuardScope, GuardStore, Guarded, MemoryGuardStore, PhoneRule,
+    AccountRule, DEFAULT_PENDING_CAPACITY, GuardRules, GuardScope, GuardStore, Guarded,
+    MemoryGuardStore, PhoneRule,
 };
 pub use phone::{PhoneError, PhoneNumber};
 pub use poll::{PollPolicy, wait_for_final, wait_for_final_with};

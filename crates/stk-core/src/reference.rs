@@ -196,6 +196,27 @@ impl CallbackUrl {
     pub fn as_str(&self) -> &str {
         self.0.as_str()
     }
+
+    /// This URL with `param=token` added to its query, unless it already has `param` (a URL
+    /// that carries its own token keeps it). The sending side of
+    /// [`CallbackRequest::verify_query_token`](crate::CallbackRequest::verify_query_token),
+    /// for providers that sign nothing.
+    ///
+    /// ```
+    /// use stk_core::CallbackUrl;
+    /// let url = CallbackUrl::parse("https://shop.example/cb?order=7")?;
+    /// assert_eq!(url.with_query_token("token", "s3cret").as_str(), "https://shop.example/cb?order=7&token=s3cret");
+    /// let own = CallbackUrl::parse("https://shop.example/cb?token=mine")?;
+    /// assert_eq!(own.with_query_token("token", "s3cret").as_str(), "https://shop.example/cb?token=mine");
+    /// # Ok::<(), stk_core::FieldError>(())
+    /// ```
+    pub fn with_query_token(&self, param: &str, token: &str) -> Url {
+        let mut url = self.0.clone();
+        if !url.query_pairs().any(|(k, _)| k == param) {
+            url.query_pairs_mut().append_pair(param, token);
+        }
+        url
+    }
 }
 
 fn is_loopback(url: &Url) -> bool {

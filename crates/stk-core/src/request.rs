@@ -308,13 +308,20 @@ mod tests {
             req.description().map(Description::as_str),
             Some("Two mandazi")
         );
-        assert!(req.check_limits(&AmountLimits::KULMIPAY).is_ok());
+        assert!(
+            req.check_limits(&AmountLimits::up_to_mpesa_cap("kulmipay", 10))
+                .is_ok()
+        );
         let small = StkPushRequest::builder()
             .phone(phone)
             .amount(9u32)
             .reference("A")
             .build()
             .unwrap();
-        assert!(small.check_limits(&AmountLimits::KULMIPAY).is_err());
+        assert!(
+            small
+                .check_limits(&AmountLimits::up_to_mpesa_cap("kulmipay", 10))
+                .is_err()
+        );
     }
 }

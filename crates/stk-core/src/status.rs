@@ -139,10 +139,13 @@ pub struct Completed {
     /// The amount paid, in whole shillings.
     pub amount: Option<Amount>,
     /// When it completed, as the provider reported it (formats differ between providers).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub completed_at: Option<String>,
     /// The provider's fee, as its decimal text (e.g. KulmiPay's `charges`, `"33.00"`).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub charges: Option<String>,
     /// What reaches the merchant after fees, as decimal text (KulmiPay's `net_amount`).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub net_amount: Option<String>,
 }
 
@@ -280,13 +283,22 @@ impl fmt::Display for PaymentStatus {
 pub struct PaymentEvent {
     /// Which provider sent it.
     pub provider: &'static str,
-    /// The provider's payment handle, when the callback carries it.
+    /// The provider's payment handle (as [`PushAccepted::payment_id`](crate::PushAccepted)
+    /// gave it), when the callback carries it.
     pub payment_id: Option<PaymentId>,
+    /// The id [`StkProvider::status`](crate::StkProvider::status) accepts for this payment,
+    /// when the callback carries one: confirm the event with it. By default the
+    /// `payment_id`; another id where the provider's lookup accepts it (UpesiPay's
+    /// `CheckoutRequestID`). `None` when the callback carries no such id: match it to your
+    /// stored push by `checkout_request_id` or `merchant_reference` and query with the
+    /// stored payment id.
+    pub status_id: Option<PaymentId>,
     /// M-Pesa's `CheckoutRequestID`, when the callback carries it.
     pub checkout_request_id: Option<String>,
     /// Your reference, echoed back, when the callback carries it.
     pub merchant_reference: Option<String>,
-    /// The status the callback reports.
+    /// The status the callback reports (serialized flat: `status`, then its fields).
+    #[serde(flatten)]
     pub status: PaymentStatus,
 }
 
@@ -299,11 +311,18 @@ impl PaymentEvent {
     ) -> Self {
         Self {
             provider,
+            status_id: payment_id.clone(),
             payment_id,
             checkout_request_id: None,
             merchant_reference: None,
             status,
         }
+    }
+
+    /// Sets the id [`StkProvider::status`](crate::StkProvider::status) accepts.
+    pub fn status_id(mut self, id: Option<PaymentId>) -> Self {
+        self.status_id = id;
+        self
     }
 
     /// Sets the checkout request id.

@@ -1,13 +1,22 @@
 //! Configuration: a builder, and `from_env` / `from_lookup` for environment variables.
 
 use std::fmt;
-use std::time::Duration;
 
+use reqwest::header::{ACCEPT, AUTHORIZATION, HeaderMap, HeaderValue};
 use secrecy::{ExposeSecret, SecretString};
-use stk_core::Error;
-use url::Url;
+use stk_core::{AmountLimits, Error};
+use stk_http::{ClientOptions, ClientOptionsBuilder, ProviderInfo, secret_header};
 
 use crate::NAME;
+
+const INFO: ProviderInfo = ProviderInfo {
+    name: NAME,
+    env_prefix: "KULMIPAY",
+    example_base_url: SANDBOX_BASE_URL,
+};
+
+/// The amounts accepted: KES 10 to M-Pesa's per-transaction cap.
+pub const LIMITS: AmountLimits = AmountLimits::up_to_mpesa_cap(NAME, 10);
 
 /// KulmiPay's sandbox API base URL.
 pub const SANDBOX_BASE_URL: &str = "https://sandbox.kulmipay.com/api/v1";
@@ -114,20 +123,14 @@ pub struct KulmiPayConfig {
     pub secret_key: SecretString,
     /// The API token (collection generation only).
     pub api_token: Option<SecretString>,
-    /// The API base URL, ending in `/` (e.g. `https://sandbox.kulmipay.com/api/v1/`).
-    pub base_url: Url,
     /// The KES wallet that receives the funds, if not the primary one.
     pub wallet_id: Option<String>,
     /// Who pays the fee; KulmiPay's default when `None`.
     pub mobile_tariff: Option<MobileTariff>,
     /// The webhook `challenge` secret; when set, callbacks without it are refused.
     pub webhook_challenge: Option<SecretString>,
-    /// The whole-request timeout.
-    pub timeout: Duration,
-    /// The connect timeout.
-    pub connect_timeout: Duration,
-    /// The `User-Agent` sent.
-    pub user_agent: String,
+    /// Base URL, timeouts, user agent.
+    pub client: ClientOptions,
 }
 
 impl fmt::Debug for KulmiPayConfig {
@@ -136,16 +139,16 @@ impl fmt::Debug for KulmiPayConfig {
             .field("api", &self.api)
             .field("secret_key", &"[redacted]")
             .field("api_token", &self.api_token.as_ref().map(|_| "[redacted]"))
-            .field("base_url", &self.base_url.as_str())
+            .field("base_url", &self.client.base_url.as_str())
             .field("wallet_id", &self.wallet_id)
             .field("mobile_tariff", &self.mobile_tariff)
             .field(
                 "webhook_challenge",
                 &self.webhook_challenge.as_ref().map(|_| "[redacted]"),
             )
-            .field("timeout", &self.timeout)
-            .field("connect_timeout", &self.connect_timeout)
-            .field("user_agent", &self.user_agent)
+            .field("timeout", &self.client.timeout)
+            .field("connect_timeout", &self.client.connect_timeout)
+            .field("user_agent", &self.client.user_agent)
             .finish()
     }
 }
@@ -198,9 +201,7 @@ impl KulmiPayConfig {
         if let Some(token) = get("KULMIPAY_API_TOKEN") {
             b = b.api_token(token.trim());
         }
-        if let Some(url) = get("KULMIPAY_BASE_URL") {
-            b = b.base_url(url.trim());
-        }
+        b.client.read_env(&INFO, &lookup);
         if let Some(wallet) = get("KULMIPAY_WALLET_ID") {
             b = b.wallet_id(wallet.trim());
         }
@@ -224,20 +225,17 @@ pub struct KulmiPayConfigBuilder {
     api: ApiGeneration,
     secret_key: Option<SecretString>,
     api_token: Option<SecretString>,
-    base_url: Option<String>,
     wallet_id: Option<String>,
     mobile_tariff: Option<MobileTariff>,
     webhook_challenge: Option<SecretString>,
-    timeout: Option<Duration>,
-    connect_timeout: Option<Duration>,
-    user_agent: Option<String>,
+    client: ClientOptionsBuilder,
 }
 
 impl fmt::Debug for KulmiPayConfigBuilder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("KulmiPayConfigBuilder")
             .field("api", &self.api)
-            .field("base_url", &self.base_url)
+            .field("base_url", &self.client.base_url)
             .finish_non_exhaustive()
     }
 }
@@ -261,13 +259,6 @@ impl KulmiPayConfigBuilder {
         self
     }
 
-    /// The API base URL, e.g. an emulator's `http://127.0.0.1:PORT/api/v1`. By default the
-    /// sandbox or live URL, chosen from the secret key's `test`/`live` marker.
-    pub fn base_url(mut self, url: impl Into<String>) -> Self {
-        self.base_url = Some(url.into());
-        self
-    }
-
     /// The KES wallet that receives the funds.
     pub fn wallet_id(mut self, wallet_id: impl Into<String>) -> Self {
         self.wallet_id = Some(wallet_id.into());
@@ -286,23 +277,7 @@ impl KulmiPayConfigBuilder {
         self
     }
 
-    /// The whole-request timeout (default 30 s).
-    pub fn timeout(mut self, timeout: Duration) -> Self {
-        self.timeout = Some(timeout);
-        self
-    }
-
-    /// The connect timeout (default 10 s).
-    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
-        self.connect_timeout = Some(timeout);
-        self
-    }
-
-    /// The `User-Agent` header (default `stk-kulmipay/<version>`).
-    pub fn user_agent(mut self, agent: impl Into<String>) -> Self {
-        self.user_agent = Some(agent.into());
-        self
-    }
+    stk_http::client_options_setters!(client);
 
     /// Checks the settings.
     pub fn build(self) -> Result<KulmiPayConfig, Error> {
@@ -325,43 +300,53 @@ impl KulmiPayConfigBuilder {
                  KULMIPAY_API=express (which needs only the secret key)",
             ));
         }
-        let base = match self.base_url {
-            Some(url) => url,
-            None => default_base_url(secret_key.expose_secret())?.to_owned(),
-        };
-        let mut base_url = Url::parse(base.trim()).map_err(|e| {
-            Error::config(
-                NAME,
-                format!("KULMIPAY_BASE_URL is not a valid URL ({e}): use e.g. {SANDBOX_BASE_URL}"),
-            )
+        let client = self.client.build(&INFO, || {
+            default_base_url(secret_key.expose_secret()).map(str::to_owned)
         })?;
-        if !matches!(base_url.scheme(), "http" | "https") || base_url.cannot_be_a_base() {
-            return Err(Error::config(
-                NAME,
-                "KULMIPAY_BASE_URL must be an http(s) URL, e.g. https://sandbox.kulmipay.com/api/v1",
-            ));
-        }
-        if !base_url.path().ends_with('/') {
-            let path = format!("{}/", base_url.path());
-            base_url.set_path(&path);
-        }
-        base_url.set_query(None);
-        base_url.set_fragment(None);
         Ok(KulmiPayConfig {
             api: self.api,
             secret_key,
             api_token: self.api_token,
-            base_url,
             wallet_id: self.wallet_id.filter(|w| !w.trim().is_empty()),
             mobile_tariff: self.mobile_tariff,
             webhook_challenge: self.webhook_challenge,
-            timeout: self.timeout.unwrap_or(Duration::from_secs(30)),
-            connect_timeout: self.connect_timeout.unwrap_or(Duration::from_secs(10)),
-            user_agent: self
-                .user_agent
-                .unwrap_or_else(|| format!("stk-kulmipay/{}", env!("CARGO_PKG_VERSION"))),
+            client,
         })
     }
+}
+
+/// The header carrying the secret key in the collection API.
+const SECRET_KEY_HEADER: &str = "x-kulmi-secret-key";
+
+/// `Accept`, and the generation's auth: `Bearer <secret key>` (express) or `Bearer <API
+/// token>` plus `X-KULMI-SECRET-KEY` (collection).
+pub(crate) fn headers(config: &KulmiPayConfig) -> Result<HeaderMap, Error> {
+    let mut headers = HeaderMap::new();
+    headers.insert(ACCEPT, HeaderValue::from_static("application/json"));
+    let secret = config.secret_key.expose_secret().trim();
+    match config.api {
+        ApiGeneration::Express => {
+            headers.insert(
+                AUTHORIZATION,
+                secret_header(NAME, &format!("Bearer {secret}"), "secret key")?,
+            );
+        }
+        ApiGeneration::Collection => {
+            let token = config.api_token.as_ref().ok_or_else(|| {
+                Error::config(
+                    NAME,
+                    "the collection API needs an API token: set KULMIPAY_API_TOKEN",
+                )
+            })?;
+            let bearer = format!("Bearer {}", token.expose_secret().trim());
+            headers.insert(AUTHORIZATION, secret_header(NAME, &bearer, "API token")?);
+            headers.insert(
+                SECRET_KEY_HEADER,
+                secret_header(NAME, secret, "secret key")?,
+            );
+        }
+    }
+    Ok(headers)
 }
 
 /// Sandbox or live, from the key's marker (`ISSecretKey_test_…` / `ISSecretKey_live_…`).

@@ -24,199 +24,78 @@
 //! ```
 //!
 //! The adapter never retries a push: on [`Error::OutcomeUnknown`] the charge may exist, so
-//! query [`status`](StkProvider::status) instead of pushing again. See [`mapping`] for how
-//! every answer maps to an error kind.
+//! query [`status`](stk_core::StkProvider::status) instead of pushing again.
 
-pub mod callback;
+mod callback;
 mod config;
-pub mod mapping;
-pub mod wire;
+mod mapping;
+mod wire;
 
-use std::fmt;
-use std::sync::Arc;
-
-use reqwest::header::{ACCEPT, AUTHORIZATION, HeaderMap, HeaderValue};
-use secrecy::ExposeSecret;
 use stk_core::{
-    AmountLimits, CallbackRequest, Error, Operation, PaymentEvent, PaymentId, PaymentStatus,
-    PushAccepted, StkProvider, StkPushRequest, async_trait,
+    AmountLimits, CallbackRequest, Error, PaymentEvent, PaymentId, PaymentStatus, PushAccepted,
+    StkPushRequest,
 };
-use stk_http::{HttpClient, HttpSettings, RawResponse, secret_header};
-use url::Url;
+use stk_http::{ClientOptions, Connector, Endpoints, HttpProvider, RawResponse, Request};
 
+pub use callback::{SIGNATURE_HEADER, SIGNATURE_HEADER_SPACED, sign};
 pub use config::{
-    ApiGeneration, KulmiPayConfig, KulmiPayConfigBuilder, LIVE_BASE_URL, MobileTariff,
+    ApiGeneration, KulmiPayConfig, KulmiPayConfigBuilder, LIMITS, LIVE_BASE_URL, MobileTariff,
     SANDBOX_BASE_URL,
 };
 
 /// The provider name, `kulmipay`.
 pub const NAME: &str = "kulmipay";
 
-/// The header carrying the secret key in the collection API.
-const SECRET_KEY_HEADER: &str = "x-kulmi-secret-key";
-
 /// The KulmiPay provider. Cheap to clone (shares the HTTP client).
-#[derive(Clone)]
-pub struct KulmiPay {
-    inner: Arc<Inner>,
-}
+pub type KulmiPay = HttpProvider<KulmiPayConfig>;
 
-struct Inner {
-    config: KulmiPayConfig,
-    http: HttpClient,
-    push_url: Url,
-    status_url: Url,
-}
+impl Connector for KulmiPayConfig {
+    const NAME: &'static str = NAME;
+    type PushBody = wire::PushBody;
+    type StatusBody = wire::StatusBody;
 
-impl fmt::Debug for KulmiPay {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("KulmiPay")
-            .field("config", &self.inner.config)
-            .finish_non_exhaustive()
-    }
-}
-
-impl KulmiPay {
-    /// A provider for this configuration.
-    pub fn new(config: KulmiPayConfig) -> Result<Self, Error> {
-        let join = |path: &str| {
-            config.base_url.join(path).map_err(|e| {
-                Error::config(
-                    NAME,
-                    format!("cannot build the {path} URL from the base URL: {e}"),
-                )
-            })
-        };
-        let push_url = join(config.api.push_path())?;
-        let status_url = join(config.api.status_path())?;
-        let mut settings = HttpSettings::default();
-        settings.timeout = config.timeout;
-        settings.connect_timeout = config.connect_timeout;
-        settings.user_agent = config.user_agent.clone();
-        let http = HttpClient::new(NAME, &settings, auth_headers(&config)?)?;
-        Ok(Self {
-            inner: Arc::new(Inner {
-                config,
-                http,
-                push_url,
-                status_url,
-            }),
-        })
-    }
-
-    /// A provider configured from the environment ([`KulmiPayConfig::from_env`]).
-    pub fn from_env() -> Result<Self, Error> {
-        Self::new(KulmiPayConfig::from_env()?)
-    }
-
-    /// The configuration.
-    pub fn config(&self) -> &KulmiPayConfig {
-        &self.inner.config
-    }
-
-    /// The JSON body a push for `request` sends (amount as a decimal string for the express
-    /// API, as a number for the collection API).
-    pub fn push_body(&self, request: &StkPushRequest) -> wire::PushBody {
-        let config = &self.inner.config;
-        let shillings = request.amount().shillings();
-        wire::PushBody {
-            amount: match config.api {
-                ApiGeneration::Express => serde_json::Value::String(shillings.to_string()),
-                ApiGeneration::Collection => serde_json::Value::from(shillings),
-            },
-            phone_number: request.phone().international(),
-            api_ref: request.reference().as_str().to_owned(),
-            wallet_id: config.wallet_id.clone(),
-            mobile_tarrif: config.mobile_tariff.map(MobileTariff::as_str),
-        }
-    }
-}
-
-fn auth_headers(config: &KulmiPayConfig) -> Result<HeaderMap, Error> {
-    let mut headers = HeaderMap::new();
-    headers.insert(ACCEPT, HeaderValue::from_static("application/json"));
-    let secret = config.secret_key.expose_secret().trim();
-    match config.api {
-        ApiGeneration::Express => {
-            headers.insert(
-                AUTHORIZATION,
-                secret_header(NAME, &format!("Bearer {secret}"), "secret key")?,
-            );
-        }
-        ApiGeneration::Collection => {
-            let token = config.api_token.as_ref().ok_or_else(|| {
-                Error::config(
-                    NAME,
-                    "the collection API needs an API token: set KULMIPAY_API_TOKEN",
-                )
-            })?;
-            headers.insert(
-                AUTHORIZATION,
-                secret_header(
-                    NAME,
-                    &format!("Bearer {}", token.expose_secret().trim()),
-                    "API token",
-                )?,
-            );
-            headers.insert(
-                SECRET_KEY_HEADER,
-                secret_header(NAME, secret, "secret key")?,
-            );
-        }
-    }
-    Ok(headers)
-}
-
-#[async_trait]
-impl StkProvider for KulmiPay {
-    fn name(&self) -> &'static str {
-        NAME
+    fn client_options(&self) -> &ClientOptions {
+        &self.client
     }
 
     fn limits(&self) -> AmountLimits {
-        AmountLimits::KULMIPAY
+        LIMITS
     }
 
-    async fn initiate(&self, request: &StkPushRequest) -> Result<PushAccepted, Error> {
-        request.check_limits(&AmountLimits::KULMIPAY)?;
-        let body = self.push_body(request);
-        tracing::debug!(
-            provider = NAME,
-            api = self.inner.config.api.as_str(),
-            phone = %request.phone().masked(),
-            amount = request.amount().shillings(),
-            "sending STK push"
-        );
-        let response: RawResponse = self
-            .inner
-            .http
-            .post_json(Operation::Initiate, &self.inner.push_url, &body)
-            .await?;
-        let result = mapping::push_response(self.inner.config.api, &response);
-        if let Err(e) = &result {
-            tracing::debug!(
-                provider = NAME,
-                kind = e.kind(),
-                status = response.status,
-                "push failed"
-            );
+    fn endpoints(&self) -> Endpoints {
+        Endpoints {
+            push: self.api.push_path(),
+            status: self.api.status_path(),
         }
-        result
     }
 
-    async fn status(&self, id: &PaymentId) -> Result<PaymentStatus, Error> {
-        let body = wire::StatusBody {
+    fn headers(&self) -> Result<reqwest::header::HeaderMap, Error> {
+        config::headers(self)
+    }
+
+    fn push_body(&self, request: &StkPushRequest) -> Result<wire::PushBody, Error> {
+        Ok(wire::PushBody::new(self, request))
+    }
+
+    fn push_response(&self, response: &RawResponse) -> Result<PushAccepted, Error> {
+        mapping::push_response(self.api, response)
+    }
+
+    fn status_request(&self, id: &PaymentId) -> Request<wire::StatusBody> {
+        Request::PostJson(wire::StatusBody {
             invoice_id: id.as_str().to_owned(),
-        };
-        let response = self
-            .inner
-            .http
-            .post_json(Operation::Status, &self.inner.status_url, &body)
-            .await?;
-        mapping::status_response(id, &response)
+        })
+    }
+
+    fn status_response(
+        &self,
+        id: &PaymentId,
+        response: &RawResponse,
+    ) -> Result<PaymentStatus, Error> {
+        mapping::status_response(id, response)
     }
 
     fn parse_callback(&self, callback: &CallbackRequest) -> Result<PaymentEvent, Error> {
-        callback::parse(self.inner.config.webhook_challenge.as_ref(), callback)
+        callback::parse(self.webhook_challenge.as_ref(), callback)
     }
 }

@@ -21,8 +21,8 @@
 
 use serde_json::Value;
 use stk_core::{
-    Amount, Completed, Error, Failure, FailureReason, Operation, PaymentId, PaymentStatus,
-    PushAccepted, ResultCode, excerpt,
+    Completed, Error, Failure, FailureReason, Operation, PaymentId, PaymentStatus, PushAccepted,
+    ResultCode, excerpt,
 };
 
 use stk_http::{RawResponse, status_error};
@@ -33,7 +33,7 @@ use crate::wire::{Invoice, PushResponse, StatusResponse};
 
 /// The status an invoice's `state` means. Unknown or missing states map to
 /// [`PaymentStatus::Pending`], never to a guessed final status.
-pub fn invoice_status(invoice: &Invoice) -> PaymentStatus {
+pub(crate) fn invoice_status(invoice: &Invoice) -> PaymentStatus {
     let state = invoice
         .state
         .as_deref()
@@ -44,7 +44,7 @@ pub fn invoice_status(invoice: &Invoice) -> PaymentStatus {
         "PROCESSING" => PaymentStatus::Processing,
         "COMPLETE" | "COMPLETED" => {
             let mut done = Completed::default()
-                .amount(invoice.value.as_deref().and_then(whole_shillings))
+                .amount(invoice.value.as_deref().and_then(|a| a.parse().ok()))
                 .completed_at(invoice.updated_at.clone())
                 .fees(invoice.charges.clone(), invoice.net_amount.clone());
             done.receipt = invoice
@@ -77,21 +77,14 @@ pub fn invoice_status(invoice: &Invoice) -> PaymentStatus {
     }
 }
 
-/// `"1500.00"` → 1500; `None` for fractions, zero, or anything else.
-fn whole_shillings(text: &str) -> Option<Amount> {
-    let text = text.trim();
-    let (whole, frac) = text.split_once('.').unwrap_or((text, ""));
-    if !frac.bytes().all(|b| b == b'0') {
-        return None;
-    }
-    Amount::new(whole.parse().ok()?).ok()
-}
-
 /// Maps the answer to a push (status code, `Retry-After` header, body).
 ///
 /// A 2xx answer that cannot be understood means the charge may exist, so it is
 /// [`Error::OutcomeUnknown`], never a retryable error.
-pub fn push_response(api: ApiGeneration, response: &RawResponse) -> Result<PushAccepted, Error> {
+pub(crate) fn push_response(
+    api: ApiGeneration,
+    response: &RawResponse,
+) -> Result<PushAccepted, Error> {
     if !response.is_success() {
         return Err(error_response(Operation::Initiate, None, response));
     }
@@ -123,7 +116,10 @@ pub fn push_response(api: ApiGeneration, response: &RawResponse) -> Result<PushA
 }
 
 /// Maps the answer to a status query about `id`.
-pub fn status_response(id: &PaymentId, response: &RawResponse) -> Result<PaymentStatus, Error> {
+pub(crate) fn status_response(
+    id: &PaymentId,
+    response: &RawResponse,
+) -> Result<PaymentStatus, Error> {
     if !response.is_success() {
         return Err(error_response(Operation::Status, Some(id), response));
     }
@@ -137,7 +133,7 @@ pub fn status_response(id: &PaymentId, response: &RawResponse) -> Result<Payment
 }
 
 /// The message of a DRF error body: `detail`, or `field: message` pairs joined by `; `.
-pub fn drf_message(body: &[u8]) -> Option<String> {
+pub(crate) fn drf_message(body: &[u8]) -> Option<String> {
     let Value::Object(map) = serde_json::from_slice::<Value>(body).ok()? else {
         return None;
     };
@@ -164,7 +160,7 @@ pub fn drf_message(body: &[u8]) -> Option<String> {
 
 /// Maps a non-2xx answer: the shared HTTP status classes of [`stk_http::status_error`], with
 /// KulmiPay's DRF message (`detail`, or the field errors) kept.
-pub fn error_response(
+pub(crate) fn error_response(
     operation: Operation,
     id: Option<&PaymentId>,
     response: &RawResponse,

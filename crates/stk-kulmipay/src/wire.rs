@@ -2,8 +2,12 @@
 //! optional, numbers accepted where strings are documented and vice versa, unknown fields
 //! ignored), exact on output.
 
-use serde::{Deserialize, Deserializer, Serialize};
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use stk_core::StkPushRequest;
+use stk_http::serde_helpers::loose_string;
+
+use crate::{ApiGeneration, KulmiPayConfig, MobileTariff};
 
 /// The body of `POST /payment/mpesa-stk-push/` and `POST /payment/collection/stk-push/`.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -23,6 +27,24 @@ pub struct PushBody {
     pub mobile_tarrif: Option<&'static str>,
 }
 
+impl PushBody {
+    /// The body a push for `request` sends under `config` (amount as a decimal string for
+    /// the express API, as a number for the collection API).
+    pub(crate) fn new(config: &KulmiPayConfig, request: &StkPushRequest) -> Self {
+        let shillings = request.amount().shillings();
+        Self {
+            amount: match config.api {
+                ApiGeneration::Express => Value::String(shillings.to_string()),
+                ApiGeneration::Collection => Value::from(shillings),
+            },
+            phone_number: request.phone().international(),
+            api_ref: request.reference().as_str().to_owned(),
+            wallet_id: config.wallet_id.clone(),
+            mobile_tarrif: config.mobile_tariff.map(MobileTariff::as_str),
+        }
+    }
+}
+
 /// The body of the status calls.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[non_exhaustive]
@@ -34,7 +56,7 @@ pub struct StatusBody {
 /// An invoice, as returned by push, status and webhooks.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 #[non_exhaustive]
-pub struct Invoice {
+pub(crate) struct Invoice {
     /// The invoice id (the status handle).
     #[serde(default, deserialize_with = "loose_string")]
     pub invoice_id: Option<String>,
@@ -81,7 +103,7 @@ pub struct Invoice {
 
 impl Invoice {
     /// The status handle: `invoice_id`, falling back to `id`.
-    pub fn handle(&self) -> Option<&str> {
+    pub(crate) fn handle(&self) -> Option<&str> {
         self.invoice_id
             .as_deref()
             .or(self.id.as_deref())
@@ -94,7 +116,7 @@ impl Invoice {
 /// signature}` (collection).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 #[non_exhaustive]
-pub struct PushResponse {
+pub(crate) struct PushResponse {
     /// The session uuid (express) or the invoice id (collection).
     #[serde(default, deserialize_with = "loose_string")]
     pub id: Option<String>,
@@ -106,7 +128,7 @@ pub struct PushResponse {
 /// The answer to a status query: `{invoice, meta}`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 #[non_exhaustive]
-pub struct StatusResponse {
+pub(crate) struct StatusResponse {
     /// The invoice.
     #[serde(default)]
     pub invoice: Option<Invoice>,
@@ -115,20 +137,11 @@ pub struct StatusResponse {
 /// A `collection_event` webhook: the flat invoice plus `challenge`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 #[non_exhaustive]
-pub struct CollectionEvent {
+pub(crate) struct CollectionEvent {
     /// The invoice fields.
     #[serde(flatten)]
     pub invoice: Invoice,
     /// The configured challenge secret.
     #[serde(default, deserialize_with = "loose_string")]
     pub challenge: Option<String>,
-}
-
-/// Text, from a JSON string or number; `None` for null and anything else.
-fn loose_string<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
-    Ok(match Option::<Value>::deserialize(d)? {
-        Some(Value::String(s)) => Some(s),
-        Some(Value::Number(n)) => Some(n.to_string()),
-        _ => None,
-    })
 }

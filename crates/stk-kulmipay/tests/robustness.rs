@@ -5,8 +5,7 @@
 use proptest::prelude::*;
 use serde_json::{Value, json};
 use stk_core::{CallbackRequest, PaymentId, PaymentStatus, StkProvider};
-use stk_kulmipay::callback::{SIGNATURE_HEADER, SIGNATURE_HEADER_SPACED, sign};
-use stk_kulmipay::mapping::{push_response, status_response};
+use stk_http::Connector;
 
 /// A provider answer as the HTTP layer hands it over.
 fn raw(status: u16, retry_after: Option<&str>, body: &[u8]) -> stk_http::RawResponse {
@@ -16,7 +15,18 @@ fn raw(status: u16, retry_after: Option<&str>, body: &[u8]) -> stk_http::RawResp
         body,
     )
 }
-use stk_kulmipay::{ApiGeneration, KulmiPay, KulmiPayConfig};
+use stk_kulmipay::{
+    ApiGeneration, KulmiPay, KulmiPayConfig, SIGNATURE_HEADER, SIGNATURE_HEADER_SPACED, sign,
+};
+
+fn connector(api: ApiGeneration) -> KulmiPayConfig {
+    KulmiPayConfig::builder()
+        .api(api)
+        .secret_key("ISSecretKey_test_x")
+        .api_token("t")
+        .build()
+        .unwrap()
+}
 
 fn provider(challenge: Option<&str>) -> KulmiPay {
     let mut b = KulmiPayConfig::builder().secret_key("ISSecretKey_test_x");
@@ -85,9 +95,9 @@ proptest! {
     #[test]
     fn parsers_never_panic_on_bytes(body in prop::collection::vec(any::<u8>(), 0..512), status in statuses(), retry in proptest::option::of(".{0,12}")) {
         let id = PaymentId::new("X");
-        let _ = push_response(ApiGeneration::Express, &raw(status, retry.as_deref(), &body));
-        let _ = push_response(ApiGeneration::Collection, &raw(status, retry.as_deref(), &body));
-        let _ = status_response(&id, &raw(status, retry.as_deref(), &body));
+        let _ = connector(ApiGeneration::Express).push_response(&raw(status, retry.as_deref(), &body));
+        let _ = connector(ApiGeneration::Collection).push_response(&raw(status, retry.as_deref(), &body));
+        let _ = connector(ApiGeneration::Express).status_response(&id, &raw(status, retry.as_deref(), &body));
         let p = provider(Some("c"));
         let err = p.parse_callback(&CallbackRequest::new(body.clone()).header(SIGNATURE_HEADER, "zz")).unwrap_err();
         prop_assert_eq!(err.kind(), "invalid_callback");
@@ -99,14 +109,14 @@ proptest! {
         let body = serde_json::to_vec(&value).unwrap();
         let id = PaymentId::new("X");
         for api in [ApiGeneration::Express, ApiGeneration::Collection] {
-            if let Err(e) = push_response(api, &raw(status, None, &body)) {
+            if let Err(e) = connector(api).push_response(&raw(status, None, &body)) {
                 // A 2xx answer we cannot read means the charge may exist.
                 if (200..300).contains(&status) {
                     prop_assert_eq!(e.kind(), "outcome_unknown");
                 }
             }
         }
-        let _ = status_response(&id, &raw(status, None, &body));
+        let _ = connector(ApiGeneration::Express).status_response(&id, &raw(status, None, &body));
         let _ = provider(Some("c")).parse_callback(&CallbackRequest::new(body.clone()));
         let _ = provider(None).parse_callback(&CallbackRequest::new(body));
     }
@@ -115,7 +125,7 @@ proptest! {
     fn unknown_states_are_never_final(state in "[A-Z_]{0,12}") {
         prop_assume!(!["COMPLETE", "COMPLETED", "FAILED"].contains(&state.as_str()));
         let body = json!({"invoice": {"invoice_id": "X", "state": state}});
-        let status = status_response(&PaymentId::new("X"), &raw(200, None, &serde_json::to_vec(&body).unwrap())).unwrap();
+        let status = connector(ApiGeneration::Express).status_response(&PaymentId::new("X"), &raw(200, None, &serde_json::to_vec(&body).unwrap())).unwrap();
         prop_assert!(!status.is_final());
     }
 }

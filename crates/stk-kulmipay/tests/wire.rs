@@ -4,9 +4,9 @@
 mod common;
 
 use std::collections::HashMap;
+use stk_http::Connector;
 
-use stk_core::{Error, Operation, PaymentId, StkProvider, StkPushRequest};
-use stk_kulmipay::mapping::{error_response, push_response, status_response};
+use stk_core::{Error, PaymentId, StkProvider, StkPushRequest};
 
 /// A provider answer as the HTTP layer hands it over.
 fn raw(status: u16, retry_after: Option<&str>, body: &[u8]) -> stk_http::RawResponse {
@@ -17,7 +17,17 @@ fn raw(status: u16, retry_after: Option<&str>, body: &[u8]) -> stk_http::RawResp
     )
 }
 use stk_kulmipay::{ApiGeneration, KulmiPay, KulmiPayConfig, MobileTariff};
-use stk_mock::emulator::Endpoint;
+
+fn connector(api: ApiGeneration) -> KulmiPayConfig {
+    KulmiPayConfig::builder()
+        .api(api)
+        .secret_key("ISSecretKey_test_x")
+        .api_token("t")
+        .build()
+        .unwrap()
+}
+
+use stk_emulator::Endpoint;
 
 fn request() -> StkPushRequest {
     StkPushRequest::builder()
@@ -46,11 +56,17 @@ fn provider(api: ApiGeneration) -> KulmiPay {
 fn push_bodies() {
     insta::assert_json_snapshot!(
         "push_body_express",
-        provider(ApiGeneration::Express).push_body(&request())
+        provider(ApiGeneration::Express)
+            .config()
+            .push_body(&request())
+            .unwrap()
     );
     insta::assert_json_snapshot!(
         "push_body_collection",
-        provider(ApiGeneration::Collection).push_body(&request())
+        provider(ApiGeneration::Collection)
+            .config()
+            .push_body(&request())
+            .unwrap()
     );
 }
 
@@ -110,8 +126,12 @@ fn error_mappings() {
         .into_iter()
         .map(|(op, status, retry, body)| {
             let e = match op {
-                "status" => error_response(Operation::Status, Some(&id), &raw(status, retry, body)),
-                _ => error_response(Operation::Initiate, None, &raw(status, retry, body)),
+                "status" => connector(ApiGeneration::Express)
+                    .status_response(&id, &raw(status, retry, body))
+                    .unwrap_err(),
+                _ => connector(ApiGeneration::Express)
+                    .push_response(&raw(status, retry, body))
+                    .unwrap_err(),
             };
             format!(
                 "{op:<8} {status} -> {:<19} retryable={:<5} {e}",
@@ -126,13 +146,16 @@ fn error_mappings() {
 #[test]
 fn success_mappings() {
     let express = br#"{"id":"3c90c3cc-0d44-4b50-8888-8dd25736052a","invoice":{"invoice_id":"GQ7KZ2XPNM","state":"PENDING","value":"1500.00"},"customer":{}}"#;
-    let accepted = push_response(ApiGeneration::Express, &raw(200, None, express)).unwrap();
+    let accepted = connector(ApiGeneration::Express)
+        .push_response(&raw(200, None, express))
+        .unwrap();
     assert_eq!(accepted.payment_id.as_str(), "GQ7KZ2XPNM");
     // The express session id is not an invoice id.
     let no_invoice_id =
         br#"{"id":"3c90c3cc-0d44-4b50-8888-8dd25736052a","invoice":{"state":"PENDING"}}"#;
     assert_eq!(
-        push_response(ApiGeneration::Express, &raw(201, None, no_invoice_id))
+        connector(ApiGeneration::Express)
+            .push_response(&raw(201, None, no_invoice_id))
             .unwrap_err()
             .kind(),
         "outcome_unknown"
@@ -140,7 +163,8 @@ fn success_mappings() {
     // Collection: invoice.id, then the top-level id.
     let collection = br#"{"id":"INV-1","invoice":{"id":"INV-1","state":"PENDING","value":1000},"signature":"x"}"#;
     assert_eq!(
-        push_response(ApiGeneration::Collection, &raw(200, None, collection))
+        connector(ApiGeneration::Collection)
+            .push_response(&raw(200, None, collection))
             .unwrap()
             .payment_id
             .as_str(),
@@ -148,7 +172,8 @@ fn success_mappings() {
     );
     let top_only = br#"{"id":"INV-2","invoice":{"state":"PENDING"}}"#;
     assert_eq!(
-        push_response(ApiGeneration::Collection, &raw(200, None, top_only))
+        connector(ApiGeneration::Collection)
+            .push_response(&raw(200, None, top_only))
             .unwrap()
             .payment_id
             .as_str(),
@@ -166,7 +191,7 @@ fn success_mappings() {
         r#"{"invoice":{"invoice_id":"GQ7KZ2XPNM","state":"RETRY_QUEUED"}}"#,
     ]
     .iter()
-    .map(|body| serde_json::to_value(status_response(&id, &raw(200, None, body.as_bytes())).unwrap()).unwrap())
+    .map(|body| serde_json::to_value(connector(ApiGeneration::Express).status_response(&id, &raw(200, None, body.as_bytes())).unwrap()).unwrap())
     .collect();
     insta::assert_json_snapshot!(statuses);
 }
@@ -209,7 +234,10 @@ fn config_from_lookup() {
     let c = KulmiPayConfig::from_lookup(lookup(&[("KULMIPAY_SECRET_KEY", "ISSecretKey_live_abc")]))
         .unwrap();
     assert_eq!(c.api, ApiGeneration::Express);
-    assert_eq!(c.base_url.as_str(), "https://app.kulmipay.com/api/v1/");
+    assert_eq!(
+        c.client.base_url.as_str(),
+        "https://app.kulmipay.com/api/v1/"
+    );
     let c = KulmiPayConfig::from_lookup(lookup(&[
         ("KULMIPAY_SECRET_KEY", "ISSecretKey_test_abc"),
         ("KULMIPAY_API", "collection"),
@@ -221,7 +249,7 @@ fn config_from_lookup() {
     ]))
     .unwrap();
     assert_eq!(c.api, ApiGeneration::Collection);
-    assert_eq!(c.base_url.as_str(), "http://127.0.0.1:9999/api/v1/");
+    assert_eq!(c.client.base_url.as_str(), "http://127.0.0.1:9999/api/v1/");
     assert_eq!(c.wallet_id.as_deref(), Some("W1"));
     assert_eq!(c.mobile_tariff, Some(MobileTariff::CustomerPays));
 

@@ -51,7 +51,7 @@ pub(crate) fn parse(
 }
 
 /// Parses a callback body (either shape) without any verification.
-pub fn parse_body(body: &[u8]) -> Result<PaymentEvent, Error> {
+pub(crate) fn parse_body(body: &[u8]) -> Result<PaymentEvent, Error> {
     let parsed = CallbackBody::from_slice(body).ok_or_else(|| {
         Error::invalid_callback(NAME, "the body is not a JSON object of a Lipia callback")
     })?;

@@ -1,16 +1,26 @@
 //! Configuration: a builder, and `from_env` / `from_lookup` for environment variables.
 
 use std::fmt;
-use std::time::Duration;
 
+use reqwest::header::{ACCEPT, AUTHORIZATION, HeaderMap, HeaderValue};
 use secrecy::{ExposeSecret, SecretString};
-use stk_core::{CallbackUrl, Error};
+use stk_core::{AmountLimits, CallbackUrl, Error};
+use stk_http::{ClientOptions, ClientOptionsBuilder, ProviderInfo, secret_header};
 use url::Url;
 
 use crate::NAME;
 
 /// Lipia Online's API base URL (live; Lipia documents no sandbox host).
 pub const DEFAULT_BASE_URL: &str = "https://lipia-api.kreativelabske.com/api/v2";
+
+/// The amounts Lipia accepts: KES 1 to M-Pesa's per-transaction cap.
+pub const LIMITS: AmountLimits = AmountLimits::up_to_mpesa_cap(NAME, 1);
+
+const INFO: ProviderInfo = ProviderInfo {
+    name: NAME,
+    env_prefix: "LIPIA",
+    example_base_url: DEFAULT_BASE_URL,
+};
 
 /// Everything the Lipia adapter needs. Build it with [`LipiaConfig::builder`] or
 /// [`LipiaConfig::from_env`]. Secrets are kept in [`SecretString`]s and never shown by
@@ -20,26 +30,20 @@ pub const DEFAULT_BASE_URL: &str = "https://lipia-api.kreativelabske.com/api/v2"
 pub struct LipiaConfig {
     /// The app's API key, sent as `Authorization: Bearer <key>`.
     pub api_key: SecretString,
-    /// The API base URL, ending in `/` (e.g. `https://lipia-api.kreativelabske.com/api/v2/`).
-    pub base_url: Url,
     /// The `callback_url` sent when a request has none of its own.
     pub callback_url: Option<CallbackUrl>,
     /// A secret the callback URL carries as its `token` query parameter; when set, callbacks
-    /// without it (or with another value) are refused. See [`crate::callback`].
+    /// without it (or with another value) are refused. See the crate docs on callbacks.
     pub callback_token: Option<SecretString>,
-    /// The whole-request timeout.
-    pub timeout: Duration,
-    /// The connect timeout.
-    pub connect_timeout: Duration,
-    /// The `User-Agent` sent.
-    pub user_agent: String,
+    /// Base URL (default [`DEFAULT_BASE_URL`]), timeouts, user agent.
+    pub client: ClientOptions,
 }
 
 impl fmt::Debug for LipiaConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("LipiaConfig")
             .field("api_key", &"[redacted]")
-            .field("base_url", &self.base_url.as_str())
+            .field("base_url", &self.client.base_url.as_str())
             .field(
                 "callback_url",
                 &self.callback_url.as_ref().map(|u| redact_token(u.as_url())),
@@ -48,11 +52,20 @@ impl fmt::Debug for LipiaConfig {
                 "callback_token",
                 &self.callback_token.as_ref().map(|_| "[redacted]"),
             )
-            .field("timeout", &self.timeout)
-            .field("connect_timeout", &self.connect_timeout)
-            .field("user_agent", &self.user_agent)
+            .field("timeout", &self.client.timeout)
+            .field("connect_timeout", &self.client.connect_timeout)
+            .field("user_agent", &self.client.user_agent)
             .finish()
     }
+}
+
+/// `Accept: application/json` and `Authorization: Bearer <API key>`.
+pub(crate) fn headers(config: &LipiaConfig) -> Result<HeaderMap, Error> {
+    let mut headers = HeaderMap::new();
+    headers.insert(ACCEPT, HeaderValue::from_static("application/json"));
+    let bearer = format!("Bearer {}", config.api_key.expose_secret().trim());
+    headers.insert(AUTHORIZATION, secret_header(NAME, &bearer, "API key")?);
+    Ok(headers)
 }
 
 /// A URL for display: any query is replaced by `?[redacted]` (it may carry a token).
@@ -102,9 +115,7 @@ impl LipiaConfig {
                 ));
             }
         }
-        if let Some(url) = get("LIPIA_BASE_URL") {
-            b = b.base_url(url.trim());
-        }
+        b.client.read_env(&INFO, &lookup);
         if let Some(url) = get("LIPIA_CALLBACK_URL") {
             let url = CallbackUrl::parse(&url)
                 .map_err(|e| Error::config(NAME, format!("LIPIA_CALLBACK_URL: {e}")))?;
@@ -122,18 +133,15 @@ impl LipiaConfig {
 #[must_use]
 pub struct LipiaConfigBuilder {
     api_key: Option<SecretString>,
-    base_url: Option<String>,
     callback_url: Option<CallbackUrl>,
     callback_token: Option<SecretString>,
-    timeout: Option<Duration>,
-    connect_timeout: Option<Duration>,
-    user_agent: Option<String>,
+    client: ClientOptionsBuilder,
 }
 
 impl fmt::Debug for LipiaConfigBuilder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("LipiaConfigBuilder")
-            .field("base_url", &self.base_url)
+            .field("base_url", &self.client.base_url)
             .finish_non_exhaustive()
     }
 }
@@ -145,42 +153,20 @@ impl LipiaConfigBuilder {
         self
     }
 
-    /// The API base URL, e.g. an emulator's `http://127.0.0.1:PORT/api/v2` (default
-    /// [`DEFAULT_BASE_URL`]).
-    pub fn base_url(mut self, url: impl Into<String>) -> Self {
-        self.base_url = Some(url.into());
-        self
-    }
-
     /// The `callback_url` sent when a request has none of its own.
     pub fn callback_url(mut self, url: CallbackUrl) -> Self {
         self.callback_url = Some(url);
         self
     }
 
-    /// The callback secret token (see [`crate::callback`]).
+    /// The callback secret token: added to every `callback_url` sent as `?token=…` and
+    /// required of every callback parsed.
     pub fn callback_token(mut self, token: impl Into<String>) -> Self {
         self.callback_token = Some(SecretString::from(token.into()));
         self
     }
 
-    /// The whole-request timeout (default 30 s).
-    pub fn timeout(mut self, timeout: Duration) -> Self {
-        self.timeout = Some(timeout);
-        self
-    }
-
-    /// The connect timeout (default 10 s).
-    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
-        self.connect_timeout = Some(timeout);
-        self
-    }
-
-    /// The `User-Agent` header (default `stk-lipia/<version>`).
-    pub fn user_agent(mut self, agent: impl Into<String>) -> Self {
-        self.user_agent = Some(agent.into());
-        self
-    }
+    stk_http::client_options_setters!(client);
 
     /// Checks the settings.
     pub fn build(self) -> Result<LipiaConfig, Error> {
@@ -206,35 +192,14 @@ impl LipiaConfigBuilder {
                 "LIPIA_CALLBACK_TOKEN is empty: unset it, or set a long random secret",
             ));
         }
-        let base = self.base_url.unwrap_or_else(|| DEFAULT_BASE_URL.to_owned());
-        let mut base_url = Url::parse(base.trim()).map_err(|e| {
-            Error::config(
-                NAME,
-                format!("LIPIA_BASE_URL is not a valid URL ({e}): use e.g. {DEFAULT_BASE_URL}"),
-            )
-        })?;
-        if !matches!(base_url.scheme(), "http" | "https") || base_url.cannot_be_a_base() {
-            return Err(Error::config(
-                NAME,
-                format!("LIPIA_BASE_URL must be an http(s) URL, e.g. {DEFAULT_BASE_URL}"),
-            ));
-        }
-        if !base_url.path().ends_with('/') {
-            let path = format!("{}/", base_url.path());
-            base_url.set_path(&path);
-        }
-        base_url.set_query(None);
-        base_url.set_fragment(None);
+        let client = self
+            .client
+            .build(&INFO, || Ok(DEFAULT_BASE_URL.to_owned()))?;
         Ok(LipiaConfig {
             api_key,
-            base_url,
             callback_url: self.callback_url,
             callback_token: self.callback_token,
-            timeout: self.timeout.unwrap_or(Duration::from_secs(30)),
-            connect_timeout: self.connect_timeout.unwrap_or(Duration::from_secs(10)),
-            user_agent: self
-                .user_agent
-                .unwrap_or_else(|| format!("stk-lipia/{}", env!("CARGO_PKG_VERSION"))),
+            client,
         })
     }
 }
@@ -282,7 +247,7 @@ mod tests {
         ]))
         .unwrap();
         assert_eq!(
-            config.base_url.as_str(),
+            config.client.base_url.as_str(),
             "https://lipia-api.kreativelabske.com/api/v2/"
         );
         assert_eq!(config.api_key.expose_secret(), "sk_live_abc");
@@ -298,7 +263,10 @@ mod tests {
             .base_url("http://127.0.0.1:9/api/v2")
             .build()
             .unwrap();
-        assert_eq!(config.base_url.as_str(), "http://127.0.0.1:9/api/v2/");
+        assert_eq!(
+            config.client.base_url.as_str(),
+            "http://127.0.0.1:9/api/v2/"
+        );
         assert!(
             LipiaConfig::builder()
                 .api_key("k")

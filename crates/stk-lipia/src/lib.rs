@@ -23,204 +23,85 @@
 //!
 //! What is sent: `phone_number` in `254…` form, `amount` as an integer, `external_reference`
 //! (the request's reference), `callback_url` (the request's, else the configured default,
-//! with the callback token added; see [`callback`]) and `metadata` (the request's metadata,
-//! plus its description under `description` unless the metadata already has that key).
+//! with the callback token added) and `metadata` (the request's metadata, plus its
+//! description under `description` unless the metadata already has that key).
 //!
 //! Lipia accepts Safaricom numbers only; the adapter does not pre-check the network (numbers
 //! are portable), so Lipia's `VALIDATION_ERROR` comes back as [`Error::Rejected`]. The
 //! adapter never retries a push: on [`Error::OutcomeUnknown`] the charge may exist, so query
-//! [`status`](StkProvider::status) instead of pushing again. See [`mapping`] for how every
-//! answer maps to an error kind, and [`callback`] for verification and the acknowledgement.
+//! [`status`](stk_core::StkProvider::status) instead of pushing again.
+//!
+//! **Callbacks are unsigned.** Treat one as a hint and confirm it by status query; optionally
+//! set a [`callback_token`](LipiaConfigBuilder::callback_token), which the adapter adds to
+//! every `callback_url` as `?token=…` and requires of every callback. Answer accepted
+//! callbacks with [`CALLBACK_ACK`] (HTTP 200, `text/plain`, `ok`) within 30 s.
 
-pub mod callback;
+mod callback;
 mod config;
-pub mod mapping;
-pub mod wire;
+mod mapping;
+mod wire;
 
-use std::collections::BTreeMap;
-use std::fmt;
-use std::sync::Arc;
-
-use reqwest::header::{ACCEPT, AUTHORIZATION, HeaderMap, HeaderValue};
-use secrecy::ExposeSecret;
 use stk_core::{
-    AmountLimits, CallbackRequest, Error, Operation, PaymentEvent, PaymentId, PaymentStatus,
-    PushAccepted, StkProvider, StkPushRequest, async_trait,
+    AmountLimits, CallbackAck, CallbackRequest, Error, PaymentEvent, PaymentId, PaymentStatus,
+    PushAccepted, StkPushRequest,
 };
-use stk_http::{HttpClient, HttpSettings, secret_header};
-use url::Url;
+use stk_http::{ClientOptions, Connector, Endpoints, HttpProvider, RawResponse, Request};
 
 pub use callback::{CALLBACK_ACK, TOKEN_PARAM};
-pub use config::{DEFAULT_BASE_URL, LipiaConfig, LipiaConfigBuilder};
-pub use stk_core::CallbackAck;
+pub use config::{DEFAULT_BASE_URL, LIMITS, LipiaConfig, LipiaConfigBuilder};
 
 /// The provider name, `lipia`.
 pub const NAME: &str = "lipia";
 
-const PUSH_PATH: &str = "payments/stk-push";
-const STATUS_PATH: &str = "payments/status";
-
 /// The Lipia Online provider. Cheap to clone (shares the HTTP client).
-#[derive(Clone)]
-pub struct Lipia {
-    inner: Arc<Inner>,
-}
+pub type Lipia = HttpProvider<LipiaConfig>;
 
-struct Inner {
-    config: LipiaConfig,
-    http: HttpClient,
-    push_url: Url,
-    status_url: Url,
-}
+impl Connector for LipiaConfig {
+    const NAME: &'static str = NAME;
+    type PushBody = wire::PushBody;
+    type StatusBody = ();
 
-impl fmt::Debug for Lipia {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Lipia")
-            .field("config", &self.inner.config)
-            .finish_non_exhaustive()
-    }
-}
-
-impl Lipia {
-    /// A provider for this configuration.
-    pub fn new(config: LipiaConfig) -> Result<Self, Error> {
-        let join = |path: &str| {
-            config.base_url.join(path).map_err(|e| {
-                Error::config(
-                    NAME,
-                    format!("cannot build the {path} URL from the base URL: {e}"),
-                )
-            })
-        };
-        let push_url = join(PUSH_PATH)?;
-        let status_url = join(STATUS_PATH)?;
-        let mut headers = HeaderMap::new();
-        headers.insert(ACCEPT, HeaderValue::from_static("application/json"));
-        headers.insert(
-            AUTHORIZATION,
-            secret_header(
-                NAME,
-                &format!("Bearer {}", config.api_key.expose_secret().trim()),
-                "API key",
-            )?,
-        );
-        let mut settings = HttpSettings::default();
-        settings.timeout = config.timeout;
-        settings.connect_timeout = config.connect_timeout;
-        settings.user_agent = config.user_agent.clone();
-        let http = HttpClient::new(NAME, &settings, headers)?;
-        Ok(Self {
-            inner: Arc::new(Inner {
-                config,
-                http,
-                push_url,
-                status_url,
-            }),
-        })
-    }
-
-    /// A provider configured from the environment ([`LipiaConfig::from_env`]).
-    pub fn from_env() -> Result<Self, Error> {
-        Self::new(LipiaConfig::from_env()?)
-    }
-
-    /// The configuration.
-    pub fn config(&self) -> &LipiaConfig {
-        &self.inner.config
-    }
-
-    /// The `callback_url` a push for `request` sends: the request's, else the configured
-    /// default; with the callback token added as [`TOKEN_PARAM`] when one is configured and
-    /// the URL has none.
-    pub fn callback_url_for(&self, request: &StkPushRequest) -> Option<Url> {
-        let config = &self.inner.config;
-        let mut url = request
-            .callback_url()
-            .or(config.callback_url.as_ref())?
-            .as_url()
-            .clone();
-        if let Some(token) = &config.callback_token {
-            if !url.query_pairs().any(|(k, _)| k == TOKEN_PARAM) {
-                url.query_pairs_mut()
-                    .append_pair(TOKEN_PARAM, token.expose_secret());
-            }
-        }
-        Some(url)
-    }
-
-    /// The JSON body a push for `request` sends.
-    pub fn push_body(&self, request: &StkPushRequest) -> wire::PushBody {
-        let mut metadata: BTreeMap<String, String> = request
-            .metadata()
-            .iter()
-            .map(|(k, v)| (k.to_owned(), v.to_owned()))
-            .collect();
-        if let Some(description) = request.description() {
-            metadata
-                .entry("description".to_owned())
-                .or_insert_with(|| description.as_str().to_owned());
-        }
-        wire::PushBody {
-            phone_number: request.phone().international(),
-            amount: request.amount().shillings(),
-            external_reference: request.reference().as_str().to_owned(),
-            callback_url: self.callback_url_for(request).map(String::from),
-            metadata: (!metadata.is_empty()).then_some(metadata),
-        }
-    }
-}
-
-#[async_trait]
-impl StkProvider for Lipia {
-    fn name(&self) -> &'static str {
-        NAME
+    fn client_options(&self) -> &ClientOptions {
+        &self.client
     }
 
     fn limits(&self) -> AmountLimits {
-        AmountLimits::LIPIA
+        LIMITS
     }
 
-    async fn initiate(&self, request: &StkPushRequest) -> Result<PushAccepted, Error> {
-        request.check_limits(&AmountLimits::LIPIA)?;
-        let body = self.push_body(request);
-        tracing::debug!(
-            provider = NAME,
-            phone = %request.phone().masked(),
-            amount = request.amount().shillings(),
-            "sending STK push"
-        );
-        let response = self
-            .inner
-            .http
-            .post_json(Operation::Initiate, &self.inner.push_url, &body)
-            .await?;
-        let result = mapping::push_response(&response);
-        if let Err(e) = &result {
-            tracing::debug!(
-                provider = NAME,
-                kind = e.kind(),
-                status = response.status,
-                "push failed"
-            );
+    fn endpoints(&self) -> Endpoints {
+        Endpoints {
+            push: "payments/stk-push",
+            status: "payments/status",
         }
-        result
     }
 
-    async fn status(&self, id: &PaymentId) -> Result<PaymentStatus, Error> {
-        let response = self
-            .inner
-            .http
-            .get(
-                Operation::Status,
-                &self.inner.status_url,
-                &[("reference", id.as_str())],
-            )
-            .await?;
-        mapping::status_response(id, &response)
+    fn headers(&self) -> Result<reqwest::header::HeaderMap, Error> {
+        config::headers(self)
+    }
+
+    fn push_body(&self, request: &StkPushRequest) -> Result<wire::PushBody, Error> {
+        Ok(wire::PushBody::new(self, request))
+    }
+
+    fn push_response(&self, response: &RawResponse) -> Result<PushAccepted, Error> {
+        mapping::push_response(response)
+    }
+
+    fn status_request(&self, id: &PaymentId) -> Request<()> {
+        Request::Get(vec![("reference", id.as_str().to_owned())])
+    }
+
+    fn status_response(
+        &self,
+        id: &PaymentId,
+        response: &RawResponse,
+    ) -> Result<PaymentStatus, Error> {
+        mapping::status_response(id, response)
     }
 
     fn parse_callback(&self, callback: &CallbackRequest) -> Result<PaymentEvent, Error> {
-        callback::parse(self.inner.config.callback_token.as_ref(), callback)
+        callback::parse(self.callback_token.as_ref(), callback)
     }
 
     fn callback_ack(&self) -> CallbackAck {

@@ -29,32 +29,23 @@
 
 use serde_json::Value;
 use stk_core::{
-    Amount, Completed, Error, Failure, FailureReason, Operation, PaymentId, PaymentStatus,
-    PhoneNumber, PushAccepted, ResultCode, excerpt,
+    Completed, Error, Failure, FailureReason, Operation, PaymentId, PaymentStatus, PhoneNumber,
+    PushAccepted, ResultCode, excerpt,
 };
+use stk_http::serde_helpers::from_slice;
 use stk_http::{RawResponse, status_error};
 
 use crate::NAME;
-use crate::wire::{self, Envelope, ErrorDetail, PaymentRecord, PushData, StatusData};
+use crate::wire::{Envelope, ErrorDetail, PaymentRecord, PushData, StatusData};
 
 fn non_empty(s: Option<&str>) -> Option<&str> {
     s.map(str::trim).filter(|s| !s.is_empty())
 }
 
-/// `"100"`, `"100.00"`, `100.0` → 100; `None` for fractions, zero, or anything else.
-pub fn whole_shillings(text: &str) -> Option<Amount> {
-    let text = text.trim();
-    let (whole, frac) = text.split_once('.').unwrap_or((text, ""));
-    if !frac.bytes().all(|b| b == b'0') {
-        return None;
-    }
-    Amount::new(whole.parse().ok()?).ok()
-}
-
 /// A completed status from a record: receipt, amount, transaction date.
 fn completed(record: &PaymentRecord) -> PaymentStatus {
     let mut done = Completed::default()
-        .amount(record.Amount.as_deref().and_then(whole_shillings))
+        .amount(record.Amount.as_deref().and_then(|a| a.parse().ok()))
         .completed_at(non_empty(record.TransactionDate.as_deref()).map(str::to_owned));
     done.receipt = non_empty(record.MpesaReceiptNumber.as_deref()).map(str::to_owned);
     PaymentStatus::Completed(done)
@@ -76,7 +67,7 @@ fn failed(record: &PaymentRecord) -> PaymentStatus {
 /// The status a record's `Status` means, case-insensitively: `SUCCESS` completed, `FAILED`
 /// failed (reason from `ResultCode`), anything else (`PENDING`, unknown words) pending,
 /// never a guess. `None` when there is no `Status`.
-pub fn record_status(record: &PaymentRecord) -> Option<PaymentStatus> {
+pub(crate) fn record_status(record: &PaymentRecord) -> Option<PaymentStatus> {
     let state = non_empty(record.Status.as_deref())?.to_ascii_uppercase();
     Some(match state.as_str() {
         "SUCCESS" | "SUCCESSFUL" | "COMPLETED" | "COMPLETE" => completed(record),
@@ -88,7 +79,7 @@ pub fn record_status(record: &PaymentRecord) -> Option<PaymentStatus> {
 /// The status a record's `ResultCode` means (`0` completed, else failed); `None` without one.
 /// For callbacks, which are only sent once final; never for status answers, where `PENDING`
 /// also carries `ResultCode` 0.
-pub fn result_code_status(record: &PaymentRecord) -> Option<PaymentStatus> {
+pub(crate) fn result_code_status(record: &PaymentRecord) -> Option<PaymentStatus> {
     let code = ResultCode::new(non_empty(record.ResultCode.as_deref())?);
     Some(if code.is_success() {
         completed(record)
@@ -116,7 +107,7 @@ fn shown_value(value: &Value) -> String {
 
 /// The developer message of an error envelope; for `VALIDATION_ERROR` it names the field,
 /// where it was, the (masked) value and what was expected.
-pub fn envelope_message<T>(envelope: &Envelope<T>) -> String {
+pub(crate) fn envelope_message<T>(envelope: &Envelope<T>) -> String {
     let base = non_empty(envelope.message.as_deref())
         .or(non_empty(envelope.customer_message.as_deref()))
         .unwrap_or("Lipia returned an error")
@@ -153,7 +144,7 @@ pub fn envelope_message<T>(envelope: &Envelope<T>) -> String {
 }
 
 /// Maps an error envelope (`success: false` with `error.code`), by its code.
-pub fn envelope_error<T>(
+pub(crate) fn envelope_error<T>(
     operation: Operation,
     id: Option<&PaymentId>,
     envelope: &Envelope<T>,
@@ -185,12 +176,12 @@ pub fn envelope_error<T>(
 }
 
 /// Maps a non-2xx answer.
-pub fn error_response(
+pub(crate) fn error_response(
     operation: Operation,
     id: Option<&PaymentId>,
     response: &RawResponse,
 ) -> Error {
-    let envelope = wire::from_slice::<Envelope<Value>>(&response.body).filter(Envelope::is_error);
+    let envelope = from_slice::<Envelope<Value>>(&response.body).filter(Envelope::is_error);
     let message = || {
         envelope
             .as_ref()
@@ -209,7 +200,7 @@ pub fn error_response(
 ///
 /// A 2xx answer that cannot be understood means the charge may exist, so it is
 /// [`Error::OutcomeUnknown`], never a retryable error.
-pub fn push_response(response: &RawResponse) -> Result<PushAccepted, Error> {
+pub(crate) fn push_response(response: &RawResponse) -> Result<PushAccepted, Error> {
     if !response.is_success() {
         return Err(error_response(Operation::Initiate, None, response));
     }
@@ -222,7 +213,7 @@ pub fn push_response(response: &RawResponse) -> Result<PushAccepted, Error> {
             excerpt(&response.body)
         ),
     };
-    let envelope = wire::from_slice::<Envelope<PushData>>(&response.body).ok_or_else(unknown)?;
+    let envelope = from_slice::<Envelope<PushData>>(&response.body).ok_or_else(unknown)?;
     if envelope.is_error() {
         return Err(envelope_error(Operation::Initiate, None, &envelope));
     }
@@ -246,13 +237,15 @@ pub fn push_response(response: &RawResponse) -> Result<PushAccepted, Error> {
 
 /// Maps the answer to a status query about `id`, on `data.response.Status` (the envelope's
 /// `success` only says the query worked).
-pub fn status_response(id: &PaymentId, response: &RawResponse) -> Result<PaymentStatus, Error> {
+pub(crate) fn status_response(
+    id: &PaymentId,
+    response: &RawResponse,
+) -> Result<PaymentStatus, Error> {
     if !response.is_success() {
         return Err(error_response(Operation::Status, Some(id), response));
     }
     let unexpected = || Error::unexpected(NAME, Some(response.status), &response.body);
-    let envelope =
-        wire::from_slice::<Envelope<StatusData>>(&response.body).ok_or_else(unexpected)?;
+    let envelope = from_slice::<Envelope<StatusData>>(&response.body).ok_or_else(unexpected)?;
     if envelope.is_error() {
         return Err(envelope_error(Operation::Status, Some(id), &envelope));
     }
@@ -267,6 +260,7 @@ pub fn status_response(id: &PaymentId, response: &RawResponse) -> Result<Payment
 #[cfg(test)]
 mod tests {
     use super::*;
+    use stk_core::Amount;
 
     fn raw(status: u16, body: &str) -> RawResponse {
         RawResponse::new(status, None, body)

@@ -4,9 +4,14 @@
 
 use std::collections::BTreeMap;
 
+use secrecy::ExposeSecret;
 use serde::de::DeserializeOwned;
-use serde::{Deserialize, Deserializer, Serialize};
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use stk_core::StkPushRequest;
+use stk_http::serde_helpers::{lenient, loose_bool, loose_string};
+
+use crate::{LipiaConfig, TOKEN_PARAM};
 
 /// The body of `POST /payments/stk-push`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -26,11 +31,40 @@ pub struct PushBody {
     pub metadata: Option<BTreeMap<String, String>>,
 }
 
+impl PushBody {
+    /// The body a push for `request` sends under `config`.
+    pub(crate) fn new(config: &LipiaConfig, request: &StkPushRequest) -> Self {
+        let mut metadata: BTreeMap<String, String> = request
+            .metadata()
+            .iter()
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .collect();
+        if let Some(description) = request.description() {
+            metadata
+                .entry("description".to_owned())
+                .or_insert_with(|| description.as_str().to_owned());
+        }
+        let callback_url = request.callback_url().or(config.callback_url.as_ref());
+        Self {
+            phone_number: request.phone().international(),
+            amount: request.amount().shillings(),
+            external_reference: request.reference().as_str().to_owned(),
+            callback_url: callback_url.map(|url| match &config.callback_token {
+                Some(token) => url
+                    .with_query_token(TOKEN_PARAM, token.expose_secret())
+                    .into(),
+                None => url.as_str().to_owned(),
+            }),
+            metadata: (!metadata.is_empty()).then_some(metadata),
+        }
+    }
+}
+
 /// Lipia's envelope: `{success, status, message, customerMessage, data | error, timestamp}`.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(bound = "T: DeserializeOwned")]
 #[non_exhaustive]
-pub struct Envelope<T> {
+pub(crate) struct Envelope<T> {
     /// `true` when the call worked (for status queries: the query, not the payment).
     #[serde(default, deserialize_with = "loose_bool")]
     pub success: Option<bool>,
@@ -56,7 +90,7 @@ pub struct Envelope<T> {
 
 impl<T> Envelope<T> {
     /// Whether this is an error envelope (`success: false`, or an `error` object).
-    pub fn is_error(&self) -> bool {
+    pub(crate) fn is_error(&self) -> bool {
         self.success == Some(false) || self.error.is_some()
     }
 }
@@ -65,7 +99,7 @@ impl<T> Envelope<T> {
 /// `VALIDATION_ERROR`.
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[non_exhaustive]
-pub struct ErrorDetail {
+pub(crate) struct ErrorDetail {
     /// `VALIDATION_ERROR`, `PAYMENT_ERROR`, …
     #[serde(default, deserialize_with = "loose_string")]
     pub code: Option<String>,
@@ -87,7 +121,7 @@ pub struct ErrorDetail {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 #[non_exhaustive]
 #[allow(non_snake_case)]
-pub struct PushData {
+pub(crate) struct PushData {
     /// The handle for status queries (24 hex characters).
     #[serde(default, deserialize_with = "loose_string")]
     pub TransactionReference: Option<String>,
@@ -108,7 +142,7 @@ pub struct PushData {
 /// `data` of a status answer: `{response, status}`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 #[non_exhaustive]
-pub struct StatusData {
+pub(crate) struct StatusData {
     /// The payment.
     #[serde(default, deserialize_with = "lenient")]
     pub response: Option<PaymentRecord>,
@@ -122,7 +156,7 @@ pub struct StatusData {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 #[non_exhaustive]
 #[allow(non_snake_case)]
-pub struct PaymentRecord {
+pub(crate) struct PaymentRecord {
     /// The status handle (flat callbacks only).
     #[serde(default, deserialize_with = "loose_string")]
     pub TransactionReference: Option<String>,
@@ -167,7 +201,7 @@ pub struct PaymentRecord {
 /// A callback body in either shape: `{"response": {…}, "status": bool}` or flat.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
-pub enum CallbackBody {
+pub(crate) enum CallbackBody {
     /// The current, documented shape.
     Nested {
         /// The payment.
@@ -181,14 +215,17 @@ pub enum CallbackBody {
 
 impl CallbackBody {
     /// Reads a callback body; `None` if it is not a JSON object.
-    pub fn from_slice(body: &[u8]) -> Option<Self> {
+    pub(crate) fn from_slice(body: &[u8]) -> Option<Self> {
         let Value::Object(mut map) = serde_json::from_slice::<Value>(body).ok()? else {
             return None;
         };
         match map.remove("response") {
             Some(response @ Value::Object(_)) => Some(Self::Nested {
                 response: serde_json::from_value(response).ok()?,
-                status: map.get("status").and_then(bool_of),
+                status: map
+                    .get("status")
+                    .cloned()
+                    .and_then(|v| loose_bool(v).ok().flatten()),
             }),
             _ => serde_json::from_value(Value::Object(map))
                 .ok()
@@ -197,45 +234,10 @@ impl CallbackBody {
     }
 
     /// The payment record.
-    pub fn record(&self) -> &PaymentRecord {
+    pub(crate) fn record(&self) -> &PaymentRecord {
         match self {
             Self::Nested { response, .. } => response,
             Self::Flat(record) => record,
         }
     }
-}
-
-/// Parses `body` as a JSON value first (so duplicate keys cannot fail the parse), then as `T`.
-pub fn from_slice<T: DeserializeOwned>(body: &[u8]) -> Option<T> {
-    let value = serde_json::from_slice::<Value>(body).ok()?;
-    serde_json::from_value(value).ok()
-}
-
-/// Text, from a JSON string, number or boolean; `None` for null and anything else.
-fn loose_string<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
-    Ok(match Option::<Value>::deserialize(d)? {
-        Some(Value::String(s)) => Some(s),
-        Some(Value::Number(n)) => Some(n.to_string()),
-        Some(Value::Bool(b)) => Some(b.to_string()),
-        _ => None,
-    })
-}
-
-fn bool_of(v: &Value) -> Option<bool> {
-    match v {
-        Value::Bool(b) => Some(*b),
-        Value::String(s) if s.eq_ignore_ascii_case("true") => Some(true),
-        Value::String(s) if s.eq_ignore_ascii_case("false") => Some(false),
-        _ => None,
-    }
-}
-
-/// A boolean, from `true`/`false` or their text; `None` for anything else.
-fn loose_bool<'de, D: Deserializer<'de>>(d: D) -> Result<Option<bool>, D::Error> {
-    Ok(Option::<Value>::deserialize(d)?.as_ref().and_then(bool_of))
-}
-
-/// `T`, or `None` if the value does not fit.
-fn lenient<'de, D: Deserializer<'de>, T: DeserializeOwned>(d: D) -> Result<Option<T>, D::Error> {
-    Ok(Option::<Value>::deserialize(d)?.and_then(|v| serde_json::from_value(v).ok()))
 }

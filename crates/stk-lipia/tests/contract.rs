@@ -5,7 +5,7 @@
 mod common;
 
 use stk_contract::ContractConfig;
-use stk_mock::emulator::LipiaCallbackShape;
+use stk_emulator::LipiaCallbackShape;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn contract_nested_callbacks() {

@@ -9,8 +9,8 @@ use stk_contract::faults;
 use std::time::Duration;
 
 use stk_core::{Error, PaymentId, StkProvider, StkPushRequest};
+use stk_emulator::LipiaCallbackShape;
 use stk_lipia::{Lipia, LipiaConfig};
-use stk_mock::emulator::LipiaCallbackShape;
 
 fn request(reference: &str) -> StkPushRequest {
     StkPushRequest::builder()

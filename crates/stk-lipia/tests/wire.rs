@@ -5,16 +5,22 @@
 mod common;
 
 use std::time::Duration;
+use stk_http::Connector;
 
 use serde_json::{Value, json};
-use stk_core::scenario::Scenario;
 use stk_core::{
     CallbackRequest, CallbackUrl, Error, FailureReason, PaymentId, PaymentStatus, PollPolicy,
     StkProvider, StkPushRequest, wait_for_final,
 };
 use stk_http::RawResponse;
-use stk_lipia::{CALLBACK_ACK, Lipia, LipiaConfig, mapping};
-use stk_mock::emulator::{Endpoint, LipiaCallbackShape};
+use stk_lipia::{CALLBACK_ACK, Lipia, LipiaConfig};
+use stk_mock::Scenario;
+
+fn connector() -> LipiaConfig {
+    LipiaConfig::builder().api_key("k").build().unwrap()
+}
+
+use stk_emulator::{Endpoint, LipiaCallbackShape};
 
 fn poll() -> PollPolicy {
     PollPolicy::default()
@@ -60,21 +66,30 @@ fn push_bodies() {
         .unwrap();
     insta::assert_json_snapshot!(
         "push_body_with_metadata_and_token",
-        offline(Some("cb-secret")).push_body(&full)
+        offline(Some("cb-secret"))
+            .config()
+            .push_body(&full)
+            .unwrap()
     );
     insta::assert_json_snapshot!(
         "push_body_own_callback_keeps_its_token",
-        offline(Some("cb-secret")).push_body(&own_callback)
+        offline(Some("cb-secret"))
+            .config()
+            .push_body(&own_callback)
+            .unwrap()
     );
     let bare = Lipia::new(LipiaConfig::builder().api_key("k").build().unwrap()).unwrap();
-    insta::assert_json_snapshot!("push_body_minimal", bare.push_body(&own_callback.clone()));
+    insta::assert_json_snapshot!(
+        "push_body_minimal",
+        bare.config().push_body(&own_callback.clone()).unwrap()
+    );
     let minimal = StkPushRequest::builder()
         .phone("0700000000")
         .amount(10)
         .reference("R")
         .build()
         .unwrap();
-    let body = serde_json::to_value(bare.push_body(&minimal)).unwrap();
+    let body = serde_json::to_value(bare.config().push_body(&minimal).unwrap()).unwrap();
     assert_eq!(
         body,
         json!({"phone_number": "254700000000", "amount": 10, "external_reference": "R"})
@@ -128,7 +143,7 @@ fn error_mappings() {
     ];
     let mut lines = Vec::new();
     for (name, status, body) in push_cases {
-        let r = mapping::push_response(&raw(status, body));
+        let r = connector().push_response(&raw(status, body));
         lines.push(describe("initiate", name, &r));
     }
     let status_cases: Vec<(&str, u16, &str)> = vec![
@@ -158,7 +173,7 @@ fn error_mappings() {
         ),
     ];
     for (name, status, body) in status_cases {
-        let r = mapping::status_response(&id, &raw(status, body));
+        let r = connector().status_response(&id, &raw(status, body));
         lines.push(describe("status", name, &r));
     }
     insta::assert_snapshot!(lines.join("\n"));

@@ -4,7 +4,6 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
-use stk_core::scenario::Scenario;
 use stk_core::{
     AmountLimits, CallbackRequest, Completed, Error, Failure, PaymentEvent, PaymentId,
     PaymentStatus, PhoneNumber, PushAccepted, ResultCode, StkProvider, StkPushRequest, async_trait,
@@ -13,6 +12,7 @@ use stk_core::{
 use tokio::sync::broadcast;
 use tokio::time::Instant;
 
+use crate::Scenario;
 use crate::simulation::{Refusal, Script, Simulation};
 
 /// The provider name the fake provider reports.
@@ -22,7 +22,7 @@ pub const NAME: &str = "mock";
 pub const CALLBACK_TOKEN_HEADER: &str = "x-stk-mock-token";
 
 /// A fake M-Pesa provider: no network, no credentials, outcomes scripted by phone number
-/// (see [`stk_core::scenario::TEST_NUMBERS`]; any other number completes).
+/// (see [`TEST_NUMBERS`](crate::TEST_NUMBERS); any other number completes).
 ///
 /// Payments take [`MockProviderBuilder::delay`] (default 2 s) from acceptance to result:
 /// `pending`, then `processing` halfway, then final. Time is tokio's clock, so tests under

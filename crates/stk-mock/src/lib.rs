@@ -1,17 +1,16 @@
 //! A fake M-Pesa STK Push provider for tests and local development.
 //!
 //! - [`MockProvider`]: an in-memory [`StkProvider`](stk_core::StkProvider) scripted by phone
-//!   number (see [`stk_core::scenario::TEST_NUMBERS`]), on tokio's clock, deterministic under
-//!   a seed, emitting [`PaymentEvent`](stk_core::PaymentEvent)s on a channel.
-//! - [`simulation`]: the scripted payment engine it runs on, shared with the HTTP emulators.
-//! - `emulator` (feature `emulator`): loopback HTTP emulators of each provider's wire API,
-//!   with fault injection and a ledger of what they received.
+//!   number (see [`TEST_NUMBERS`]), on tokio's clock, deterministic under a seed, emitting
+//!   [`PaymentEvent`](stk_core::PaymentEvent)s on a channel.
+//! - [`Scenario`] and [`TEST_NUMBERS`]: the test-number table, the outcome scripted for each
+//!   number, shared by the fake provider and the HTTP emulators.
+//! - [`simulation`]: the scripted payment engine it runs on, shared with the HTTP emulators
+//!   (the `stk-emulator` crate: loopback HTTP emulators of each provider's wire API).
 
 mod fake;
+mod scenario;
 pub mod simulation;
 
-#[cfg(feature = "emulator")]
-pub mod emulator;
-
 pub use fake::{CALLBACK_TOKEN_HEADER, MockProvider, MockProviderBuilder, NAME};
-pub use stk_core::scenario::{Scenario, TEST_NUMBERS};
+pub use scenario::{Scenario, TEST_NUMBERS};

@@ -4,9 +4,10 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use stk_core::scenario::Scenario;
 use stk_core::{Amount, Completed, Failure, PaymentId, PaymentStatus, PhoneNumber, StkPushRequest};
 use tokio::time::Instant;
+
+use crate::Scenario;
 
 /// How one phone number behaves: its scenario and how long until the result.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -122,7 +122,7 @@ async fn deadline_defaults_to_two_minutes() {
 #[tokio::test(start_paused = true)]
 async fn limits_are_enforced_before_anything_is_recorded() {
     let provider = MockProvider::builder()
-        .limits(stk_core::AmountLimits::KULMIPAY)
+        .limits(stk_core::AmountLimits::up_to_mpesa_cap("kulmipay", 10))
         .build();
     let req = StkPushRequest::builder()
         .phone("0712345678")

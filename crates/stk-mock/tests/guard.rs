@@ -28,10 +28,21 @@ async fn push_and_wait(p: &Guarded<MockProvider>, phone: &str) -> Result<(), Err
 
 const CANCELS: &str = "0700000001";
 
+/// UpesiPay's documented rules (as `stk_upesipay::guard_rules()` ships them): more than 10
+/// successive failures block a number for 24 h; more than 50 in 6 h restrict the account.
+fn upesipay_rules() -> GuardRules {
+    const HOUR: Duration = Duration::from_secs(3600);
+    GuardRules::new(
+        "upesipay",
+        Some(PhoneRule::new(10, 24 * HOUR)),
+        vec![AccountRule::new(50, 6 * HOUR)],
+    )
+}
+
 #[tokio::test(start_paused = true)]
 async fn eleventh_cancelled_push_is_refused_locally_then_clears() {
     let mock = MockProvider::new();
-    let guarded = Guarded::new(mock.clone(), GuardRules::upesipay());
+    let guarded = Guarded::new(mock.clone(), upesipay_rules());
     for _ in 0..10 {
         push_and_wait(&guarded, CANCELS).await.unwrap();
     }
@@ -80,11 +91,7 @@ async fn eleventh_cancelled_push_is_refused_locally_then_clears() {
 async fn a_success_resets_the_run() {
     let phone = stk_core::PhoneNumber::parse("0722000001").unwrap();
     let mock = MockProvider::builder()
-        .script(
-            phone,
-            stk_core::scenario::Scenario::Cancel,
-            Duration::from_secs(2),
-        )
+        .script(phone, stk_mock::Scenario::Cancel, Duration::from_secs(2))
         .build();
     let rules = GuardRules::new(
         "test",

@@ -20,13 +20,12 @@
 
 use secrecy::{ExposeSecret, SecretString};
 use stk_core::{
-    CallbackRequest, Completed, Error, Failure, FailureReason, PaymentEvent, PaymentStatus,
-    ResultCode,
+    CallbackRequest, Completed, Error, Failure, FailureReason, PaymentEvent, PaymentId,
+    PaymentStatus, ResultCode,
 };
 
 use crate::NAME;
 use crate::config::CALLBACK_TOKEN_PARAM;
-use crate::mapping::whole_shillings;
 use crate::wire::CallbackEnvelope;
 
 /// Verifies and parses a callback. With a token configured, the request's `token` query
@@ -42,7 +41,7 @@ pub(crate) fn parse(
 }
 
 /// Parses a callback body (no verification).
-pub fn parse_body(body: &[u8]) -> Result<PaymentEvent, Error> {
+pub(crate) fn parse_body(body: &[u8]) -> Result<PaymentEvent, Error> {
     let envelope: CallbackEnvelope = serde_json::from_slice(body).map_err(|e| {
         Error::invalid_callback(NAME, format!("not an UpesiPay callback JSON object: {e}"))
     })?;
@@ -100,14 +99,16 @@ pub fn parse_body(body: &[u8]) -> Result<PaymentEvent, Error> {
             ));
         }
     };
+    // UpesiPay's status lookup accepts the CheckoutRequestID, so it confirms the event.
     Ok(PaymentEvent::new(NAME, None, status)
+        .status_id(checkout.clone().map(PaymentId::new))
         .checkout_request_id(checkout)
         .merchant_reference(external))
 }
 
 fn completed(response: &crate::wire::CallbackResponse) -> Completed {
     let mut done =
-        Completed::default().amount(response.amount.as_deref().and_then(whole_shillings));
+        Completed::default().amount(response.amount.as_deref().and_then(|a| a.parse().ok()));
     done.receipt = response
         .mpesa_receipt_number
         .as_deref()

@@ -1,13 +1,22 @@
 //! Configuration: a builder, and `from_env` / `from_lookup` for environment variables.
 
 use std::fmt;
-use std::time::Duration;
 
+use reqwest::header::{ACCEPT, AUTHORIZATION, HeaderMap, HeaderValue};
 use secrecy::{ExposeSecret, SecretString};
-use stk_core::{CallbackUrl, Error};
-use url::Url;
+use stk_core::{AmountLimits, CallbackUrl, Error};
+use stk_http::{ClientOptions, ClientOptionsBuilder, ProviderInfo, secret_header};
 
 use crate::NAME;
+
+const INFO: ProviderInfo = ProviderInfo {
+    name: NAME,
+    env_prefix: "UPESIPAY",
+    example_base_url: DEFAULT_BASE_URL,
+};
+
+/// The amounts accepted: KES 1 to M-Pesa's per-transaction cap.
+pub const LIMITS: AmountLimits = AmountLimits::up_to_mpesa_cap(NAME, 1);
 
 /// UpesiPay's API base URL (there is no documented sandbox).
 pub const DEFAULT_BASE_URL: &str = "https://upesipay.com/api/v2";
@@ -28,8 +37,6 @@ pub struct UpesiPayConfig {
     pub api_token: SecretString,
     /// The payment channel id (Payment Channels menu), e.g. `2133`.
     pub channel_id: u64,
-    /// The API base URL, ending in `/` (default `https://upesipay.com/api/v2/`).
-    pub base_url: Url,
     /// The id of your own registered Daraja credentials, when you use them.
     pub credential_id: Option<String>,
     /// Where UpesiPay should POST results when a request has no callback URL of its own.
@@ -38,12 +45,8 @@ pub struct UpesiPayConfig {
     /// required of every callback parsed. UpesiPay signs nothing, so without it anyone who
     /// knows the callback URL can forge results.
     pub callback_token: Option<SecretString>,
-    /// The whole-request timeout.
-    pub timeout: Duration,
-    /// The connect timeout.
-    pub connect_timeout: Duration,
-    /// The `User-Agent` sent.
-    pub user_agent: String,
+    /// Base URL, timeouts, user agent.
+    pub client: ClientOptions,
 }
 
 impl fmt::Debug for UpesiPayConfig {
@@ -51,7 +54,7 @@ impl fmt::Debug for UpesiPayConfig {
         f.debug_struct("UpesiPayConfig")
             .field("api_token", &"[redacted]")
             .field("channel_id", &self.channel_id)
-            .field("base_url", &self.base_url.as_str())
+            .field("base_url", &self.client.base_url.as_str())
             .field("credential_id", &self.credential_id)
             .field(
                 "callback_url",
@@ -61,9 +64,9 @@ impl fmt::Debug for UpesiPayConfig {
                 "callback_token",
                 &self.callback_token.as_ref().map(|_| "[redacted]"),
             )
-            .field("timeout", &self.timeout)
-            .field("connect_timeout", &self.connect_timeout)
-            .field("user_agent", &self.user_agent)
+            .field("timeout", &self.client.timeout)
+            .field("connect_timeout", &self.client.connect_timeout)
+            .field("user_agent", &self.client.user_agent)
             .finish()
     }
 }
@@ -127,9 +130,7 @@ impl UpesiPayConfig {
                 ));
             }
         }
-        if let Some(url) = get("UPESIPAY_BASE_URL") {
-            b = b.base_url(url.trim());
-        }
+        b.client.read_env(&INFO, &lookup);
         if let Some(url) = get("UPESIPAY_CALLBACK_URL") {
             let url = CallbackUrl::parse(&url)
                 .map_err(|e| Error::config(NAME, format!("UPESIPAY_CALLBACK_URL: {e}")))?;
@@ -151,20 +152,17 @@ impl UpesiPayConfig {
 pub struct UpesiPayConfigBuilder {
     api_token: Option<SecretString>,
     channel_id: Option<u64>,
-    base_url: Option<String>,
     credential_id: Option<String>,
     callback_url: Option<CallbackUrl>,
     callback_token: Option<SecretString>,
-    timeout: Option<Duration>,
-    connect_timeout: Option<Duration>,
-    user_agent: Option<String>,
+    client: ClientOptionsBuilder,
 }
 
 impl fmt::Debug for UpesiPayConfigBuilder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("UpesiPayConfigBuilder")
             .field("channel_id", &self.channel_id)
-            .field("base_url", &self.base_url)
+            .field("base_url", &self.client.base_url)
             .finish_non_exhaustive()
     }
 }
@@ -179,13 +177,6 @@ impl UpesiPayConfigBuilder {
     /// The payment channel id (required).
     pub fn channel_id(mut self, channel_id: u64) -> Self {
         self.channel_id = Some(channel_id);
-        self
-    }
-
-    /// The API base URL, e.g. an emulator's `http://127.0.0.1:PORT/api/v2` (default
-    /// [`DEFAULT_BASE_URL`]).
-    pub fn base_url(mut self, url: impl Into<String>) -> Self {
-        self.base_url = Some(url.into());
         self
     }
 
@@ -209,23 +200,7 @@ impl UpesiPayConfigBuilder {
         self
     }
 
-    /// The whole-request timeout (default 30 s).
-    pub fn timeout(mut self, timeout: Duration) -> Self {
-        self.timeout = Some(timeout);
-        self
-    }
-
-    /// The connect timeout (default 10 s).
-    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
-        self.connect_timeout = Some(timeout);
-        self
-    }
-
-    /// The `User-Agent` header (default `stk-upesipay/<version>`).
-    pub fn user_agent(mut self, agent: impl Into<String>) -> Self {
-        self.user_agent = Some(agent.into());
-        self
-    }
+    stk_http::client_options_setters!(client);
 
     /// Checks the settings.
     pub fn build(self) -> Result<UpesiPayConfig, Error> {
@@ -249,25 +224,9 @@ impl UpesiPayConfigBuilder {
                 "the channel id is not set: pass it to the builder or set UPESIPAY_CHANNEL_ID",
             )
         })?;
-        let base = self.base_url.unwrap_or_else(|| DEFAULT_BASE_URL.to_owned());
-        let mut base_url = Url::parse(base.trim()).map_err(|e| {
-            Error::config(
-                NAME,
-                format!("UPESIPAY_BASE_URL is not a valid URL ({e}): use e.g. {DEFAULT_BASE_URL}"),
-            )
-        })?;
-        if !matches!(base_url.scheme(), "http" | "https") || base_url.cannot_be_a_base() {
-            return Err(Error::config(
-                NAME,
-                format!("UPESIPAY_BASE_URL must be an http(s) URL, e.g. {DEFAULT_BASE_URL}"),
-            ));
-        }
-        if !base_url.path().ends_with('/') {
-            let path = format!("{}/", base_url.path());
-            base_url.set_path(&path);
-        }
-        base_url.set_query(None);
-        base_url.set_fragment(None);
+        let client = self
+            .client
+            .build(&INFO, || Ok(DEFAULT_BASE_URL.to_owned()))?;
         if let Some(token) = &self.callback_token {
             if token.expose_secret().trim().is_empty() {
                 return Err(Error::config(
@@ -279,17 +238,21 @@ impl UpesiPayConfigBuilder {
         Ok(UpesiPayConfig {
             api_token,
             channel_id,
-            base_url,
             credential_id: self.credential_id.filter(|c| !c.trim().is_empty()),
             callback_url: self.callback_url,
             callback_token: self.callback_token,
-            timeout: self.timeout.unwrap_or(Duration::from_secs(30)),
-            connect_timeout: self.connect_timeout.unwrap_or(Duration::from_secs(10)),
-            user_agent: self
-                .user_agent
-                .unwrap_or_else(|| format!("stk-upesipay/{}", env!("CARGO_PKG_VERSION"))),
+            client,
         })
     }
+}
+
+/// `Accept: application/json` and `Authorization: Basic <token>`.
+pub(crate) fn headers(config: &UpesiPayConfig) -> Result<HeaderMap, Error> {
+    let mut headers = HeaderMap::new();
+    headers.insert(ACCEPT, HeaderValue::from_static("application/json"));
+    let basic = authorization(config.api_token.expose_secret());
+    headers.insert(AUTHORIZATION, secret_header(NAME, &basic, "API token")?);
+    Ok(headers)
 }
 
 /// The token after a `Basic ` prefix (any case), if there is one.

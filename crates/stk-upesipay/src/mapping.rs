@@ -27,8 +27,8 @@
 //! and pushing again will not help until the block ends.
 
 use stk_core::{
-    Amount, Completed, Error, Failure, FailureReason, Operation, PaymentId, PaymentStatus,
-    PushAccepted, ResultCode, excerpt,
+    Completed, Error, Failure, FailureReason, Operation, PaymentId, PaymentStatus, PushAccepted,
+    ResultCode, excerpt,
 };
 use stk_http::{RawResponse, status_error};
 
@@ -40,7 +40,7 @@ pub const ABUSE_CODE: &str = "stk_abuse_protection";
 
 /// The status a `status` word (and the M-Pesa result code and text, when sent) means.
 /// Unknown or missing words map to [`PaymentStatus::Pending`].
-pub fn status_of(
+pub(crate) fn status_of(
     status: Option<&str>,
     result_code: Option<&str>,
     result_desc: Option<&str>,
@@ -82,18 +82,8 @@ fn non_empty(s: Option<&String>) -> Option<String> {
         .map(str::to_owned)
 }
 
-/// `"100"` or `"100.0"` → 100; `None` for fractions, zero, or anything else.
-pub(crate) fn whole_shillings(text: &str) -> Option<Amount> {
-    let text = text.trim();
-    let (whole, frac) = text.split_once('.').unwrap_or((text, ""));
-    if !frac.bytes().all(|b| b == b'0') {
-        return None;
-    }
-    Amount::new(whole.parse().ok()?).ok()
-}
-
 /// The status a transaction-status answer means, with the receipt and date on completion.
-pub fn transaction_status(response: &StatusResponse) -> PaymentStatus {
+pub(crate) fn transaction_status(response: &StatusResponse) -> PaymentStatus {
     let status = status_of(
         response.status.as_deref(),
         response.result_code.as_deref(),
@@ -102,7 +92,7 @@ pub fn transaction_status(response: &StatusResponse) -> PaymentStatus {
     match status {
         PaymentStatus::Completed(_) => {
             let mut done = Completed::default()
-                .amount(response.amount.as_deref().and_then(whole_shillings))
+                .amount(response.amount.as_deref().and_then(|a| a.parse().ok()))
                 .completed_at(non_empty(response.transaction_date.as_ref()));
             done.receipt = non_empty(response.provider_reference.as_ref())
                 .or_else(|| non_empty(response.third_party_reference.as_ref()));
@@ -114,7 +104,7 @@ pub fn transaction_status(response: &StatusResponse) -> PaymentStatus {
 
 /// The provider's message of an error body: `error_message` (also `message`, `detail`,
 /// `error`), else an excerpt of the body.
-pub fn error_message(body: &[u8]) -> String {
+pub(crate) fn error_message(body: &[u8]) -> String {
     if let Ok(serde_json::Value::Object(map)) = serde_json::from_slice(body) {
         for key in ["error_message", "message", "detail", "error"] {
             match map.get(key) {
@@ -127,7 +117,7 @@ pub fn error_message(body: &[u8]) -> String {
 }
 
 /// Whether an error message is about UpesiPay's STK abuse protection.
-pub fn is_abuse_message(message: &str) -> bool {
+pub(crate) fn is_abuse_message(message: &str) -> bool {
     let lower = message.to_ascii_lowercase();
     ["abuse", "blocked", "restricted"]
         .iter()
@@ -135,7 +125,7 @@ pub fn is_abuse_message(message: &str) -> bool {
 }
 
 /// Maps a non-2xx answer.
-pub fn error_response(
+pub(crate) fn error_response(
     operation: Operation,
     id: Option<&PaymentId>,
     response: &RawResponse,
@@ -165,7 +155,7 @@ pub fn error_response(
 ///
 /// A 2xx answer that cannot be understood means the charge may exist, so it is
 /// [`Error::OutcomeUnknown`], never a retryable error.
-pub fn push_response(response: &RawResponse) -> Result<PushAccepted, Error> {
+pub(crate) fn push_response(response: &RawResponse) -> Result<PushAccepted, Error> {
     if !response.is_success() {
         return Err(error_response(Operation::Initiate, None, response));
     }
@@ -199,7 +189,10 @@ pub fn push_response(response: &RawResponse) -> Result<PushAccepted, Error> {
 }
 
 /// Maps the answer to a status query about `id`.
-pub fn status_response(id: &PaymentId, response: &RawResponse) -> Result<PaymentStatus, Error> {
+pub(crate) fn status_response(
+    id: &PaymentId,
+    response: &RawResponse,
+) -> Result<PaymentStatus, Error> {
     if !response.is_success() {
         return Err(error_response(Operation::Status, Some(id), response));
     }

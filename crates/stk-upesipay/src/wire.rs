@@ -4,8 +4,12 @@
 
 use std::fmt;
 
-use serde::{Deserialize, Deserializer, Serialize};
-use serde_json::Value;
+use secrecy::ExposeSecret;
+use serde::{Deserialize, Serialize};
+use stk_core::StkPushRequest;
+use stk_http::serde_helpers::{loose_bool, loose_string};
+
+use crate::{CALLBACK_TOKEN_PARAM, CUSTOMER_NAME_KEY, UpesiPayConfig};
 
 /// The body of `POST /payments`.
 #[derive(Clone, PartialEq, Eq, Serialize)]
@@ -30,6 +34,33 @@ pub struct PushBody {
     /// Your own Daraja credentials' id, when set.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub credential_id: Option<String>,
+}
+
+impl PushBody {
+    /// The body a push for `request` sends under `config`.
+    pub(crate) fn new(config: &UpesiPayConfig, request: &StkPushRequest) -> Self {
+        let callback_url = request.callback_url().or(config.callback_url.as_ref());
+        Self {
+            amount: request.amount().shillings(),
+            phone_number: request.phone().local(),
+            channel_id: config.channel_id,
+            provider: "m-pesa",
+            external_reference: request.reference().as_str().to_owned(),
+            customer_name: request
+                .metadata()
+                .iter()
+                .find(|(k, _)| *k == CUSTOMER_NAME_KEY)
+                .map(|(_, v)| v.trim().to_owned())
+                .filter(|v| !v.is_empty()),
+            callback_url: callback_url.map(|url| match &config.callback_token {
+                Some(token) => url
+                    .with_query_token(CALLBACK_TOKEN_PARAM, token.expose_secret())
+                    .into(),
+                None => url.as_str().to_owned(),
+            }),
+            credential_id: config.credential_id.clone(),
+        }
+    }
 }
 
 /// The callback URL's query is hidden: it may carry the callback token.
@@ -63,7 +94,7 @@ pub(crate) fn without_query(url: &str) -> String {
 /// "CheckoutRequestID":…}`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 #[non_exhaustive]
-pub struct PushResponse {
+pub(crate) struct PushResponse {
     /// `true` when the push was queued.
     #[serde(default, deserialize_with = "loose_bool")]
     pub success: Option<bool>,
@@ -91,7 +122,7 @@ pub struct PushResponse {
 /// The answer to `GET /transaction-status?reference=…`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 #[non_exhaustive]
-pub struct StatusResponse {
+pub(crate) struct StatusResponse {
     /// When the transaction was made, e.g. `2026-01-02T08:41:14Z`.
     #[serde(default, deserialize_with = "loose_string")]
     pub transaction_date: Option<String>,
@@ -152,7 +183,7 @@ pub struct StatusResponse {
 /// `{"forward_url":"","response":{…},"status":true}`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 #[non_exhaustive]
-pub struct CallbackEnvelope {
+pub(crate) struct CallbackEnvelope {
     /// Empty in the docs.
     #[serde(default, deserialize_with = "loose_string")]
     pub forward_url: Option<String>,
@@ -167,7 +198,7 @@ pub struct CallbackEnvelope {
 /// The `response` object of a callback.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 #[non_exhaustive]
-pub struct CallbackResponse {
+pub(crate) struct CallbackResponse {
     /// The amount paid.
     #[serde(rename = "Amount", default, deserialize_with = "loose_string")]
     pub amount: Option<String>,
@@ -211,27 +242,4 @@ pub struct CallbackResponse {
     /// `Success` or `Failed`.
     #[serde(rename = "Status", default, deserialize_with = "loose_string")]
     pub status: Option<String>,
-}
-
-/// Text, from a JSON string or number; `None` for null and anything else.
-fn loose_string<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
-    Ok(match Option::<Value>::deserialize(d)? {
-        Some(Value::String(s)) => Some(s),
-        Some(Value::Number(n)) => Some(n.to_string()),
-        _ => None,
-    })
-}
-
-/// A boolean, from JSON `true`/`false`, `"true"`/`"false"` or `1`/`0`; `None` otherwise.
-fn loose_bool<'de, D: Deserializer<'de>>(d: D) -> Result<Option<bool>, D::Error> {
-    Ok(match Option::<Value>::deserialize(d)? {
-        Some(Value::Bool(b)) => Some(b),
-        Some(Value::String(s)) => match s.trim().to_ascii_lowercase().as_str() {
-            "true" | "1" => Some(true),
-            "false" | "0" => Some(false),
-            _ => None,
-        },
-        Some(Value::Number(n)) => n.as_i64().map(|n| n != 0),
-        _ => None,
-    })
 }

@@ -1,5 +1,5 @@
 //! UpesiPay's STK abuse protection, end to end over HTTP: the emulator enforces the
-//! documented rules, and `stk_core::Guarded` with `GuardRules::upesipay()` keeps a client
+//! documented rules, and `stk_core::Guarded` with `stk_upesipay::guard_rules()` keeps a client
 //! below them without sending the push that could trip a block.
 #![allow(clippy::unwrap_used)]
 
@@ -10,8 +10,8 @@ use std::time::Duration;
 use stk_core::{
     AccountRule, Error, GuardRules, GuardScope, Guarded, PollPolicy, StkProvider, wait_for_final,
 };
-use stk_mock::emulator::{Endpoint, UpesiPayAbuseRules, UpesiPayEmulatorConfig};
-use stk_upesipay::mapping::ABUSE_CODE;
+use stk_emulator::{Endpoint, UpesiPayAbuseRules, UpesiPayEmulatorConfig};
+use stk_upesipay::ABUSE_CODE;
 
 const CANCELS: &str = "0700000001";
 const PAYS: &str = "0712345678";
@@ -37,7 +37,7 @@ async fn push_and_wait(p: &dyn StkProvider, phone: &str, n: usize) -> Result<Str
 #[tokio::test]
 async fn guard_refuses_the_eleventh_cancelled_push_locally_then_clears() {
     let h = common::Harness::start().await;
-    let guarded = Guarded::new(h.provider(), GuardRules::upesipay());
+    let guarded = Guarded::new(h.provider(), stk_upesipay::guard_rules());
     for n in 0..10 {
         assert_eq!(push_and_wait(&guarded, CANCELS, n).await.unwrap(), "failed");
     }
@@ -80,6 +80,7 @@ async fn guard_refuses_the_eleventh_cancelled_push_locally_then_clears() {
     assert_eq!(
         guarded
             .check(&stk_core::PhoneNumber::parse(CANCELS).unwrap())
+            .await
             .unwrap_err()
             .kind(),
         "guarded"

@@ -2,12 +2,19 @@
 #![allow(clippy::unwrap_used)]
 
 use std::time::Duration;
+use stk_http::Connector;
 
-use stk_core::{
-    CallbackRequest, CallbackUrl, Error, Operation, PaymentId, StkProvider, StkPushRequest,
-};
+use stk_core::{CallbackRequest, CallbackUrl, Error, PaymentId, StkProvider, StkPushRequest};
 use stk_http::RawResponse;
-use stk_upesipay::{UpesiPay, UpesiPayConfig, mapping};
+use stk_upesipay::{ABUSE_CODE, UpesiPay, UpesiPayConfig};
+
+fn connector() -> UpesiPayConfig {
+    UpesiPayConfig::builder()
+        .api_token("t")
+        .channel_id(1)
+        .build()
+        .unwrap()
+}
 
 const TOKEN: &str = "sekret-api-token-123";
 const CB_TOKEN: &str = "sekret-callback-token-456";
@@ -38,7 +45,10 @@ fn request() -> StkPushRequest {
 
 #[test]
 fn push_bodies() {
-    insta::assert_json_snapshot!("push_body_full", provider(true).push_body(&request()));
+    insta::assert_json_snapshot!(
+        "push_body_full",
+        provider(true).config().push_body(&request()).unwrap()
+    );
     let plain = StkPushRequest::builder()
         .phone("0700000001")
         .amount(1)
@@ -54,9 +64,9 @@ fn push_bodies() {
             .unwrap(),
     )
     .unwrap();
-    insta::assert_json_snapshot!("push_body_minimal", p.push_body(&plain));
+    insta::assert_json_snapshot!("push_body_minimal", p.config().push_body(&plain).unwrap());
     // A request's own callback URL wins over the default, and gets the token too.
-    let body = provider(true).push_body(&plain);
+    let body = provider(true).config().push_body(&plain).unwrap();
     assert_eq!(
         body.callback_url.as_deref(),
         Some("https://own.example/cb?token=sekret-callback-token-456")
@@ -128,7 +138,7 @@ fn push_answers() {
         .into_iter()
         .map(|(status, after, body)| {
             let raw = RawResponse::new(status, after.map(Duration::from_secs), body);
-            format!("{status} -> {}", line(mapping::push_response(&raw)))
+            format!("{status} -> {}", line(connector().push_response(&raw)))
         })
         .collect();
     insta::assert_snapshot!(lines.join("\n"));
@@ -172,7 +182,7 @@ fn status_answers() {
             let raw = RawResponse::new(status, None, body);
             format!(
                 "{status} {body} -> {}",
-                line(mapping::status_response(&id, &raw))
+                line(connector().status_response(&id, &raw))
             )
         })
         .collect();
@@ -244,8 +254,8 @@ fn abuse_answers_are_rejections_not_auth_failures() {
         Some(Duration::from_secs(86_000)),
         r#"{"error_message":"STK Abuse Protection: phone number 2547******01 is blocked from receiving STK push requests from this account for 1434 more minutes after more than 10 successive failed or cancelled requests."}"#,
     );
-    let e = mapping::error_response(Operation::Initiate, None, &raw);
-    assert!(matches!(&e, Error::Rejected { code: Some(c), .. } if c == mapping::ABUSE_CODE));
+    let e = connector().push_response(&raw).unwrap_err();
+    assert!(matches!(&e, Error::Rejected { code: Some(c), .. } if c == ABUSE_CODE));
     assert!(!e.is_retryable());
 }
 
@@ -298,13 +308,19 @@ fn config_from_lookup() {
     ]))
     .unwrap();
     assert_eq!(config.channel_id, 2133);
-    assert_eq!(config.base_url.as_str(), "http://127.0.0.1:9/api/v2/");
+    assert_eq!(
+        config.client.base_url.as_str(),
+        "http://127.0.0.1:9/api/v2/"
+    );
     let default = UpesiPayConfig::from_lookup(env(&[
         ("UPESIPAY_API_TOKEN", TOKEN),
         ("UPESIPAY_CHANNEL_ID", "1"),
     ]))
     .unwrap();
-    assert_eq!(default.base_url.as_str(), "https://upesipay.com/api/v2/");
+    assert_eq!(
+        default.client.base_url.as_str(),
+        "https://upesipay.com/api/v2/"
+    );
 
     // Secrets never show in Debug.
     let p = UpesiPay::new(config.clone()).unwrap();

@@ -8,7 +8,7 @@ use stk_core::{
     Error, Operation, PaymentId, PaymentStatus, PollPolicy, StkProvider, StkPushRequest,
     wait_for_final,
 };
-use stk_mock::emulator::{Endpoint, Fault, Faults, Ledger};
+use stk_emulator::{Endpoint, Fault, Faults, Ledger};
 
 /// How long [`Fault::Slow`] holds a response: give the adapter under test a timeout below it.
 pub const SLOW: Duration = Duration::from_secs(2);
@@ -56,7 +56,7 @@ fn kind<T>(result: &Result<T, Error>) -> String {
     match result {
         Ok(_) => "ok".to_owned(),
         Err(Error::OutcomeUnknown { operation, .. }) => format!("outcome_unknown({operation})"),
-        Err(e) => e.kind().to_owned(),
+        Err(e) => e.kind().as_str().to_owned(),
     }
 }
 
@@ -144,7 +144,7 @@ pub async fn fault_matrix(provider: &dyn StkProvider, faults: &Faults, ledger: &
             kind(&result),
             match &waited {
                 Ok(s) => s.as_str().to_owned(),
-                Err(e) => e.kind().to_owned(),
+                Err(e) => e.kind().as_str().to_owned(),
             }
         ));
     }

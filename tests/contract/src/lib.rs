@@ -2,7 +2,7 @@
 //!
 //! Like `object_store`'s integration module: each provider crate calls these functions from
 //! its own tests, against the fake provider or against its loopback emulator over real HTTP.
-//! Scenarios use the test numbers of [`stk_core::scenario`], which the fake provider and
+//! Scenarios use the test numbers of [`stk_mock::TEST_NUMBERS`], which the fake provider and
 //! every emulator script identically.
 //!
 //! ```text
@@ -19,11 +19,11 @@ pub mod faults;
 
 use std::time::Duration;
 
-use stk_core::scenario::Scenario;
 use stk_core::{
     CallbackRequest, Error, FailureReason, PaymentId, PaymentStatus, PollPolicy, PushAccepted,
     StkProvider, StkPushRequest, async_trait, wait_for_final,
 };
+use stk_mock::Scenario;
 
 /// How the suite waits: virtual time for in-memory providers, short real intervals for
 /// emulators over HTTP.

@@ -6,8 +6,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use stk_core::{CallbackRequest, PaymentId, async_trait};
+use stk_emulator::{CallbackReceiver, KulmiPayEmulator, KulmiPayEmulatorConfig};
 use stk_kulmipay::{ApiGeneration, KulmiPay, KulmiPayConfig};
-use stk_mock::emulator::{CallbackReceiver, KulmiPayEmulator, KulmiPayEmulatorConfig};
 
 pub const CHALLENGE: &str = "emulator-challenge-secret";
 

@@ -6,10 +6,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use stk_core::{CallbackRequest, CallbackUrl, PaymentId, async_trait};
+use stk_emulator::{CallbackReceiver, LipiaCallbackShape, LipiaEmulator, LipiaEmulatorConfig};
 use stk_lipia::{CALLBACK_ACK, Lipia, LipiaConfig, LipiaConfigBuilder};
-use stk_mock::emulator::{
-    CallbackReceiver, LipiaCallbackShape, LipiaEmulator, LipiaEmulatorConfig,
-};
 
 pub const TOKEN: &str = "emulator-callback-token";
 pub const CALLBACK_PATH: &str = "/webhooks/lipia";

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use stk_core::{CallbackRequest, CallbackUrl, PaymentId, StkPushRequest, async_trait};
-use stk_mock::emulator::{CallbackReceiver, UpesiPayEmulator, UpesiPayEmulatorConfig};
+use stk_emulator::{CallbackReceiver, UpesiPayEmulator, UpesiPayEmulatorConfig};
 use stk_upesipay::{UpesiPay, UpesiPayConfig, UpesiPayConfigBuilder};
 
 pub const CALLBACK_TOKEN: &str = "emulator-callback-token";

@@ -4,7 +4,7 @@ use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use super::util::lock;
+use crate::util::lock;
 
 /// Which kind of provider endpoint a request hit; provider emulators classify their paths.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -2,8 +2,8 @@
 
 use std::sync::{Arc, Mutex};
 
-use super::faults::{Endpoint, Fault};
-use super::util::lock;
+use crate::faults::{Endpoint, Fault};
+use crate::util::lock;
 
 /// One request as the emulator received it. Secret headers are redacted.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -1,16 +1,22 @@
-//! Loopback HTTP emulators of the providers' wire APIs, with fault injection and a ledger.
+//! Loopback HTTP emulators of the M-Pesa STK Push providers' wire APIs, with fault injection
+//! and a ledger.
 //!
 //! Each emulator is an axum server bound to `127.0.0.1` that speaks one provider's documented
 //! wire format (paths, auth headers, bodies, status codes), runs payments on the shared
-//! [`Simulation`](crate::simulation::Simulation) in real time (same test numbers as the fake
-//! provider), delivers webhooks, and records everything it receives in a [`Ledger`].
+//! [`Simulation`](stk_mock::simulation::Simulation) in real time (same test numbers as the
+//! fake provider: [`stk_mock::TEST_NUMBERS`]), delivers webhooks, and records everything it
+//! receives in a [`Ledger`]:
+//!
+//! - [`KulmiPayEmulator`], [`UpesiPayEmulator`], [`LipiaEmulator`]: one per provider;
+//! - [`CallbackReceiver`]: a merchant's callback endpoint on loopback, for tests;
+//! - `stk sandbox` (the CLI) runs the three emulators for trying the SDK without credentials.
 //!
 //! Faults are queued per test with [`Faults`]: each [`Fault`] applies to the next matching
 //! request (optionally only to one [`Endpoint`]), including connection-level faults that
 //! really close the socket, before or after the request body is read and the charge created.
 //!
 //! ```no_run
-//! use stk_mock::emulator::{Endpoint, Fault, KulmiPayEmulator, KulmiPayEmulatorConfig};
+//! use stk_emulator::{Endpoint, Fault, KulmiPayEmulator, KulmiPayEmulatorConfig};
 //!
 //! # async fn demo() -> std::io::Result<()> {
 //! let emulator = KulmiPayEmulator::start(KulmiPayEmulatorConfig::default()).await?;
@@ -30,6 +36,7 @@ mod receiver;
 mod server;
 mod upesipay;
 mod util;
+mod webhook;
 
 pub use faults::{Endpoint, Fault, Faults};
 pub use kulmipay::{

@@ -1,7 +1,7 @@
 //! Test phone numbers: the outcome the fake provider and the emulators script for each
 //! number, like card networks' test card numbers.
 
-use crate::{PhoneNumber, ResultCode};
+use stk_core::{PhoneNumber, ResultCode};
 
 /// What happens to a push to a test number. Any number not in [`TEST_NUMBERS`] completes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

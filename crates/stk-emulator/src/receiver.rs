@@ -8,12 +8,15 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::State;
-use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
-use axum::response::{IntoResponse, Response};
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::{HeaderMap, Uri};
+use axum::response::Response;
 use stk_core::{CallbackAck, CallbackRequest};
+use stk_http::receive::{MAX_CALLBACK_BODY, ack_response, callback_request};
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
+
+use crate::util::lock;
 
 #[derive(Debug)]
 struct Shared {
@@ -21,12 +24,13 @@ struct Shared {
     answer: CallbackAck,
 }
 
-/// A loopback HTTP endpoint that records every POST (any path) as a [`CallbackRequest`]
-/// with its headers, raw body and request target.
+/// A loopback HTTP endpoint that records every request (any path) as a [`CallbackRequest`]
+/// with its headers, raw body (up to [`MAX_CALLBACK_BODY`]) and request target, and answers
+/// with the given [`CallbackAck`].
 ///
 /// ```no_run
 /// use stk_core::CallbackAck;
-/// use stk_mock::emulator::CallbackReceiver;
+/// use stk_emulator::CallbackReceiver;
 ///
 /// # async fn demo() -> std::io::Result<()> {
 /// let receiver = CallbackReceiver::start(CallbackAck::OK).await?;
@@ -51,7 +55,10 @@ impl CallbackReceiver {
             received: Mutex::new(Vec::new()),
             answer,
         });
-        let app = Router::new().fallback(record).with_state(shared.clone());
+        let app = Router::new()
+            .fallback(record)
+            .layer(DefaultBodyLimit::max(MAX_CALLBACK_BODY))
+            .with_state(shared.clone());
         let (tx, rx) = oneshot::channel::<()>();
         tokio::spawn(async move {
             let serve = axum::serve(listener, app).with_graceful_shutdown(async move {
@@ -75,11 +82,7 @@ impl CallbackReceiver {
 
     /// Everything received so far, in arrival order.
     pub fn received(&self) -> Vec<CallbackRequest> {
-        self.shared
-            .received
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .clone()
+        lock(&self.shared.received).clone()
     }
 
     /// The first callback matching `predicate`, waiting (polling every 10 ms) up to `timeout`.
@@ -115,27 +118,6 @@ async fn record(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let target = uri
-        .path_and_query()
-        .map_or_else(|| uri.path().to_owned(), |p| p.as_str().to_owned());
-    let mut callback = CallbackRequest::new(body.to_vec()).path_and_query(target);
-    for (name, value) in &headers {
-        callback = callback.header(
-            name.as_str(),
-            String::from_utf8_lossy(value.as_bytes()).into_owned(),
-        );
-    }
-    shared
-        .received
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
-        .push(callback);
-    let answer = shared.answer;
-    let mut response = answer.body.into_response();
-    *response.status_mut() = StatusCode::from_u16(answer.status).unwrap_or(StatusCode::OK);
-    response.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static(answer.content_type),
-    );
-    response
+    lock(&shared.received).push(callback_request(&uri, &headers, body));
+    ack_response(&shared.answer)
 }

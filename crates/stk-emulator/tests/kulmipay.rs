@@ -1,9 +1,8 @@
 //! The KulmiPay emulator on its own: documented validation errors, auth, 404s, the ledger.
-#![cfg(feature = "emulator")]
 #![allow(clippy::unwrap_used)]
 
 use serde_json::{Value, json};
-use stk_mock::emulator::{Endpoint, Fault, KulmiPayEmulator, KulmiPayEmulatorConfig};
+use stk_emulator::{Endpoint, Fault, KulmiPayEmulator, KulmiPayEmulatorConfig};
 
 async fn post(url: &str, auth: Option<&str>, body: &str) -> (u16, Value) {
     let mut req = reqwest::Client::new()

@@ -3,14 +3,7 @@
 use std::sync::{Mutex, MutexGuard};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-/// The client emulators deliver webhooks with: 5 s timeout, never re-sends on its own.
-pub(crate) fn webhook_client() -> std::io::Result<reqwest::Client> {
-    reqwest::Client::builder()
-        .timeout(std::time::Duration::from_secs(5))
-        .retry(reqwest::retry::never())
-        .build()
-        .map_err(std::io::Error::other)
-}
+use axum::http::HeaderMap;
 
 pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     // Nothing holding these locks can leave the data half-updated on panic.
@@ -54,6 +47,24 @@ fn civil_from_days(z: i64) -> (i64, u32, u32) {
     )
 }
 
+/// The token of an `Authorization: Bearer <token>` header (scheme matched
+/// case-insensitively).
+pub(crate) fn bearer(headers: &HeaderMap) -> Option<&str> {
+    let value = headers.get("authorization")?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
+}
+
+/// The request target (path and query) of a URL, as a receiver sees it: `None` if `url`
+/// does not parse.
+pub(crate) fn request_target(url: &str) -> Option<String> {
+    let url = reqwest::Url::parse(url).ok()?;
+    Some(match url.query() {
+        Some(q) => format!("{}?{q}", url.path()),
+        None => url.path().to_owned(),
+    })
+}
+
 /// Cents as a two-decimal string: `150000` → `"1500.00"`.
 pub(crate) fn cents_text(cents: u64) -> String {
     format!("{}.{:02}", cents / 100, cents % 100)
@@ -69,5 +80,21 @@ mod tests {
         assert_eq!(civil_from_days(19_737), (2024, 1, 15));
         assert_eq!(cents_text(150_005), "1500.05");
         assert!(now_rfc3339().ends_with('Z'));
+    }
+
+    #[test]
+    fn bearer_tokens_and_request_targets() {
+        let mut headers = HeaderMap::new();
+        assert_eq!(bearer(&headers), None);
+        headers.insert("authorization", "bEaReR  s3cret ".parse().unwrap());
+        assert_eq!(bearer(&headers), Some("s3cret"));
+        headers.insert("authorization", "Basic s3cret".parse().unwrap());
+        assert_eq!(bearer(&headers), None);
+        assert_eq!(
+            request_target("https://shop.example/cb/x?token=a%20b").as_deref(),
+            Some("/cb/x?token=a%20b")
+        );
+        assert_eq!(request_target("https://shop.example").as_deref(), Some("/"));
+        assert_eq!(request_target("not a url"), None);
     }
 }

@@ -22,8 +22,8 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
-use super::faults::{Endpoint, Fault, Faults};
-use super::ledger::{Ledger, RecordedRequest};
+use crate::faults::{Endpoint, Fault, Faults};
+use crate::ledger::{Ledger, RecordedRequest};
 
 /// The largest request body an emulator reads.
 const MAX_BODY: usize = 1 << 20;

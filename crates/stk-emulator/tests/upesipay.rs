@@ -1,13 +1,12 @@
 //! The UpesiPay emulator on its own, over raw HTTP: auth, validation errors, the documented
 //! answers, status lookups, callbacks, the abuse protection, and the ledger.
-#![cfg(feature = "emulator")]
 #![allow(clippy::unwrap_used)]
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use stk_mock::emulator::{Endpoint, UpesiPayAbuseRules, UpesiPayEmulator, UpesiPayEmulatorConfig};
+use stk_emulator::{Endpoint, UpesiPayAbuseRules, UpesiPayEmulator, UpesiPayEmulatorConfig};
 
 async fn send(req: reqwest::RequestBuilder) -> (u16, Option<String>, Value) {
     let resp = req.send().await.unwrap();
@@ -288,7 +287,22 @@ async fn callbacks_use_the_documented_envelope() {
     assert_eq!(failed["response"]["Status"], json!("Failed"));
     assert_eq!(failed["response"]["ResultCode"], json!(1032));
     assert_eq!(failed["response"]["MpesaReceiptNumber"], json!(""));
-    assert_eq!(emu.ledger().webhooks().len(), 2);
+    // The ledger records a delivery once the receiver's answer is back, just after the
+    // receiver saw the body: wait for it rather than race it.
+    while emu.ledger().webhooks().len() < 2 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "deliveries not recorded"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let deliveries = emu.ledger().webhooks();
+    assert_eq!(deliveries.len(), 2, "{deliveries:?}");
+    assert!(
+        deliveries
+            .iter()
+            .all(|d| d.attempt == 1 && d.status == Some(200))
+    );
     // `callback_for` shows the same body as delivered.
     let reference = emu.ledger().charges()[0].id.clone();
     let cb = emu.callback_for(&reference).unwrap();
