@@ -14,6 +14,7 @@ use stk::{SeenEvents, StkProvider};
 use stk_http::receive::{MAX_CALLBACK_BODY, ack_response, callback_request};
 use tokio::sync::mpsc;
 
+use crate::CliError;
 use crate::args::ListenArgs;
 use crate::output;
 
@@ -29,7 +30,7 @@ pub(crate) async fn run(
     provider: Box<dyn StkProvider>,
     args: ListenArgs,
     json: bool,
-) -> Result<(), String> {
+) -> Result<(), CliError> {
     let (report, mut reports) = mpsc::unbounded_channel();
     let state = Arc::new(Listener {
         provider: Arc::from(provider),
@@ -40,8 +41,10 @@ pub(crate) async fn run(
     let name = state.provider.name();
     let listener = tokio::net::TcpListener::bind(args.bind)
         .await
-        .map_err(|e| format!("cannot listen on {}: {e}", args.bind))?;
-    let addr = listener.local_addr().map_err(|e| e.to_string())?;
+        .map_err(|e| CliError::io(format!("listen on {}", args.bind), e))?;
+    let addr = listener
+        .local_addr()
+        .map_err(|e| CliError::io("read the listening address", e))?;
     eprintln!("listening for {name} callbacks on http://{addr}/ (any path)");
     let app = Router::new()
         .fallback(receive)
@@ -85,16 +88,8 @@ async fn receive(
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner)
                 .first_time(&event);
-            let mut line = json!({
-                "callback": {
-                    "provider": event.provider,
-                    "payment_id": event.payment_id.as_ref().map(|id| id.as_str()),
-                    "checkout_request_id": event.checkout_request_id,
-                    "merchant_reference": event.merchant_reference,
-                    "status": event.status,
-                    "duplicate": duplicate,
-                }
-            });
+            let mut line = json!({ "callback": event });
+            line["callback"]["duplicate"] = json!(duplicate);
             if state.confirm && event.status.is_final() && !duplicate {
                 line["callback"]["confirmed"] = confirm(state.provider.as_ref(), &event).await;
             }
@@ -111,8 +106,8 @@ async fn receive(
 
 /// Whether a status query agrees with the callback: `true`, `false`, or the query's error.
 async fn confirm(provider: &dyn StkProvider, event: &stk::PaymentEvent) -> Value {
-    let Some(id) = &event.payment_id else {
-        return json!({ "error": "the callback carries no payment id to query" });
+    let Some(id) = &event.status_id else {
+        return json!({ "error": "the callback carries no id the status query accepts" });
     };
     match provider.status(id).await {
         Ok(status) => json!(status.as_str() == event.status.as_str()),
@@ -135,14 +130,11 @@ fn human(line: &Value) -> String {
         .or(cb["checkout_request_id"].as_str())
         .or(cb["merchant_reference"].as_str())
         .unwrap_or("?");
-    let mut text = format!(
-        "payment {id}: {}",
-        cb["status"]["status"].as_str().unwrap_or("?")
-    );
-    if let Some(receipt) = cb["status"]["receipt"].as_str() {
+    let mut text = format!("payment {id}: {}", cb["status"].as_str().unwrap_or("?"));
+    if let Some(receipt) = cb["receipt"].as_str() {
         text.push_str(&format!(", receipt {receipt}"));
     }
-    if let Some(reason) = cb["status"]["reason"].as_str() {
+    if let Some(reason) = cb["reason"].as_str() {
         text.push_str(&format!(", {reason}"));
     }
     if cb["duplicate"] == true {

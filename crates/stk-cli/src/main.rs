@@ -22,6 +22,47 @@ use stk::{
 use args::{Cli, Command, PushArgs, WaitArgs};
 use output::exit;
 
+/// Why a command could not run: an SDK error, or the machine refusing (a port, the runtime).
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum CliError {
+    /// From the SDK: invalid input, configuration, the provider's answer.
+    #[error(transparent)]
+    Stk(#[from] Error),
+    /// An I/O failure of the CLI itself.
+    #[error("cannot {action}: {source}")]
+    Io {
+        /// What the CLI was doing.
+        action: String,
+        /// The operating system's error.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+impl CliError {
+    pub(crate) fn io(action: impl Into<String>, source: std::io::Error) -> Self {
+        Self::Io {
+            action: action.into(),
+            source,
+        }
+    }
+
+    fn exit_code(&self) -> u8 {
+        match self {
+            Self::Stk(e) => output::exit_code(e),
+            Self::Io { .. } => exit::INVALID,
+        }
+    }
+}
+
+/// What a command produced.
+enum Outcome {
+    /// Where a payment stands (push, status).
+    Payment(&'static str, PaymentId, PaymentStatus),
+    /// A long-running command (sandbox, listen) ended normally.
+    Done,
+}
+
 fn main() -> ExitCode {
     let json = std::env::args().any(|a| a == "--json");
     let cli = match Cli::try_parse() {
@@ -32,50 +73,51 @@ fn main() -> ExitCode {
         }
         Err(e) => e.exit(),
     };
-    let runtime = match tokio::runtime::Builder::new_current_thread()
+    let json = cli.json;
+    let result = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
-            return ExitCode::from(exit::INVALID);
-        }
-    };
-    if let Command::Sandbox(args) = cli.command {
-        return match runtime.block_on(sandbox::run(args)) {
-            Ok(()) => ExitCode::SUCCESS,
-            Err(e) => {
-                eprintln!("error: {e}");
-                ExitCode::from(exit::INVALID)
-            }
-        };
-    }
-    if let Command::Listen(args) = cli.command {
-        let json = cli.json;
-        let listened = runtime.block_on(async move {
-            let kind: ProviderKind = cli.provider.parse().map_err(|e: Error| e.to_string())?;
-            let provider = ProviderConfig::for_provider(kind, |k| std::env::var(k).ok())
-                .and_then(|c| c.build())
-                .map_err(|e| e.to_string())?;
-            listen::run(provider, args, json).await
-        });
-        return match listened {
-            Ok(()) => ExitCode::SUCCESS,
-            Err(e) => {
-                eprintln!("error: {e}");
-                ExitCode::from(exit::INVALID)
-            }
-        };
-    }
-    ExitCode::from(runtime.block_on(run(cli)))
+        .map_err(|e| CliError::io("start the async runtime", e))
+        .and_then(|runtime| runtime.block_on(dispatch(cli)));
+    ExitCode::from(report(result, json))
 }
 
-/// Runs a command and prints its result; returns the exit code.
-async fn run(cli: Cli) -> u8 {
+/// Runs the command.
+async fn dispatch(cli: Cli) -> Result<Outcome, CliError> {
     let json = cli.json;
-    match execute(cli).await {
-        Ok((provider, id, status)) => {
+    match cli.command {
+        Command::Sandbox(args) => sandbox::run(args).await.map(|()| Outcome::Done),
+        Command::Listen(args) => {
+            let provider = provider(&cli.provider)?;
+            listen::run(provider, args, json)
+                .await
+                .map(|()| Outcome::Done)
+        }
+        Command::Push(args) => Ok(push(provider(&cli.provider)?.as_ref(), args, json).await?),
+        Command::Status(args) => {
+            let provider = provider(&cli.provider)?;
+            let id = PaymentId::new(args.id.trim());
+            let status = if args.wait.wait {
+                wait(provider.as_ref(), &id, &args.wait, json).await?
+            } else {
+                provider.status(&id).await?
+            };
+            Ok(Outcome::Payment(provider.name(), id, status))
+        }
+    }
+}
+
+/// The provider named by `--provider`/`STK_PROVIDER`, configured from the environment.
+fn provider(name: &str) -> Result<Box<dyn StkProvider>, Error> {
+    let kind: ProviderKind = name.parse()?;
+    ProviderConfig::for_provider(kind, |k| std::env::var(k).ok())?.build()
+}
+
+/// Prints the outcome or the error; returns the exit code.
+fn report(result: Result<Outcome, CliError>, json: bool) -> u8 {
+    match result {
+        Ok(Outcome::Done) => exit::OK,
+        Ok(Outcome::Payment(provider, id, status)) => {
             if json {
                 println!("{}", output::status_json(provider, &id, &status));
             } else {
@@ -83,43 +125,23 @@ async fn run(cli: Cli) -> u8 {
             }
             output::status_exit_code(&status)
         }
+        Err(CliError::Stk(e)) if json => {
+            println!("{}", output::error_json(&e));
+            output::exit_code(&e)
+        }
         Err(e) => {
-            if json {
-                println!("{}", output::error_json(&e));
-            } else {
-                eprintln!("error: {e}");
-                if let Some(hint) = output::error_hint(&e) {
+            eprintln!("error: {e}");
+            if let CliError::Stk(inner) = &e {
+                if let Some(hint) = output::error_hint(inner) {
                     eprintln!("{hint}");
                 }
             }
-            output::exit_code(&e)
+            e.exit_code()
         }
     }
 }
 
-async fn execute(cli: Cli) -> Result<(&'static str, PaymentId, PaymentStatus), Error> {
-    let kind: ProviderKind = cli.provider.parse()?;
-    let provider = ProviderConfig::for_provider(kind, |k| std::env::var(k).ok())?.build()?;
-    match cli.command {
-        Command::Push(args) => push(provider.as_ref(), args, cli.json).await,
-        Command::Status(args) => {
-            let id = PaymentId::new(args.id.trim());
-            let status = if args.wait.wait {
-                wait(provider.as_ref(), &id, &args.wait, cli.json).await?
-            } else {
-                provider.status(&id).await?
-            };
-            Ok((provider.name(), id, status))
-        }
-        Command::Sandbox(_) | Command::Listen(_) => unreachable!("handled in main"),
-    }
-}
-
-async fn push(
-    provider: &dyn StkProvider,
-    args: PushArgs,
-    json: bool,
-) -> Result<(&'static str, PaymentId, PaymentStatus), Error> {
+async fn push(provider: &dyn StkProvider, args: PushArgs, json: bool) -> Result<Outcome, Error> {
     let reference = args.reference.unwrap_or_else(generated_reference);
     let mut builder = StkPushRequest::builder()
         .phone(args.phone.as_str())
@@ -148,7 +170,11 @@ async fn push(
     } else {
         accepted.status
     };
-    Ok((accepted.provider, accepted.payment_id, status))
+    Ok(Outcome::Payment(
+        accepted.provider,
+        accepted.payment_id,
+        status,
+    ))
 }
 
 async fn wait(

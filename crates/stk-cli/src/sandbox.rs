@@ -8,17 +8,18 @@ use stk_emulator::{
     UpesiPayEmulatorConfig,
 };
 
+use crate::CliError;
 use crate::args::SandboxArgs;
 
 /// The webhook challenge KulmiPay's emulator sends when `--webhook-url` is given.
 const SANDBOX_CHALLENGE: &str = "sandbox-challenge";
 
-fn started<T>(name: &str, port: u16, result: std::io::Result<T>) -> Result<T, String> {
-    result.map_err(|e| format!("cannot start the {name} emulator on 127.0.0.1:{port}: {e}"))
+fn started<T>(name: &str, port: u16, result: std::io::Result<T>) -> Result<T, CliError> {
+    result.map_err(|e| CliError::io(format!("start the {name} emulator on 127.0.0.1:{port}"), e))
 }
 
 /// Starts the emulators, prints how to use them, and runs until Ctrl-C or `--duration`.
-pub(crate) async fn run(args: SandboxArgs) -> Result<(), String> {
+pub(crate) async fn run(args: SandboxArgs) -> Result<(), CliError> {
     let delay = Duration::from_millis(args.delay_ms);
     let ports = [
         args.port,
@@ -89,7 +90,7 @@ pub(crate) async fn run(args: SandboxArgs) -> Result<(), String> {
         Some(secs) => tokio::time::sleep(Duration::from_secs(secs)).await,
         None => tokio::signal::ctrl_c()
             .await
-            .map_err(|e| format!("cannot wait for Ctrl-C: {e}"))?,
+            .map_err(|e| CliError::io("wait for Ctrl-C", e))?,
     }
     kulmipay.shutdown().await;
     upesipay.shutdown().await;

@@ -214,7 +214,7 @@ async fn listen_verifies_deduplicates_and_confirms_callbacks() {
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
     assert_eq!(lines.len(), 3);
-    assert_eq!(lines[0]["callback"]["status"]["status"], "completed");
+    assert_eq!(lines[0]["callback"]["status"], "completed");
     assert_eq!(lines[0]["callback"]["confirmed"], true);
     assert_eq!(lines[0]["callback"]["duplicate"], false);
     assert_eq!(lines[1]["callback"]["duplicate"], true);

@@ -142,3 +142,47 @@ async fn account_window_slides() {
     tokio::time::advance(clears_in).await;
     push_and_wait(&guarded, "0712345678").await.unwrap();
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_settled_push_is_forgotten_by_every_id() {
+    let guarded = Guarded::new(MockProvider::new(), upesipay_rules());
+    push_and_wait(&guarded, CANCELS).await.unwrap();
+    push_and_wait(&guarded, "0700000000").await.unwrap();
+    assert_eq!(guarded.pending_pushes(), (0, 0));
+}
+
+#[tokio::test(start_paused = true)]
+async fn pushes_that_never_settle_are_bounded() {
+    let guarded = Guarded::new(MockProvider::new(), upesipay_rules()).pending_capacity(5);
+    for _ in 0..50 {
+        // 0700000007 never answers: nothing ever settles these pushes.
+        guarded.initiate(&request("0700000007")).await.unwrap();
+    }
+    let (pushes, ids) = guarded.pending_pushes();
+    assert_eq!(pushes, 5);
+    assert!(ids <= 10, "{ids} ids kept for 5 pushes");
+}
+
+#[tokio::test]
+async fn the_memory_store_forgets_failures_past_its_retention() {
+    use stk_core::{GuardStore, MemoryGuardStore, PhoneNumber};
+    const HOUR_MS: u64 = 3_600_000;
+    let store = MemoryGuardStore::new(Duration::from_secs(24 * 3600));
+    for n in 0..5_000u32 {
+        let phone = PhoneNumber::parse(&format!("07{n:08}")).unwrap();
+        store.record_failure(&phone, 0).await.unwrap();
+    }
+    assert_eq!(store.phones_remembered(), 5_000);
+    // A day and an hour later, new failures push the old ones out (pruning is amortized:
+    // it runs when the map has doubled since the last prune).
+    for n in 0..8_300u32 {
+        let phone = PhoneNumber::parse(&format!("011{n:07}")).unwrap();
+        store.record_failure(&phone, 25 * HOUR_MS).await.unwrap();
+    }
+    assert_eq!(
+        store.phones_remembered(),
+        8_300,
+        "only the recent numbers are kept"
+    );
+    assert_eq!(store.account_failures(0).await.unwrap().len(), 8_300);
+}
