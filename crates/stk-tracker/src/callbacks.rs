@@ -1,0 +1,327 @@
+//! Callbacks: store raw, acknowledge, then process (verify, match, confirm by status query,
+//! compare, apply). A callback is a claim, not a fact: only the provider's status answer moves
+//! an attempt.
+
+use serde_json::json;
+use stk_core::{CallbackAck, CallbackRequest, PaymentEvent, PaymentId, PaymentStatus};
+
+use crate::error::TrackerError;
+use crate::ids;
+use crate::model::{Attempt, InboxItem, Inserted, Source};
+use crate::store::AttemptKeys;
+use crate::tracker::{Evidence, Tracker, ms, observed};
+
+/// What processing a callback concluded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum CallbackOutcome {
+    /// Verified, matched, confirmed by status query, and applied (`changed`: the attempt moved).
+    Applied {
+        /// The attempt.
+        attempt_id: String,
+        /// Whether its state changed.
+        changed: bool,
+    },
+    /// The status query does not confirm what the callback claims (forged, or early).
+    NotConfirmed {
+        /// The attempt.
+        attempt_id: String,
+    },
+    /// The callback names a genuine payment but claims another amount or reference: an
+    /// anomaly, never a payment.
+    Mismatch {
+        /// The attempt.
+        attempt_id: String,
+    },
+    /// Refused: not verifiable or not a callback of this provider.
+    Invalid,
+    /// No attempt carries any of its ids or its reference; kept in the inbox.
+    Unmatched,
+    /// It could not be confirmed now (no id to query, or the query failed); the sweeper will
+    /// query again.
+    Deferred {
+        /// The attempt.
+        attempt_id: String,
+    },
+}
+
+impl CallbackOutcome {
+    fn name(&self) -> &'static str {
+        match self {
+            Self::Applied { .. } => "applied",
+            Self::NotConfirmed { .. } => "not_confirmed",
+            Self::Mismatch { .. } => "mismatch",
+            Self::Invalid => "invalid",
+            Self::Unmatched => "unmatched",
+            Self::Deferred { .. } => "deferred",
+        }
+    }
+
+    fn attempt_id(&self) -> Option<&str> {
+        match self {
+            Self::Applied { attempt_id, .. }
+            | Self::NotConfirmed { attempt_id }
+            | Self::Mismatch { attempt_id }
+            | Self::Deferred { attempt_id } => Some(attempt_id),
+            Self::Invalid | Self::Unmatched => None,
+        }
+    }
+}
+
+/// The result of storing a callback: how to answer it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Received {
+    /// The inbox id.
+    pub inbox_id: String,
+    /// Whether an identical callback was already stored (a re-delivery).
+    pub duplicate: bool,
+    /// The provider's acknowledgement, to answer with now.
+    pub ack: CallbackAck,
+}
+
+impl Tracker {
+    /// Stores a callback for `provider` in the inbox and returns the acknowledgement to answer
+    /// with at once; processing happens afterwards (see [`process_inbox`](Self::process_inbox)
+    /// and [`run`](Self::run)). Identical re-deliveries are stored once. Framework-free: call
+    /// it from any web server.
+    pub async fn receive(
+        &self,
+        provider: &str,
+        callback: CallbackRequest,
+    ) -> Result<Received, TrackerError> {
+        let provider = self.provider(provider)?;
+        let now = self.now();
+        let item = InboxItem {
+            id: ids::new_id("cb", now),
+            provider: provider.name().to_owned(),
+            received_at: now,
+            target: callback.path_and_query.clone(),
+            headers: callback.headers.clone(),
+            body: callback.body,
+            processed_at: None,
+            outcome: None,
+            attempt_id: None,
+            error: None,
+        };
+        let inserted = self.inner.store.insert_inbox(&item).await?;
+        crate::fault::point("after_inbox_before_process");
+        let (inbox_id, duplicate) = match inserted {
+            Inserted::New(id) => (id, false),
+            Inserted::Duplicate(id) => (id, true),
+        };
+        if !duplicate {
+            self.inner.work.notify_one();
+        }
+        Ok(Received {
+            inbox_id,
+            duplicate,
+            ack: provider.callback_ack(),
+        })
+    }
+
+    /// Processes stored callbacks not yet processed (also those left by a crash), up to the
+    /// batch size; returns how many were processed.
+    pub async fn process_inbox(&self) -> Result<usize, TrackerError> {
+        let config = &self.inner.config;
+        let items = self
+            .inner
+            .store
+            .claim_inbox(
+                &self.inner.owner,
+                self.now(),
+                ms(config.lease),
+                config.batch,
+            )
+            .await?;
+        let count = items.len();
+        let mut tasks = tokio::task::JoinSet::new();
+        for item in items {
+            let tracker = self.clone();
+            tasks.spawn(async move { tracker.process_item(item).await });
+        }
+        while let Some(done) = tasks.join_next().await {
+            match done {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => {
+                    tracing::warn!(error = %e, "a callback could not be processed; it stays in the inbox")
+                }
+                Err(e) => tracing::error!(error = %e, "a callback task panicked"),
+            }
+        }
+        Ok(count)
+    }
+
+    async fn process_item(&self, item: InboxItem) -> Result<(), TrackerError> {
+        let (outcome, error) = match self.process_callback(&item).await {
+            Ok(outcome) => (outcome, None),
+            Err((outcome, error)) => (outcome, Some(error)),
+        };
+        self.inner
+            .store
+            .finish_inbox(
+                &item.id,
+                self.now(),
+                outcome.name(),
+                outcome.attempt_id(),
+                error.as_deref(),
+            )
+            .await?;
+        tracing::debug!(inbox = %item.id, outcome = outcome.name(), "callback processed");
+        Ok(())
+    }
+
+    /// Verify, match, compare, confirm, apply. `Err` carries the outcome and why.
+    async fn process_callback(
+        &self,
+        item: &InboxItem,
+    ) -> Result<CallbackOutcome, (CallbackOutcome, String)> {
+        let provider = self
+            .provider(&item.provider)
+            .map_err(|e| (CallbackOutcome::Invalid, e.to_string()))?;
+        let mut request = CallbackRequest::new(item.body.clone());
+        request.headers = item.headers.clone();
+        request.path_and_query = item.target.clone();
+        let event = provider
+            .parse_callback(&request)
+            .map_err(|e| (CallbackOutcome::Invalid, e.to_string()))?;
+        let store_err = |e: crate::store::StoreError| (CallbackOutcome::Unmatched, e.to_string());
+        let payment_ids: Vec<&str> = [event.payment_id.as_ref(), event.status_id.as_ref()]
+            .into_iter()
+            .flatten()
+            .map(PaymentId::as_str)
+            .collect();
+        let keys = AttemptKeys {
+            provider: provider.name(),
+            payment_ids,
+            checkout_request_id: event.checkout_request_id.as_deref(),
+            reference: event.merchant_reference.as_deref(),
+        };
+        let Some(attempt) = self
+            .inner
+            .store
+            .find_attempt(&keys)
+            .await
+            .map_err(store_err)?
+        else {
+            return Ok(CallbackOutcome::Unmatched);
+        };
+        let attempt_id = attempt.id.clone();
+        let with_attempt = |e: TrackerError| {
+            (
+                CallbackOutcome::Deferred {
+                    attempt_id: attempt_id.clone(),
+                },
+                e.to_string(),
+            )
+        };
+        if let Some(what) = claim_mismatch(&attempt, &event) {
+            self.anomaly(&attempt, what, json!({ "callback": event }), &item.id)
+                .await
+                .map_err(with_attempt)?;
+            return Ok(CallbackOutcome::Mismatch { attempt_id });
+        }
+        // Confirm by status query: the attempt's own id first, else the one the callback
+        // says `status()` accepts.
+        let query_id = attempt
+            .payment_id
+            .clone()
+            .map(PaymentId::new)
+            .or_else(|| event.status_id.clone());
+        let Some(query_id) = query_id else {
+            self.defer(
+                &attempt,
+                "the callback carries no id the status query accepts",
+            )
+            .await
+            .map_err(with_attempt)?;
+            return Ok(CallbackOutcome::Deferred { attempt_id });
+        };
+        let status = match provider.status(&query_id).await {
+            Ok(status) => status,
+            Err(e) => {
+                self.defer(&attempt, &e.to_string())
+                    .await
+                    .map_err(with_attempt)?;
+                return Err((CallbackOutcome::Deferred { attempt_id }, e.to_string()));
+            }
+        };
+        if let Some(what) = status_mismatch(&attempt, &status) {
+            self.anomaly(
+                &attempt,
+                what,
+                json!({ "callback": event, "status": status }),
+                &item.id,
+            )
+            .await
+            .map_err(with_attempt)?;
+            return Ok(CallbackOutcome::Mismatch { attempt_id });
+        }
+        let confirmed = status.as_str() == event.status.as_str();
+        let before = (attempt.state, attempt.version);
+        let evidence = Evidence {
+            observed: observed(&status),
+            source: Source::Callback,
+            detail: json!({ "callback": event, "status": status, "confirmed": confirmed, "inbox_id": item.id }),
+            payment_id: Some(query_id.to_string()),
+            checkout_request_id: event.checkout_request_id.clone(),
+        };
+        let after = self
+            .apply(attempt, evidence, Some(&status))
+            .await
+            .map_err(with_attempt)?;
+        let changed = (after.state, after.version) != before;
+        if confirmed {
+            Ok(CallbackOutcome::Applied {
+                attempt_id,
+                changed,
+            })
+        } else {
+            Ok(CallbackOutcome::NotConfirmed { attempt_id })
+        }
+    }
+
+    /// Asks the sweeper to query the attempt soon.
+    async fn defer(&self, attempt: &Attempt, why: &str) -> Result<(), TrackerError> {
+        if !attempt.state.is_open() {
+            return Ok(());
+        }
+        let soon = self.now().saturating_add(1_000);
+        self.inner
+            .store
+            .schedule_check(&attempt.id, Some(soon), false, Some(why))
+            .await?;
+        Ok(())
+    }
+}
+
+/// A callback naming this attempt but claiming another reference or amount.
+fn claim_mismatch(attempt: &Attempt, event: &PaymentEvent) -> Option<&'static str> {
+    if event
+        .merchant_reference
+        .as_deref()
+        .is_some_and(|r| r != attempt.reference)
+    {
+        return Some("reference_mismatch");
+    }
+    match &event.status {
+        PaymentStatus::Completed(done)
+            if done.amount.is_some_and(|a| a.shillings() != attempt.amount) =>
+        {
+            Some("amount_mismatch")
+        }
+        _ => None,
+    }
+}
+
+/// A provider's completion that names another amount than the attempt's.
+pub(crate) fn status_mismatch(attempt: &Attempt, status: &PaymentStatus) -> Option<&'static str> {
+    match status {
+        PaymentStatus::Completed(done)
+            if done.amount.is_some_and(|a| a.shillings() != attempt.amount) =>
+        {
+            Some("confirmed_amount_mismatch")
+        }
+        _ => None,
+    }
+}

@@ -1,0 +1,120 @@
+//! Events to user code: one per (attempt, final state) and per anomaly, written in the same
+//! transaction as the transition, delivered until the handler acknowledges (at least once;
+//! exactly once while nothing crashes mid-handler), also across restarts.
+
+use std::future::Future;
+use std::time::Duration;
+
+use async_trait::async_trait;
+
+use crate::error::TrackerError;
+use crate::model::Event;
+use crate::tracker::{Tracker, ms};
+
+/// A handler's refusal: the event is delivered again later.
+pub type HandlerError = Box<dyn std::error::Error + Send + Sync>;
+
+/// User code that acts on events (fulfil the order, notify the customer). Return `Ok` only
+/// once the effect is durable; use [`Event::event_id`] to make the effect idempotent.
+#[async_trait]
+pub trait EventHandler: Send + Sync {
+    /// Handles one event.
+    async fn handle(&self, event: &Event) -> Result<(), HandlerError>;
+}
+
+#[async_trait]
+impl<F, Fut> EventHandler for F
+where
+    F: Fn(Event) -> Fut + Send + Sync,
+    Fut: Future<Output = Result<(), HandlerError>> + Send,
+{
+    async fn handle(&self, event: &Event) -> Result<(), HandlerError> {
+        self(event.clone()).await
+    }
+}
+
+impl Tracker {
+    /// Delivers due events to `handler`, in order; returns how many were acknowledged.
+    pub async fn deliver_events(&self, handler: &dyn EventHandler) -> Result<usize, TrackerError> {
+        let config = &self.inner.config;
+        let events = self
+            .inner
+            .store
+            .claim_events(
+                &self.inner.owner,
+                self.now(),
+                ms(config.lease),
+                config.batch,
+            )
+            .await?;
+        let mut acknowledged = 0;
+        for event in events {
+            match handler.handle(&event).await {
+                Ok(()) => {
+                    self.inner
+                        .store
+                        .ack_event(&event.event_id, self.now())
+                        .await?;
+                    acknowledged += 1;
+                }
+                Err(e) => {
+                    let shift = u32::try_from(event.deliveries.clamp(0, 16)).unwrap_or(16);
+                    let backoff = Duration::from_secs(1 << shift).min(Duration::from_secs(300));
+                    let next = self.now().saturating_add(ms(backoff));
+                    tracing::warn!(event = %event.event_id, error = %e, "the event handler failed; it will be delivered again");
+                    self.inner
+                        .store
+                        .retry_event(&event.event_id, next, &e.to_string())
+                        .await?;
+                }
+            }
+        }
+        Ok(acknowledged)
+    }
+
+    /// Runs the tracker's work until `shutdown` completes: processes stored callbacks (those
+    /// left by a crash first), sweeps due attempts, delivers events. Wakes on new work and at
+    /// least every `tick`. Store failures are logged and retried; they never stop the loop.
+    pub async fn run(
+        &self,
+        handler: &dyn EventHandler,
+        tick: Duration,
+        shutdown: impl Future<Output = ()>,
+    ) {
+        tokio::pin!(shutdown);
+        loop {
+            let busy = self.run_once(handler).await;
+            if busy {
+                tokio::select! {
+                    () = &mut shutdown => return,
+                    () = tokio::task::yield_now() => {}
+                }
+                continue;
+            }
+            tokio::select! {
+                () = &mut shutdown => return,
+                () = self.inner.work.notified() => {}
+                () = tokio::time::sleep(tick) => {}
+            }
+        }
+    }
+
+    /// One round of work; `true` when a batch was full (more may be waiting).
+    pub async fn run_once(&self, handler: &dyn EventHandler) -> bool {
+        let batch = usize::try_from(self.inner.config.batch).unwrap_or(usize::MAX);
+        let mut busy = false;
+        match self.process_inbox().await {
+            Ok(n) => busy |= n >= batch,
+            Err(e) => tracing::warn!(error = %e, "processing callbacks failed"),
+        }
+        match self.sweep().await {
+            Ok(report) => busy |= report.attempts >= batch,
+            Err(e) => tracing::warn!(error = %e, "the sweep failed"),
+        }
+        match self.deliver_events(handler).await {
+            Ok(n) => busy |= n >= batch,
+            Err(e) => tracing::warn!(error = %e, "delivering events failed"),
+        }
+        busy
+    }
+}

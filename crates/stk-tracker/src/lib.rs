@@ -1,0 +1,45 @@
+//! Durable payment state for M-Pesa STK Push: the merchant always knows whether an order is
+//! paid, exactly once, never on a forged callback.
+//!
+//! - **Record before sending**: [`Tracker::push`] writes the attempt, then calls the provider;
+//!   a lost answer or a crash leaves a record, resolved by callback or status query, never by
+//!   a second push. A second push for an order that is live or paid is refused
+//!   ([`TrackerError::AlreadyLive`]).
+//! - **One state machine** ([`AttemptState`]), forward only, compare-and-set in the store.
+//! - **Callbacks: store, acknowledge, then process** ([`Tracker::receive`],
+//!   [`receiver::router`]): a callback is a claim; it is confirmed by a status query and
+//!   compared (amount, reference) before anything moves.
+//! - **Events** ([`EventHandler`]): one per (attempt, final state) and per anomaly, written in
+//!   the same transaction as the transition, re-delivered until acknowledged.
+//! - **Reconciliation** ([`Tracker::sweep`]): lost callbacks and outcome-unknown pushes are
+//!   queried with backoff; attempts past their deadline are flagged for review, never failed.
+//!
+//! The store is [`SqlStore`]: SQLite by default (one node: WAL, busy timeout), PostgreSQL with
+//! feature `postgres` (many instances).
+
+mod callbacks;
+mod error;
+mod events;
+mod fault;
+mod ids;
+mod model;
+mod state;
+mod store;
+mod sweeper;
+mod tracker;
+
+#[cfg(feature = "axum")]
+pub mod receiver;
+
+pub use callbacks::{CallbackOutcome, Received};
+pub use error::TrackerError;
+pub use events::{EventHandler, HandlerError};
+pub use ids::Clock;
+pub use model::{
+    Attempt, Event, InboxItem, Inserted, NewAttempt, NewEvent, Source, Transition,
+    TransitionRequest,
+};
+pub use state::{AttemptState, Observed, next_state};
+pub use store::{AttemptKeys, SqlStore, Store, StoreError};
+pub use sweeper::SweepReport;
+pub use tracker::{Tracker, TrackerBuilder, TrackerConfig};

@@ -1,0 +1,109 @@
+//! The embeddable callback receiver (feature `axum`): a `Router` with one route per
+//! configured provider, to `.nest()` into your own app, and [`serve`] for a standalone
+//! listener with header and idle timeouts and a connection limit.
+//!
+//! ```no_run
+//! # async fn demo(tracker: stk_tracker::Tracker) -> std::io::Result<()> {
+//! // In your existing axum app: POST /mpesa/callbacks/{provider}
+//! let app: axum::Router = axum::Router::new()
+//!     .nest("/mpesa/callbacks", stk_tracker::receiver::router(tracker.clone()));
+//! let listener = tokio::net::TcpListener::bind("127.0.0.1:3000").await?;
+//! axum::serve(listener, app).await?;
+//! # Ok(()) }
+//! ```
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, Path, Request, State};
+use axum::http::{HeaderMap, StatusCode, Uri};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::service::TowerToHyperService;
+use stk_http::receive::{MAX_CALLBACK_BODY, ack_response, callback_request};
+use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+
+use crate::{Tracker, TrackerError};
+
+/// The longest a callback request may take to arrive in full.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+/// The longest the request headers may take ([`serve`]).
+pub const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
+/// The longest a connection may stay open, idle or not ([`serve`]).
+pub const CONNECTION_LIFETIME: Duration = Duration::from_secs(60);
+/// Connections served at once by [`serve`]; more are closed at once.
+pub const MAX_CONNECTIONS: usize = 1024;
+
+/// Routes `POST /{provider}` for every provider the tracker has: the callback is stored and
+/// acknowledged at once (the provider's documented acknowledgement), then processed by
+/// [`Tracker::run`]. Bodies over 64 KiB get 413; requests slower than [`REQUEST_TIMEOUT`]
+/// get 408; unknown providers 404; a store failure 503 (the provider will retry).
+pub fn router(tracker: Tracker) -> Router {
+    Router::new()
+        .route("/{provider}", post(receive))
+        .layer(DefaultBodyLimit::max(MAX_CALLBACK_BODY))
+        .layer(middleware::from_fn(request_timeout))
+        .with_state(tracker)
+}
+
+async fn request_timeout(request: Request, next: Next) -> Response {
+    match tokio::time::timeout(REQUEST_TIMEOUT, next.run(request)).await {
+        Ok(response) => response,
+        Err(_) => (StatusCode::REQUEST_TIMEOUT, "request too slow").into_response(),
+    }
+}
+
+async fn receive(
+    State(tracker): State<Tracker>,
+    Path(provider): Path<String>,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let callback = callback_request(&uri, &headers, body);
+    match tracker.receive(&provider, callback).await {
+        Ok(received) => ack_response(&received.ack),
+        Err(TrackerError::UnknownProvider(_)) => {
+            (StatusCode::NOT_FOUND, "no such provider").into_response()
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "a callback could not be stored; the provider will retry");
+            (StatusCode::SERVICE_UNAVAILABLE, "try again").into_response()
+        }
+    }
+}
+
+/// Serves `app` on `listener` until `shutdown`, with [`HEADER_TIMEOUT`], a
+/// [`CONNECTION_LIFETIME`] and at most [`MAX_CONNECTIONS`] connections: a slow or idle client
+/// cannot hold the server.
+pub async fn serve(listener: TcpListener, app: Router, shutdown: impl Future<Output = ()>) {
+    let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+    tokio::pin!(shutdown);
+    loop {
+        let accepted = tokio::select! {
+            () = &mut shutdown => return,
+            accepted = listener.accept() => accepted,
+        };
+        let Ok((stream, _)) = accepted else { continue };
+        let Ok(slot) = Arc::clone(&slots).try_acquire_owned() else {
+            drop(stream);
+            continue;
+        };
+        let service = TowerToHyperService::new(app.clone());
+        tokio::spawn(async move {
+            let mut builder = hyper::server::conn::http1::Builder::new();
+            builder
+                .timer(TokioTimer::new())
+                .header_read_timeout(HEADER_TIMEOUT);
+            let connection = builder.serve_connection(TokioIo::new(stream), service);
+            let _ = tokio::time::timeout(CONNECTION_LIFETIME, connection).await;
+            drop(slot);
+        });
+    }
+}

@@ -1,0 +1,129 @@
+//! The store behind the tracker: one small async trait, [`SqlStore`] over SQLite (the
+//! embedded default) or PostgreSQL (feature `postgres`).
+
+mod sql;
+
+use async_trait::async_trait;
+
+use crate::model::{
+    Attempt, Event, InboxItem, Inserted, NewAttempt, NewEvent, Transition, TransitionRequest,
+};
+
+pub use sql::SqlStore;
+
+/// A store failure (the database is unreachable, full, or corrupt).
+#[derive(Debug, thiserror::Error)]
+#[error("the payment store failed: {message}")]
+pub struct StoreError {
+    /// What the database said.
+    pub message: String,
+}
+
+impl StoreError {
+    /// A store error with this message.
+    pub fn new(message: impl Into<String>) -> Self {
+        Self {
+            message: message.into(),
+        }
+    }
+}
+
+/// Which of an attempt's ids a callback may carry.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AttemptKeys<'a> {
+    /// The provider name.
+    pub provider: &'a str,
+    /// Payment ids (the event's `payment_id` and `status_id`).
+    pub payment_ids: Vec<&'a str>,
+    /// M-Pesa's `CheckoutRequestID`.
+    pub checkout_request_id: Option<&'a str>,
+    /// The merchant reference.
+    pub reference: Option<&'a str>,
+}
+
+/// Durable payment state. Every write that changes an attempt is a compare-and-set, so
+/// concurrent writers (tasks or processes) cannot interleave.
+#[async_trait]
+pub trait Store: Send + Sync + std::fmt::Debug {
+    /// Records an attempt; `Err(existing)` when the order already has a live or paid attempt.
+    async fn insert_attempt(
+        &self,
+        new: &NewAttempt,
+    ) -> Result<Result<Attempt, Attempt>, StoreError>;
+    /// An attempt by id.
+    async fn attempt(&self, id: &str) -> Result<Option<Attempt>, StoreError>;
+    /// The attempt a callback names, by payment id, checkout id, then live reference.
+    async fn find_attempt(&self, keys: &AttemptKeys<'_>) -> Result<Option<Attempt>, StoreError>;
+    /// Attempts, newest first.
+    async fn list_attempts(&self, limit: i64) -> Result<Vec<Attempt>, StoreError>;
+    /// Applies a compare-and-set transition (with its transition row and its event, in one
+    /// transaction); `false` if the attempt had moved on.
+    async fn transition(&self, request: &TransitionRequest) -> Result<bool, StoreError>;
+    /// Records evidence that changes no state (an anomaly, a failed query) and its event.
+    async fn note(
+        &self,
+        transition: &Transition,
+        event: Option<&NewEvent>,
+    ) -> Result<(), StoreError>;
+    /// Sets when to query an open attempt next, counting a query made.
+    async fn schedule_check(
+        &self,
+        attempt_id: &str,
+        next_check_at: Option<i64>,
+        queried: bool,
+        last_error: Option<&str>,
+    ) -> Result<(), StoreError>;
+    /// Claims up to `limit` open attempts due for a check (or past their deadline) for
+    /// `lease_ms`.
+    async fn claim_due_attempts(
+        &self,
+        owner: &str,
+        now: i64,
+        lease_ms: i64,
+        limit: i64,
+    ) -> Result<Vec<Attempt>, StoreError>;
+    /// An attempt's transitions, oldest first.
+    async fn transitions(&self, attempt_id: &str) -> Result<Vec<Transition>, StoreError>;
+
+    /// Stores a callback as received (de-duplicated on provider and body).
+    async fn insert_inbox(&self, item: &InboxItem) -> Result<Inserted, StoreError>;
+    /// Claims up to `limit` unprocessed callbacks for `lease_ms`.
+    async fn claim_inbox(
+        &self,
+        owner: &str,
+        now: i64,
+        lease_ms: i64,
+        limit: i64,
+    ) -> Result<Vec<InboxItem>, StoreError>;
+    /// Marks a callback processed.
+    async fn finish_inbox(
+        &self,
+        id: &str,
+        now: i64,
+        outcome: &str,
+        attempt_id: Option<&str>,
+        error: Option<&str>,
+    ) -> Result<(), StoreError>;
+    /// A callback by id.
+    async fn inbox_item(&self, id: &str) -> Result<Option<InboxItem>, StoreError>;
+
+    /// Claims up to `limit` undelivered events due now for `lease_ms`.
+    async fn claim_events(
+        &self,
+        owner: &str,
+        now: i64,
+        lease_ms: i64,
+        limit: i64,
+    ) -> Result<Vec<Event>, StoreError>;
+    /// Marks an event delivered (the handler acknowledged it).
+    async fn ack_event(&self, event_id: &str, now: i64) -> Result<(), StoreError>;
+    /// Schedules another delivery of an event the handler did not acknowledge.
+    async fn retry_event(
+        &self,
+        event_id: &str,
+        next_attempt_at: i64,
+        error: &str,
+    ) -> Result<(), StoreError>;
+    /// Every event of an attempt, delivered or not.
+    async fn events(&self, attempt_id: &str) -> Result<Vec<Event>, StoreError>;
+}

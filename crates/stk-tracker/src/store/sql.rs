@@ -1,0 +1,638 @@
+//! [`SqlStore`]: the [`Store`] over `sqlx`'s `Any` driver, so SQLite and PostgreSQL run the
+//! same SQL (`$n` placeholders, `ON CONFLICT DO NOTHING`, `UPDATE … RETURNING`, partial unique
+//! indexes) and the same migrations.
+
+use std::path::Path;
+
+use async_trait::async_trait;
+use sqlx::any::{AnyPoolOptions, AnyRow};
+use sqlx::{AnyPool, Row};
+
+use super::{AttemptKeys, Store, StoreError};
+use crate::ids;
+use crate::model::{
+    Attempt, Event, InboxItem, Inserted, NewAttempt, NewEvent, Transition, TransitionRequest,
+};
+
+/// The migrations, in order: `(version, SQL)`.
+const MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("../../migrations/0001_init.sql"))];
+
+const ATTEMPT_COLUMNS: &str = "id, provider, reference, phone, amount, payment_id, \
+    checkout_request_id, state, version, created_at, updated_at, deadline_at, next_check_at, \
+    check_count, last_error";
+
+const OPEN_STATES: &str = "('created', 'submitted', 'outcome_unknown', 'pending', 'processing')";
+
+fn db(e: sqlx::Error) -> StoreError {
+    StoreError::new(e.to_string())
+}
+
+/// A SQL store: SQLite (`sqlite://…`, WAL, one node) or PostgreSQL (`postgres://…`, feature
+/// `postgres`, many nodes).
+#[derive(Debug, Clone)]
+pub struct SqlStore {
+    pool: AnyPool,
+    sqlite: bool,
+}
+
+impl SqlStore {
+    /// Opens (creating if needed) the SQLite database at `path`.
+    pub async fn open_sqlite(path: &Path) -> Result<Self, StoreError> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir)
+                .map_err(|e| StoreError::new(format!("cannot create {}: {e}", dir.display())))?;
+        }
+        Self::connect(&format!("sqlite://{}?mode=rwc", path.display())).await
+    }
+
+    /// Connects to `url` (`sqlite://path?mode=rwc` or `postgres://…`) and applies the
+    /// migrations.
+    pub async fn connect(url: &str) -> Result<Self, StoreError> {
+        sqlx::any::install_default_drivers();
+        let sqlite = url.starts_with("sqlite:");
+        // SQLite: sqlx's driver waits up to 5 s on a locked database (busy timeout); WAL
+        // (set below, kept in the file) lets readers run beside the writer.
+        let options = AnyPoolOptions::new().max_connections(if sqlite { 4 } else { 16 });
+        let pool = options.connect(url).await.map_err(|e| {
+            StoreError::new(format!(
+                "cannot open the payment store ({}): {e}",
+                redact(url)
+            ))
+        })?;
+        if sqlite {
+            sqlx::raw_sql("PRAGMA journal_mode = WAL")
+                .execute(&pool)
+                .await
+                .map_err(db)?;
+        }
+        let store = Self { pool, sqlite };
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    /// Whether this is the embedded SQLite store.
+    pub fn is_sqlite(&self) -> bool {
+        self.sqlite
+    }
+
+    async fn migrate(&self) -> Result<(), StoreError> {
+        sqlx::raw_sql(
+            "CREATE TABLE IF NOT EXISTS stk_schema (version BIGINT PRIMARY KEY, applied_at BIGINT NOT NULL)",
+        )
+        .execute(&self.pool)
+        .await
+        .map_err(db)?;
+        let applied: Option<i64> = sqlx::query_scalar("SELECT MAX(version) FROM stk_schema")
+            .fetch_one(&self.pool)
+            .await
+            .map_err(db)?;
+        for (version, sql) in MIGRATIONS {
+            if applied.is_some_and(|a| a >= *version) {
+                continue;
+            }
+            let mut tx = self.pool.begin().await.map_err(db)?;
+            sqlx::raw_sql(sql).execute(&mut *tx).await.map_err(db)?;
+            sqlx::query(
+                "INSERT INTO stk_schema (version, applied_at) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+            )
+            .bind(*version)
+            .bind(ids::unix_ms_now())
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?;
+            tx.commit().await.map_err(db)?;
+        }
+        Ok(())
+    }
+
+    async fn live_attempt(
+        &self,
+        provider: &str,
+        reference: &str,
+    ) -> Result<Option<Attempt>, StoreError> {
+        let sql = format!(
+            "SELECT {ATTEMPT_COLUMNS} FROM stk_attempts WHERE provider = $1 AND reference = $2 AND state <> 'failed'"
+        );
+        sqlx::query(&sql)
+            .bind(provider)
+            .bind(reference)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db)?
+            .map(|r| attempt(&r))
+            .transpose()
+    }
+}
+
+/// The URL without its password.
+fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            format!("{}://…@{}", &url[..scheme], &url[at + 1..])
+        }
+        _ => url.to_owned(),
+    }
+}
+
+fn attempt(row: &AnyRow) -> Result<Attempt, StoreError> {
+    let get_s = |c: &str| row.try_get::<String, _>(c).map_err(db);
+    let get_os = |c: &str| row.try_get::<Option<String>, _>(c).map_err(db);
+    let get_i = |c: &str| row.try_get::<i64, _>(c).map_err(db);
+    let state: String = get_s("state")?;
+    Ok(Attempt {
+        id: get_s("id")?,
+        provider: get_s("provider")?,
+        reference: get_s("reference")?,
+        phone: get_s("phone")?,
+        amount: u64::try_from(get_i("amount")?).unwrap_or_default(),
+        payment_id: get_os("payment_id")?,
+        checkout_request_id: get_os("checkout_request_id")?,
+        state: state.parse().map_err(StoreError::new)?,
+        version: get_i("version")?,
+        created_at: get_i("created_at")?,
+        updated_at: get_i("updated_at")?,
+        deadline_at: get_i("deadline_at")?,
+        next_check_at: row.try_get::<Option<i64>, _>("next_check_at").map_err(db)?,
+        check_count: get_i("check_count")?,
+        last_error: get_os("last_error")?,
+    })
+}
+
+fn inbox_item(row: &AnyRow) -> Result<InboxItem, StoreError> {
+    let get_s = |c: &str| row.try_get::<String, _>(c).map_err(db);
+    let get_os = |c: &str| row.try_get::<Option<String>, _>(c).map_err(db);
+    let headers: Vec<(String, String)> =
+        serde_json::from_str(&get_s("headers")?).map_err(|e| StoreError::new(e.to_string()))?;
+    Ok(InboxItem {
+        id: get_s("id")?,
+        provider: get_s("provider")?,
+        received_at: row.try_get("received_at").map_err(db)?,
+        target: get_os("target")?,
+        headers,
+        body: hex::decode(get_s("body")?).map_err(|e| StoreError::new(e.to_string()))?,
+        processed_at: row.try_get("processed_at").map_err(db)?,
+        outcome: get_os("outcome")?,
+        attempt_id: get_os("attempt_id")?,
+        error: get_os("error")?,
+    })
+}
+
+fn event(row: &AnyRow) -> Result<Event, StoreError> {
+    let payload: String = row.try_get("payload").map_err(db)?;
+    Ok(Event {
+        event_id: row.try_get("event_id").map_err(db)?,
+        attempt_id: row.try_get("attempt_id").map_err(db)?,
+        kind: row.try_get("kind").map_err(db)?,
+        payload: serde_json::from_str(&payload).map_err(|e| StoreError::new(e.to_string()))?,
+        created_at: row.try_get("created_at").map_err(db)?,
+        deliveries: row.try_get("deliveries").map_err(db)?,
+    })
+}
+
+fn amount(a: u64) -> i64 {
+    i64::try_from(a).unwrap_or(i64::MAX)
+}
+
+const EVENT_COLUMNS: &str = "event_id, attempt_id, kind, payload, created_at, deliveries";
+const INBOX_COLUMNS: &str =
+    "id, provider, received_at, target, headers, body, processed_at, outcome, attempt_id, error";
+
+async fn insert_event<'c, E>(executor: E, event: &NewEvent) -> Result<(), StoreError>
+where
+    E: sqlx::Executor<'c, Database = sqlx::Any>,
+{
+    sqlx::query(
+        "INSERT INTO stk_outbox (event_id, attempt_id, kind, payload, created_at, deliveries, next_attempt_at) \
+         VALUES ($1, $2, $3, $4, $5, 0, $5) ON CONFLICT DO NOTHING",
+    )
+    .bind(&event.event_id)
+    .bind(&event.attempt_id)
+    .bind(&event.kind)
+    .bind(event.payload.to_string())
+    .bind(event.at)
+    .execute(executor)
+    .await
+    .map_err(db)?;
+    Ok(())
+}
+
+async fn insert_transition<'c, E>(executor: E, t: &Transition) -> Result<(), StoreError>
+where
+    E: sqlx::Executor<'c, Database = sqlx::Any>,
+{
+    sqlx::query(
+        "INSERT INTO stk_transitions (id, attempt_id, from_state, to_state, source, evidence, at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+    )
+    .bind(ids::new_id("tr", t.at))
+    .bind(&t.attempt_id)
+    .bind(&t.from)
+    .bind(&t.to)
+    .bind(&t.source)
+    .bind(t.evidence.to_string())
+    .bind(t.at)
+    .execute(executor)
+    .await
+    .map_err(db)?;
+    Ok(())
+}
+
+#[async_trait]
+impl Store for SqlStore {
+    async fn insert_attempt(
+        &self,
+        new: &NewAttempt,
+    ) -> Result<Result<Attempt, Attempt>, StoreError> {
+        for _ in 0..3 {
+            let sql = format!(
+                "INSERT INTO stk_attempts (id, provider, reference, phone, amount, state, version, \
+                 created_at, updated_at, deadline_at, next_check_at, check_count) \
+                 VALUES ($1, $2, $3, $4, $5, 'created', 0, $6, $6, $7, $8, 0) \
+                 ON CONFLICT DO NOTHING RETURNING {ATTEMPT_COLUMNS}"
+            );
+            let row = sqlx::query(&sql)
+                .bind(&new.id)
+                .bind(&new.provider)
+                .bind(&new.reference)
+                .bind(&new.phone)
+                .bind(amount(new.amount))
+                .bind(new.created_at)
+                .bind(new.deadline_at)
+                .bind(new.next_check_at)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(db)?;
+            if let Some(row) = row {
+                return Ok(Ok(attempt(&row)?));
+            }
+            if let Some(existing) = self.live_attempt(&new.provider, &new.reference).await? {
+                return Ok(Err(existing));
+            }
+            // The live attempt failed in between: try again.
+        }
+        Err(StoreError::new(
+            "could not record the attempt: the order keeps changing",
+        ))
+    }
+
+    async fn attempt(&self, id: &str) -> Result<Option<Attempt>, StoreError> {
+        let sql = format!("SELECT {ATTEMPT_COLUMNS} FROM stk_attempts WHERE id = $1");
+        sqlx::query(&sql)
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db)?
+            .map(|r| attempt(&r))
+            .transpose()
+    }
+
+    async fn find_attempt(&self, keys: &AttemptKeys<'_>) -> Result<Option<Attempt>, StoreError> {
+        let mut ids: Vec<&str> = keys.payment_ids.clone();
+        ids.extend(keys.checkout_request_id);
+        ids.retain(|id| !id.is_empty());
+        ids.dedup();
+        if !ids.is_empty() {
+            let placeholders: Vec<String> = (0..ids.len()).map(|i| format!("${}", i + 2)).collect();
+            let list = placeholders.join(", ");
+            let sql = format!(
+                "SELECT {ATTEMPT_COLUMNS} FROM stk_attempts WHERE provider = $1 AND \
+                 (payment_id IN ({list}) OR checkout_request_id IN ({list})) \
+                 ORDER BY created_at DESC LIMIT 1"
+            );
+            let mut query = sqlx::query(&sql).bind(keys.provider);
+            for id in &ids {
+                query = query.bind(*id);
+            }
+            if let Some(row) = query.fetch_optional(&self.pool).await.map_err(db)? {
+                return attempt(&row).map(Some);
+            }
+        }
+        let Some(reference) = keys.reference.filter(|r| !r.is_empty()) else {
+            return Ok(None);
+        };
+        // By reference: the live attempt, else the latest failed one (a late completion).
+        let sql = format!(
+            "SELECT {ATTEMPT_COLUMNS} FROM stk_attempts WHERE provider = $1 AND reference = $2 \
+             ORDER BY CASE WHEN state = 'failed' THEN 1 ELSE 0 END, created_at DESC LIMIT 1"
+        );
+        sqlx::query(&sql)
+            .bind(keys.provider)
+            .bind(reference)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db)?
+            .map(|r| attempt(&r))
+            .transpose()
+    }
+
+    async fn list_attempts(&self, limit: i64) -> Result<Vec<Attempt>, StoreError> {
+        let sql = format!(
+            "SELECT {ATTEMPT_COLUMNS} FROM stk_attempts ORDER BY created_at DESC, id DESC LIMIT $1"
+        );
+        sqlx::query(&sql)
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db)?
+            .iter()
+            .map(attempt)
+            .collect()
+    }
+
+    async fn transition(&self, r: &TransitionRequest) -> Result<bool, StoreError> {
+        let mut tx = self.pool.begin().await.map_err(db)?;
+        let updated = sqlx::query(
+            "UPDATE stk_attempts SET state = $1, version = version + 1, updated_at = $2, \
+             payment_id = COALESCE(payment_id, $3), \
+             checkout_request_id = COALESCE(checkout_request_id, $4), \
+             next_check_at = $5, lease_owner = NULL, lease_until = NULL \
+             WHERE id = $6 AND state = $7 AND version = $8",
+        )
+        .bind(r.to.as_str())
+        .bind(r.at)
+        .bind(r.payment_id.as_deref())
+        .bind(r.checkout_request_id.as_deref())
+        .bind(r.next_check_at)
+        .bind(&r.attempt_id)
+        .bind(r.expected.as_str())
+        .bind(r.version)
+        .execute(&mut *tx)
+        .await
+        .map_err(db)?
+        .rows_affected();
+        if updated != 1 {
+            tx.rollback().await.map_err(db)?;
+            return Ok(false);
+        }
+        let row = Transition {
+            attempt_id: r.attempt_id.clone(),
+            from: r.expected.as_str().to_owned(),
+            to: r.to.as_str().to_owned(),
+            source: r.source.as_str().to_owned(),
+            evidence: r.evidence.clone(),
+            at: r.at,
+        };
+        insert_transition(&mut *tx, &row).await?;
+        if let Some(event) = &r.event {
+            insert_event(&mut *tx, event).await?;
+        }
+        tx.commit().await.map_err(db)?;
+        Ok(true)
+    }
+
+    async fn note(&self, t: &Transition, event: Option<&NewEvent>) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await.map_err(db)?;
+        insert_transition(&mut *tx, t).await?;
+        if let Some(event) = event {
+            insert_event(&mut *tx, event).await?;
+        }
+        tx.commit().await.map_err(db)
+    }
+
+    async fn schedule_check(
+        &self,
+        attempt_id: &str,
+        next_check_at: Option<i64>,
+        queried: bool,
+        last_error: Option<&str>,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE stk_attempts SET next_check_at = $1, check_count = check_count + $2, \
+             last_error = $3, lease_owner = NULL, lease_until = NULL WHERE id = $4",
+        )
+        .bind(next_check_at)
+        .bind(i64::from(queried))
+        .bind(last_error)
+        .bind(attempt_id)
+        .execute(&self.pool)
+        .await
+        .map_err(db)?;
+        Ok(())
+    }
+
+    async fn claim_due_attempts(
+        &self,
+        owner: &str,
+        now: i64,
+        lease_ms: i64,
+        limit: i64,
+    ) -> Result<Vec<Attempt>, StoreError> {
+        let sql = format!(
+            "UPDATE stk_attempts SET lease_owner = $1, lease_until = $2 \
+             WHERE id IN (SELECT id FROM stk_attempts WHERE state IN {OPEN_STATES} \
+                 AND (next_check_at <= $3 OR deadline_at <= $3) \
+                 AND (lease_until IS NULL OR lease_until < $3) \
+                 ORDER BY next_check_at LIMIT $4) \
+             AND (lease_until IS NULL OR lease_until < $3) \
+             RETURNING {ATTEMPT_COLUMNS}"
+        );
+        sqlx::query(&sql)
+            .bind(owner)
+            .bind(now.saturating_add(lease_ms))
+            .bind(now)
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db)?
+            .iter()
+            .map(attempt)
+            .collect()
+    }
+
+    async fn transitions(&self, attempt_id: &str) -> Result<Vec<Transition>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT attempt_id, from_state, to_state, source, evidence, at FROM stk_transitions \
+             WHERE attempt_id = $1 ORDER BY id",
+        )
+        .bind(attempt_id)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db)?;
+        rows.iter()
+            .map(|row| {
+                let evidence: String = row.try_get("evidence").map_err(db)?;
+                Ok(Transition {
+                    attempt_id: row.try_get("attempt_id").map_err(db)?,
+                    from: row.try_get("from_state").map_err(db)?,
+                    to: row.try_get("to_state").map_err(db)?,
+                    source: row.try_get("source").map_err(db)?,
+                    evidence: serde_json::from_str(&evidence)
+                        .map_err(|e| StoreError::new(e.to_string()))?,
+                    at: row.try_get("at").map_err(db)?,
+                })
+            })
+            .collect()
+    }
+
+    async fn insert_inbox(&self, item: &InboxItem) -> Result<Inserted, StoreError> {
+        let key = ids::dedup_key(&item.provider, &item.body);
+        let headers =
+            serde_json::to_string(&item.headers).map_err(|e| StoreError::new(e.to_string()))?;
+        let inserted = sqlx::query(
+            "INSERT INTO stk_inbox (id, provider, dedup_key, received_at, target, headers, body) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING",
+        )
+        .bind(&item.id)
+        .bind(&item.provider)
+        .bind(&key)
+        .bind(item.received_at)
+        .bind(item.target.as_deref())
+        .bind(headers)
+        .bind(hex::encode(&item.body))
+        .execute(&self.pool)
+        .await
+        .map_err(db)?
+        .rows_affected();
+        if inserted == 1 {
+            return Ok(Inserted::New(item.id.clone()));
+        }
+        let existing: Option<String> =
+            sqlx::query_scalar("SELECT id FROM stk_inbox WHERE dedup_key = $1")
+                .bind(&key)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(db)?;
+        existing
+            .map(Inserted::Duplicate)
+            .ok_or_else(|| StoreError::new("the callback was neither stored nor found"))
+    }
+
+    async fn claim_inbox(
+        &self,
+        owner: &str,
+        now: i64,
+        lease_ms: i64,
+        limit: i64,
+    ) -> Result<Vec<InboxItem>, StoreError> {
+        let sql = format!(
+            "UPDATE stk_inbox SET lease_owner = $1, lease_until = $2 \
+             WHERE id IN (SELECT id FROM stk_inbox WHERE processed_at IS NULL \
+                 AND (lease_until IS NULL OR lease_until < $3) ORDER BY id LIMIT $4) \
+             AND processed_at IS NULL AND (lease_until IS NULL OR lease_until < $3) \
+             RETURNING {INBOX_COLUMNS}"
+        );
+        let mut items: Vec<InboxItem> = sqlx::query(&sql)
+            .bind(owner)
+            .bind(now.saturating_add(lease_ms))
+            .bind(now)
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db)?
+            .iter()
+            .map(inbox_item)
+            .collect::<Result<_, _>>()?;
+        items.sort_by(|a, b| a.id.cmp(&b.id));
+        Ok(items)
+    }
+
+    async fn finish_inbox(
+        &self,
+        id: &str,
+        now: i64,
+        outcome: &str,
+        attempt_id: Option<&str>,
+        error: Option<&str>,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE stk_inbox SET processed_at = $1, outcome = $2, attempt_id = $3, error = $4, \
+             lease_owner = NULL, lease_until = NULL WHERE id = $5",
+        )
+        .bind(now)
+        .bind(outcome)
+        .bind(attempt_id)
+        .bind(error)
+        .bind(id)
+        .execute(&self.pool)
+        .await
+        .map_err(db)?;
+        Ok(())
+    }
+
+    async fn inbox_item(&self, id: &str) -> Result<Option<InboxItem>, StoreError> {
+        let sql = format!("SELECT {INBOX_COLUMNS} FROM stk_inbox WHERE id = $1");
+        sqlx::query(&sql)
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db)?
+            .map(|r| inbox_item(&r))
+            .transpose()
+    }
+
+    async fn claim_events(
+        &self,
+        owner: &str,
+        now: i64,
+        lease_ms: i64,
+        limit: i64,
+    ) -> Result<Vec<Event>, StoreError> {
+        let sql = format!(
+            "UPDATE stk_outbox SET lease_owner = $1, lease_until = $2 \
+             WHERE event_id IN (SELECT event_id FROM stk_outbox WHERE delivered_at IS NULL \
+                 AND next_attempt_at <= $3 AND (lease_until IS NULL OR lease_until < $3) \
+                 ORDER BY created_at, event_id LIMIT $4) \
+             AND delivered_at IS NULL AND (lease_until IS NULL OR lease_until < $3) \
+             RETURNING {EVENT_COLUMNS}"
+        );
+        let mut events: Vec<Event> = sqlx::query(&sql)
+            .bind(owner)
+            .bind(now.saturating_add(lease_ms))
+            .bind(now)
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db)?
+            .iter()
+            .map(event)
+            .collect::<Result<_, _>>()?;
+        events.sort_by(|a, b| (a.created_at, &a.event_id).cmp(&(b.created_at, &b.event_id)));
+        Ok(events)
+    }
+
+    async fn ack_event(&self, event_id: &str, now: i64) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE stk_outbox SET delivered_at = $1, lease_owner = NULL, lease_until = NULL \
+             WHERE event_id = $2",
+        )
+        .bind(now)
+        .bind(event_id)
+        .execute(&self.pool)
+        .await
+        .map_err(db)?;
+        Ok(())
+    }
+
+    async fn retry_event(
+        &self,
+        event_id: &str,
+        next_attempt_at: i64,
+        error: &str,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE stk_outbox SET deliveries = deliveries + 1, next_attempt_at = $1, \
+             last_error = $2, lease_owner = NULL, lease_until = NULL WHERE event_id = $3",
+        )
+        .bind(next_attempt_at)
+        .bind(error)
+        .bind(event_id)
+        .execute(&self.pool)
+        .await
+        .map_err(db)?;
+        Ok(())
+    }
+
+    async fn events(&self, attempt_id: &str) -> Result<Vec<Event>, StoreError> {
+        let sql = format!(
+            "SELECT {EVENT_COLUMNS} FROM stk_outbox WHERE attempt_id = $1 ORDER BY created_at, event_id"
+        );
+        sqlx::query(&sql)
+            .bind(attempt_id)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db)?
+            .iter()
+            .map(event)
+            .collect()
+    }
+}

@@ -1,0 +1,190 @@
+//! Reconciliation: query open attempts that are due (lost callbacks, outcome-unknown pushes,
+//! pushes whose answer a crash lost), with backoff and `Retry-After`, and flag those past
+//! their deadline for review. A deadline never makes a payment failed.
+
+use serde_json::json;
+use stk_core::{Error, PaymentId};
+
+use crate::callbacks::status_mismatch;
+use crate::error::TrackerError;
+use crate::model::{Attempt, Source};
+use crate::state::{AttemptState, Observed};
+use crate::tracker::{Evidence, Tracker, ms, observed};
+
+/// What one sweep did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct SweepReport {
+    /// Attempts looked at.
+    pub attempts: usize,
+    /// Status queries sent.
+    pub queries: usize,
+    /// Attempts that moved.
+    pub moved: usize,
+    /// Attempts flagged `expired` (needs review).
+    pub expired: usize,
+}
+
+impl Tracker {
+    /// Queries the open attempts that are due (up to the batch size) and flags those past
+    /// their deadline.
+    pub async fn sweep(&self) -> Result<SweepReport, TrackerError> {
+        let config = &self.inner.config;
+        let attempts = self
+            .inner
+            .store
+            .claim_due_attempts(
+                &self.inner.owner,
+                self.now(),
+                ms(config.lease),
+                config.batch,
+            )
+            .await?;
+        let mut report = SweepReport {
+            attempts: attempts.len(),
+            ..SweepReport::default()
+        };
+        let mut tasks = tokio::task::JoinSet::new();
+        for attempt in attempts {
+            let tracker = self.clone();
+            tasks.spawn(async move { tracker.reconcile(attempt).await });
+        }
+        while let Some(done) = tasks.join_next().await {
+            match done {
+                Ok(Ok(step)) => {
+                    report.queries += usize::from(step.queried);
+                    report.moved += usize::from(step.moved);
+                    report.expired += usize::from(step.expired);
+                }
+                Ok(Err(e)) => tracing::warn!(error = %e, "an attempt could not be reconciled"),
+                Err(e) => tracing::error!(error = %e, "a reconcile task panicked"),
+            }
+        }
+        Ok(report)
+    }
+
+    /// Queries one attempt now, whatever its schedule (`stk payments reconcile`).
+    pub async fn check(&self, attempt_id: &str) -> Result<Attempt, TrackerError> {
+        let attempt = self.attempt(attempt_id).await?;
+        self.reconcile(attempt).await?;
+        self.attempt(attempt_id).await
+    }
+
+    async fn reconcile(&self, attempt: Attempt) -> Result<Step, TrackerError> {
+        let mut step = Step::default();
+        let before = (attempt.state, attempt.version);
+        let mut attempt = attempt;
+        let now = self.now();
+        if attempt.state == AttemptState::Created {
+            // The push was being sent when the answer was lost (a crash, or still in flight
+            // past the grace period): it may have gone out.
+            let evidence = Evidence {
+                observed: Observed::OutcomeUnknown,
+                source: Source::StatusQuery,
+                detail: json!({ "reason": "no answer to the push was recorded" }),
+                payment_id: None,
+                checkout_request_id: None,
+            };
+            attempt = self.apply(attempt, evidence, None).await?;
+        }
+        if attempt.state.is_open() {
+            if let Some(id) = attempt.payment_id.clone() {
+                step.queried = true;
+                attempt = self.query(attempt, &PaymentId::new(id)).await?;
+            } else {
+                let next = self.next_check(&attempt, now);
+                self.inner
+                    .store
+                    .schedule_check(
+                        &attempt.id,
+                        Some(next),
+                        false,
+                        Some("no payment id to query yet"),
+                    )
+                    .await?;
+            }
+        }
+        if attempt.state.is_open() && self.now() >= attempt.deadline_at {
+            let evidence = Evidence {
+                observed: Observed::DeadlinePassed,
+                source: Source::Deadline,
+                detail: json!({ "deadline_at": attempt.deadline_at, "state": attempt.state }),
+                payment_id: None,
+                checkout_request_id: None,
+            };
+            attempt = self.apply(attempt, evidence, None).await?;
+            step.expired = attempt.state == AttemptState::Expired;
+        }
+        step.moved = (attempt.state, attempt.version) != before;
+        Ok(step)
+    }
+
+    /// One status query, its answer applied, the next check scheduled.
+    async fn query(&self, attempt: Attempt, id: &PaymentId) -> Result<Attempt, TrackerError> {
+        let provider = std::sync::Arc::clone(self.provider(&attempt.provider)?);
+        let now = self.now();
+        match provider.status(id).await {
+            Ok(status) => {
+                if let Some(what) = status_mismatch(&attempt, &status) {
+                    self.anomaly(
+                        &attempt,
+                        what,
+                        json!({ "status": status }),
+                        &format!("q{now}"),
+                    )
+                    .await?;
+                    self.schedule(&attempt, None).await?;
+                    return Ok(attempt);
+                }
+                let evidence = Evidence {
+                    observed: observed(&status),
+                    source: Source::StatusQuery,
+                    detail: json!({ "status": status }),
+                    payment_id: None,
+                    checkout_request_id: None,
+                };
+                let attempt = self.apply(attempt, evidence, Some(&status)).await?;
+                self.schedule(&attempt, None).await?;
+                Ok(attempt)
+            }
+            Err(e) => {
+                let wait = match &e {
+                    Error::RateLimited {
+                        retry_after: Some(after),
+                        ..
+                    } => Some(ms(*after)),
+                    _ => None,
+                };
+                tracing::debug!(attempt = %attempt.id, error = %e, "status query failed");
+                let next = self
+                    .next_check(&attempt, now)
+                    .max(now.saturating_add(wait.unwrap_or(0)));
+                self.inner
+                    .store
+                    .schedule_check(&attempt.id, Some(next), true, Some(&e.to_string()))
+                    .await?;
+                Ok(attempt)
+            }
+        }
+    }
+
+    /// Counts a query and schedules the next one (none once settled).
+    async fn schedule(&self, attempt: &Attempt, error: Option<&str>) -> Result<(), TrackerError> {
+        let next = attempt
+            .state
+            .is_open()
+            .then(|| self.next_check(attempt, self.now()));
+        self.inner
+            .store
+            .schedule_check(&attempt.id, next, true, error)
+            .await?;
+        Ok(())
+    }
+}
+
+#[derive(Debug, Default)]
+struct Step {
+    queried: bool,
+    moved: bool,
+    expired: bool,
+}

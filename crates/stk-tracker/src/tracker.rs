@@ -1,0 +1,441 @@
+//! [`Tracker`]: push (recorded before sending), apply evidence through the state machine,
+//! look payments up.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use stk_core::{Error, PaymentStatus, StkProvider, StkPushRequest};
+use tokio::sync::Notify;
+
+use crate::error::TrackerError;
+use crate::ids::{self, Clock};
+use crate::model::{Attempt, NewAttempt, NewEvent, Source, Transition, TransitionRequest};
+use crate::state::{Observed, emits_event, is_paid_late, next_state};
+use crate::store::Store;
+
+/// Timing of the tracker's work. Defaults suit M-Pesa's prompts (about a minute to answer).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct TrackerConfig {
+    /// After this, an attempt without final evidence is flagged for review (`expired`).
+    /// Never marks it failed. Default 10 minutes.
+    pub deadline: Duration,
+    /// First status query after a push, if no callback came. Default 30 s.
+    pub first_check: Duration,
+    /// Longest gap between status queries (the backoff doubles up to it). Default 5 min.
+    pub max_check_interval: Duration,
+    /// How long an attempt may stay `created` (the push was being sent) before it is
+    /// treated as `outcome_unknown`. Default 2 min.
+    pub send_grace: Duration,
+    /// How long a claim on a callback, attempt or event lasts before another worker may take
+    /// it over. Default 60 s.
+    pub lease: Duration,
+    /// Work items claimed at once. Default 64.
+    pub batch: i64,
+}
+
+impl Default for TrackerConfig {
+    fn default() -> Self {
+        Self {
+            deadline: Duration::from_secs(600),
+            first_check: Duration::from_secs(30),
+            max_check_interval: Duration::from_secs(300),
+            send_grace: Duration::from_secs(120),
+            lease: Duration::from_secs(60),
+            batch: 64,
+        }
+    }
+}
+
+pub(crate) fn ms(d: Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+}
+
+/// Durable payment state for one app (or many instances sharing a PostgreSQL store). Cheap to
+/// clone.
+///
+/// ```no_run
+/// use std::sync::Arc;
+/// use stk_core::StkPushRequest;
+/// use stk_tracker::{SqlStore, Tracker};
+///
+/// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+/// let store = SqlStore::open_sqlite("payments.db".as_ref()).await?;
+/// let tracker = Tracker::builder(Arc::new(store))
+///     .provider(Arc::new(stk_mock::MockProvider::new()))
+///     .build();
+/// let request = StkPushRequest::builder()
+///     .phone("0712345678").amount(100).reference("ORDER-1001").build()?;
+/// let attempt = tracker.push(&request).await?; // recorded before it was sent
+/// println!("{} is {}", attempt.id, attempt.state);
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct Tracker {
+    pub(crate) inner: Arc<Inner>,
+}
+
+pub(crate) struct Inner {
+    pub(crate) store: Arc<dyn Store>,
+    pub(crate) providers: HashMap<&'static str, Arc<dyn StkProvider>>,
+    pub(crate) default_provider: Option<&'static str>,
+    pub(crate) config: TrackerConfig,
+    pub(crate) clock: Clock,
+    /// This instance's name in leases.
+    pub(crate) owner: String,
+    /// Wakes the workers when a callback was stored or an event written.
+    pub(crate) work: Notify,
+}
+
+impl fmt::Debug for Tracker {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut providers: Vec<&str> = self.inner.providers.keys().copied().collect();
+        providers.sort_unstable();
+        f.debug_struct("Tracker")
+            .field("providers", &providers)
+            .field("store", &self.inner.store)
+            .field("config", &self.inner.config)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Builds a [`Tracker`].
+#[must_use]
+pub struct TrackerBuilder {
+    store: Arc<dyn Store>,
+    providers: Vec<Arc<dyn StkProvider>>,
+    config: TrackerConfig,
+    clock: Clock,
+}
+
+impl fmt::Debug for TrackerBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TrackerBuilder")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+impl TrackerBuilder {
+    /// Adds a provider (the first added is the default for [`Tracker::push`]); callbacks are
+    /// received per provider name.
+    pub fn provider(mut self, provider: Arc<dyn StkProvider>) -> Self {
+        self.providers.push(provider);
+        self
+    }
+
+    /// Sets the timing.
+    pub fn config(mut self, config: TrackerConfig) -> Self {
+        self.config = config;
+        self
+    }
+
+    /// Sets the clock (default [`Clock::system`]; tests use [`Clock::manual`]).
+    pub fn clock(mut self, clock: Clock) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// The tracker.
+    pub fn build(self) -> Tracker {
+        let default_provider = self.providers.first().map(|p| p.name());
+        let providers = self.providers.into_iter().map(|p| (p.name(), p)).collect();
+        let clock = self.clock;
+        Tracker {
+            inner: Arc::new(Inner {
+                store: self.store,
+                providers,
+                default_provider,
+                config: self.config,
+                owner: ids::new_id("worker", clock.now_ms()),
+                clock,
+                work: Notify::new(),
+            }),
+        }
+    }
+}
+
+/// What status evidence means for the state machine.
+pub(crate) fn observed(status: &PaymentStatus) -> Observed {
+    match status {
+        PaymentStatus::Completed(_) => Observed::Completed,
+        PaymentStatus::Failed(_) => Observed::Failed,
+        PaymentStatus::Processing => Observed::Processing,
+        _ => Observed::Pending,
+    }
+}
+
+/// Evidence to apply to an attempt.
+pub(crate) struct Evidence {
+    pub(crate) observed: Observed,
+    pub(crate) source: Source,
+    pub(crate) detail: Value,
+    pub(crate) payment_id: Option<String>,
+    pub(crate) checkout_request_id: Option<String>,
+}
+
+impl Tracker {
+    /// Starts a tracker on `store`.
+    pub fn builder(store: Arc<dyn Store>) -> TrackerBuilder {
+        TrackerBuilder {
+            store,
+            providers: Vec::new(),
+            config: TrackerConfig::default(),
+            clock: Clock::system(),
+        }
+    }
+
+    /// The store.
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.inner.store
+    }
+
+    /// The configured provider of this name.
+    pub fn provider(&self, name: &str) -> Result<&Arc<dyn StkProvider>, TrackerError> {
+        self.inner
+            .providers
+            .get(name)
+            .ok_or_else(|| TrackerError::UnknownProvider(name.to_owned()))
+    }
+
+    /// The configured providers' names.
+    pub fn provider_names(&self) -> Vec<&'static str> {
+        let mut names: Vec<&'static str> = self.inner.providers.keys().copied().collect();
+        names.sort_unstable();
+        names
+    }
+
+    pub(crate) fn now(&self) -> i64 {
+        self.inner.clock.now_ms()
+    }
+
+    /// Pushes through the default (first) provider. See [`push_via`](Self::push_via).
+    pub async fn push(&self, request: &StkPushRequest) -> Result<Attempt, TrackerError> {
+        let name = self
+            .inner
+            .default_provider
+            .ok_or_else(|| TrackerError::UnknownProvider(String::new()))?;
+        self.push_via(name, request).await
+    }
+
+    /// Records an attempt for the request's reference, then sends the push.
+    ///
+    /// - Refused with [`TrackerError::AlreadyLive`] (nothing sent) when the order already has
+    ///   an attempt that is not `failed`.
+    /// - `Ok` with state `submitted` when accepted, or `outcome_unknown` when the push may
+    ///   have gone out (the tracker resolves it by callback or status query, never by pushing
+    ///   again).
+    /// - [`TrackerError::Provider`] when it certainly was not accepted (the attempt is
+    ///   `failed`; pushing again for the order is allowed).
+    pub async fn push_via(
+        &self,
+        provider_name: &str,
+        request: &StkPushRequest,
+    ) -> Result<Attempt, TrackerError> {
+        let provider = Arc::clone(self.provider(provider_name)?);
+        request
+            .check_limits(&provider.limits())
+            .map_err(|e| TrackerError::Provider {
+                error: e.into(),
+                attempt: None,
+            })?;
+        let now = self.now();
+        let config = &self.inner.config;
+        let new = NewAttempt {
+            id: ids::new_id("att", now),
+            provider: provider.name().to_owned(),
+            reference: request.reference().as_str().to_owned(),
+            phone: request.phone().international(),
+            amount: request.amount().shillings(),
+            created_at: now,
+            deadline_at: now.saturating_add(ms(config.deadline)),
+            next_check_at: now.saturating_add(ms(config.send_grace)),
+        };
+        let attempt = match self.inner.store.insert_attempt(&new).await? {
+            Ok(attempt) => attempt,
+            Err(existing) => {
+                return Err(TrackerError::AlreadyLive {
+                    attempt: Box::new(existing),
+                });
+            }
+        };
+        crate::fault::point("after_record_before_send");
+        let result = provider.initiate(request).await;
+        crate::fault::point("after_send_before_store");
+        match result {
+            Ok(accepted) => {
+                let evidence = Evidence {
+                    observed: Observed::Accepted,
+                    source: Source::Initiate,
+                    detail: json!({ "accepted": accepted }),
+                    payment_id: Some(accepted.payment_id.to_string()),
+                    checkout_request_id: accepted.checkout_request_id.clone(),
+                };
+                let mut attempt = self.apply(attempt, evidence, None).await?;
+                if accepted.status != PaymentStatus::Pending {
+                    let evidence = Evidence {
+                        observed: observed(&accepted.status),
+                        source: Source::Initiate,
+                        detail: json!({ "status": accepted.status }),
+                        payment_id: None,
+                        checkout_request_id: None,
+                    };
+                    attempt = self
+                        .apply(attempt, evidence, Some(&accepted.status))
+                        .await?;
+                }
+                Ok(attempt)
+            }
+            Err(error @ Error::OutcomeUnknown { .. }) => {
+                let evidence = Evidence {
+                    observed: Observed::OutcomeUnknown,
+                    source: Source::Initiate,
+                    detail: json!({ "error": error.kind(), "message": error.to_string() }),
+                    payment_id: None,
+                    checkout_request_id: None,
+                };
+                self.apply(attempt, evidence, None).await
+            }
+            Err(error) => {
+                let evidence = Evidence {
+                    observed: Observed::NotAccepted,
+                    source: Source::Initiate,
+                    detail: json!({ "error": error.kind(), "message": error.to_string() }),
+                    payment_id: None,
+                    checkout_request_id: None,
+                };
+                let attempt = self.apply(attempt, evidence, None).await?;
+                Err(TrackerError::Provider {
+                    error,
+                    attempt: Some(Box::new(attempt)),
+                })
+            }
+        }
+    }
+
+    /// Applies evidence through the state machine with compare-and-set, re-reading the
+    /// attempt when another writer moved it first. Returns the attempt as it now stands.
+    pub(crate) async fn apply(
+        &self,
+        mut attempt: Attempt,
+        evidence: Evidence,
+        status: Option<&PaymentStatus>,
+    ) -> Result<Attempt, TrackerError> {
+        let store = &self.inner.store;
+        for _ in 0..8 {
+            let Some(to) = next_state(attempt.state, evidence.observed) else {
+                return Ok(attempt);
+            };
+            let now = self.now();
+            let next_check_at = to.is_open().then(|| self.next_check(&attempt, now));
+            let paid_late = is_paid_late(attempt.state, to);
+            let event = emits_event(to).then(|| NewEvent {
+                event_id: format!("{}:{}", attempt.id, to),
+                attempt_id: attempt.id.clone(),
+                kind: to.as_str().to_owned(),
+                payload: json!({
+                    "attempt_id": attempt.id,
+                    "provider": attempt.provider,
+                    "reference": attempt.reference,
+                    "amount": attempt.amount,
+                    "phone": attempt.phone,
+                    "payment_id": attempt.payment_id.clone().or(evidence.payment_id.clone()),
+                    "state": to,
+                    "previous_state": attempt.state,
+                    "status": status,
+                    "anomaly": paid_late.then_some("paid_late"),
+                }),
+                at: now,
+            });
+            let request = TransitionRequest {
+                attempt_id: attempt.id.clone(),
+                expected: attempt.state,
+                version: attempt.version,
+                to,
+                source: evidence.source,
+                evidence: evidence.detail.clone(),
+                at: now,
+                payment_id: evidence.payment_id.clone(),
+                checkout_request_id: evidence.checkout_request_id.clone(),
+                next_check_at,
+                event,
+            };
+            if store.transition(&request).await? {
+                if emits_event(to) {
+                    self.inner.work.notify_one();
+                }
+                tracing::debug!(attempt = %attempt.id, from = %attempt.state, to = %to, source = evidence.source.as_str(), "attempt moved");
+            }
+            attempt = store
+                .attempt(&attempt.id)
+                .await?
+                .ok_or_else(|| TrackerError::UnknownAttempt(attempt.id.clone()))?;
+            if attempt.state == to {
+                return Ok(attempt);
+            }
+        }
+        Ok(attempt)
+    }
+
+    /// When to query an open attempt next: doubling from `first_check` up to
+    /// `max_check_interval`, never past the deadline by more than one interval.
+    pub(crate) fn next_check(&self, attempt: &Attempt, now: i64) -> i64 {
+        let config = &self.inner.config;
+        let shift = u32::try_from(attempt.check_count.clamp(0, 20)).unwrap_or(20);
+        let backoff = ms(config.first_check)
+            .saturating_mul(1_i64 << shift)
+            .min(ms(config.max_check_interval));
+        now.saturating_add(backoff)
+            .min(attempt.deadline_at.max(now))
+    }
+
+    /// Records an anomaly (evidence that changes no state) and raises it as an event.
+    pub(crate) async fn anomaly(
+        &self,
+        attempt: &Attempt,
+        what: &str,
+        detail: Value,
+        key: &str,
+    ) -> Result<(), TrackerError> {
+        let now = self.now();
+        let transition = Transition {
+            attempt_id: attempt.id.clone(),
+            from: attempt.state.as_str().to_owned(),
+            to: "anomaly".to_owned(),
+            source: Source::Callback.as_str().to_owned(),
+            evidence: json!({ "anomaly": what, "detail": detail }),
+            at: now,
+        };
+        let event = NewEvent {
+            event_id: format!("{}:anomaly:{key}", attempt.id),
+            attempt_id: attempt.id.clone(),
+            kind: "anomaly".to_owned(),
+            payload: json!({
+                "attempt_id": attempt.id,
+                "provider": attempt.provider,
+                "reference": attempt.reference,
+                "amount": attempt.amount,
+                "state": attempt.state,
+                "anomaly": what,
+                "detail": detail,
+            }),
+            at: now,
+        };
+        self.inner.store.note(&transition, Some(&event)).await?;
+        self.inner.work.notify_one();
+        tracing::warn!(attempt = %attempt.id, anomaly = what, "payment anomaly");
+        Ok(())
+    }
+
+    /// An attempt by id.
+    pub async fn attempt(&self, id: &str) -> Result<Attempt, TrackerError> {
+        self.inner
+            .store
+            .attempt(id)
+            .await?
+            .ok_or_else(|| TrackerError::UnknownAttempt(id.to_owned()))
+    }
+}
