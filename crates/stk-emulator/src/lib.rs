@@ -28,6 +28,7 @@
 //! # Ok(()) }
 //! ```
 
+mod emulator;
 mod faults;
 mod kulmipay;
 mod ledger;

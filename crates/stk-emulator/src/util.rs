@@ -4,6 +4,7 @@ use std::sync::{Mutex, MutexGuard};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use axum::http::HeaderMap;
+use stk_core::{PhoneNumber, StkPushRequest};
 
 pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     // Nothing holding these locks can leave the data half-updated on panic.
@@ -65,6 +66,47 @@ pub(crate) fn request_target(url: &str) -> Option<String> {
     })
 }
 
+/// The `reference` query parameter of a status query's request target (trimmed; `None` when
+/// absent or empty).
+pub(crate) fn status_reference(path: &str) -> Option<String> {
+    path.split_once('?')
+        .and_then(|(_, q)| {
+            reqwest::Url::parse(&format!("http://q.invalid/?{q}"))
+                .ok()?
+                .query_pairs()
+                .find(|(k, _)| k == "reference")
+                .map(|(_, v)| v.trim().to_owned())
+        })
+        .filter(|r| !r.is_empty())
+}
+
+/// The push a simulation runs for a provider's request: the merchant's `reference` when it
+/// is a valid [`stk_core::Reference`], else `fallback`; `None` when the amount is outside
+/// M-Pesa's limits.
+pub(crate) fn simulated_push(
+    phone: PhoneNumber,
+    amount: u64,
+    reference: Option<&str>,
+    fallback: &str,
+) -> Option<StkPushRequest> {
+    let reference = reference
+        .filter(|r| stk_core::Reference::new(*r).is_ok())
+        .unwrap_or(fallback);
+    StkPushRequest::builder()
+        .phone(phone)
+        .amount(amount)
+        .reference(reference)
+        .build()
+        .ok()
+}
+
+/// `len` random lowercase hex digits.
+pub(crate) fn hex_id(rng: &mut fastrand::Rng, len: usize) -> String {
+    (0..len)
+        .map(|_| char::from(b"0123456789abcdef"[rng.usize(..16)]))
+        .collect()
+}
+
 /// Cents as a two-decimal string: `150000` → `"1500.00"`.
 pub(crate) fn cents_text(cents: u64) -> String {
     format!("{}.{:02}", cents / 100, cents % 100)
@@ -96,5 +138,29 @@ mod tests {
         );
         assert_eq!(request_target("https://shop.example").as_deref(), Some("/"));
         assert_eq!(request_target("not a url"), None);
+    }
+
+    #[test]
+    fn status_references_ids_and_simulated_pushes() {
+        assert_eq!(
+            status_reference("/api/v2/payments/status?reference=%20abc%20").as_deref(),
+            Some("abc")
+        );
+        assert_eq!(
+            status_reference("/api/v2/transaction-status?x=1&reference=ABC").as_deref(),
+            Some("ABC")
+        );
+        assert_eq!(status_reference("/api/v2/payments/status"), None);
+        assert_eq!(
+            status_reference("/api/v2/transaction-status?reference="),
+            None
+        );
+        assert_eq!(hex_id(&mut fastrand::Rng::with_seed(1), 24).len(), 24);
+        let phone = PhoneNumber::parse("0712345678").unwrap();
+        let push = simulated_push(phone, 100, Some("ORDER-1"), "FALLBACK").unwrap();
+        assert_eq!(push.reference().as_str(), "ORDER-1");
+        let push = simulated_push(phone, 100, Some("not valid!"), "FALLBACK").unwrap();
+        assert_eq!(push.reference().as_str(), "FALLBACK");
+        assert!(simulated_push(phone, 0, None, "FALLBACK").is_none());
     }
 }

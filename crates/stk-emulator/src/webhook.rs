@@ -1,8 +1,11 @@
 //! Webhook delivery, written once for every emulator: POST a callback body to the merchant's
 //! URL until the receiver acknowledges it, backing off between attempts, and record every
-//! attempt in the [`Ledger`].
+//! attempt in the [`Ledger`]; and the timing of deliveries ([`schedule`]).
 
+use std::sync::Weak;
 use std::time::Duration;
+
+use tokio::time::Instant;
 
 use crate::ledger::{Ledger, WebhookDelivery};
 
@@ -57,6 +60,65 @@ pub(crate) struct Attempt {
     pub(crate) body: String,
     /// Whether the receiver acknowledged the callback.
     pub(crate) acknowledged: bool,
+}
+
+/// How an emulator delivers webhooks: its client and ledger, at most how many attempts, and
+/// what acknowledges one.
+#[derive(Debug, Clone)]
+pub(crate) struct Courier {
+    http: reqwest::Client,
+    ledger: Ledger,
+    attempts: u32,
+    acknowledgement: Acknowledgement,
+}
+
+impl Courier {
+    /// Delivers with `http`, recording in `ledger`.
+    pub(crate) fn new(
+        http: reqwest::Client,
+        ledger: Ledger,
+        attempts: u32,
+        acknowledgement: Acknowledgement,
+    ) -> Self {
+        Self {
+            http,
+            ledger,
+            attempts,
+            acknowledgement,
+        }
+    }
+
+    /// [`deliver`]s `webhook` with this courier's settings.
+    pub(crate) async fn deliver(&self, webhook: &Webhook, on_attempt: impl FnMut(&Attempt) + Send) {
+        deliver(
+            &self.http,
+            &self.ledger,
+            webhook,
+            self.attempts,
+            self.acknowledgement,
+            on_attempt,
+        )
+        .await;
+    }
+}
+
+/// An emulator state that delivers the webhooks (callbacks) about its payments.
+#[stk_core::async_trait]
+pub(crate) trait Deliver: Send + Sync + 'static {
+    /// Delivers the webhook about `payment` (the provider's id) as the payment is now.
+    async fn deliver(&self, payment: &str);
+}
+
+/// Delivers the webhook about `payment` at each of `times`, in order, from a task that stops
+/// as soon as the emulator (`state`) is gone.
+pub(crate) fn schedule<S: Deliver>(state: Weak<S>, payment: String, times: Vec<Instant>) {
+    tokio::spawn(async move {
+        for at in times {
+            tokio::time::sleep_until(at).await;
+            let Some(state) = state.upgrade() else { return };
+            state.deliver(&payment).await;
+        }
+    });
 }
 
 /// POSTs `webhook` up to `attempts` times (at least once) until the receiver acknowledges

@@ -6,30 +6,12 @@ mod common;
 
 use stk_contract::faults;
 
-use std::time::Duration;
-
-use stk_core::{Error, PaymentId, StkProvider, StkPushRequest};
 use stk_kulmipay::{ApiGeneration, KulmiPay, KulmiPayConfig};
-
-fn request(reference: &str) -> StkPushRequest {
-    StkPushRequest::builder()
-        .phone("0712345678")
-        .amount(100)
-        .reference(reference)
-        .build()
-        .unwrap()
-}
 
 async fn matrix(api: ApiGeneration) -> String {
     let h = common::Harness::start(false).await;
-    let provider = KulmiPay::new(
-        h.config(api)
-            .timeout(Duration::from_millis(500))
-            .build()
-            .unwrap(),
-    )
-    .unwrap();
-    let lines = faults::fault_matrix(&provider, h.emulator.faults(), h.emulator.ledger()).await;
+    let provider = KulmiPay::new(h.config(api).timeout(faults::TIMEOUT).build().unwrap()).unwrap();
+    let lines = faults::fault_matrix(&provider, &h.emulator).await;
     h.emulator.shutdown().await;
     lines
 }
@@ -49,59 +31,35 @@ async fn ambiguous_push_resolves_by_status_with_exactly_one_charge() {
     let h = common::Harness::start(false).await;
     for api in [ApiGeneration::Express, ApiGeneration::Collection] {
         h.emulator.ledger().clear();
-        let provider = h.provider(api);
-        faults::ambiguous_push_resolves_by_status(
-            &provider,
-            h.emulator.faults(),
-            h.emulator.ledger(),
-        )
-        .await;
+        faults::ambiguous_push_resolves_by_status(&h.provider(api), &h.emulator).await;
     }
     h.emulator.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn connection_refused_is_unavailable() {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = listener.local_addr().unwrap();
-    drop(listener);
-    let provider = KulmiPay::new(
-        KulmiPayConfig::builder()
+    faults::connection_refused_is_unavailable(|root| {
+        let config = KulmiPayConfig::builder()
             .secret_key("ISSecretKey_test_x")
-            .base_url(format!("http://{addr}/api/v1"))
-            .build()
-            .unwrap(),
-    )
-    .unwrap();
-    let err = provider.initiate(&request("REFUSED")).await.unwrap_err();
-    assert_eq!(err.kind(), "unavailable", "{err}");
-    assert!(err.is_retryable());
-    let err = provider.status(&PaymentId::new("X")).await.unwrap_err();
-    assert_eq!(err.kind(), "unavailable", "{err}");
+            .base_url(format!("{root}/api/v1"));
+        KulmiPay::new(config.build().unwrap()).unwrap()
+    })
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn wrong_credentials_are_unauthorized() {
     let h = common::Harness::start(false).await;
     for api in [ApiGeneration::Express, ApiGeneration::Collection] {
-        let provider = KulmiPay::new(
-            h.config(api)
-                .secret_key("ISSecretKey_test_wrong")
-                .build()
-                .unwrap(),
+        let wrong = "ISSecretKey_test_wrong";
+        let provider = KulmiPay::new(h.config(api).secret_key(wrong).build().unwrap()).unwrap();
+        faults::wrong_credentials_are_unauthorized(
+            &provider,
+            &h.emulator,
+            wrong,
+            "Invalid api token",
         )
-        .unwrap();
-        let err = provider.initiate(&request("AUTH")).await.unwrap_err();
-        assert!(
-            matches!(&err, Error::Unauthorized { message, .. } if message == "Invalid api token"),
-            "{err}"
-        );
-        assert!(!err.to_string().contains("ISSecretKey_test_wrong"));
-    }
-    assert!(h.emulator.ledger().charges().is_empty());
-    // The ledger never keeps secrets.
-    for r in h.emulator.ledger().requests() {
-        assert_eq!(r.header("authorization"), Some("[redacted]"));
+        .await;
     }
     h.emulator.shutdown().await;
 }

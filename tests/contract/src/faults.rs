@@ -1,6 +1,8 @@
-//! The fault matrix every adapter runs against its emulator (feature `emulator`): each fault
-//! the emulator injects gives a documented error kind, nothing panics, the adapter sends
-//! every push exactly once, and the emulator's ledger never shows a duplicate charge.
+//! The fault tests every adapter runs against its emulator (feature `emulator`): the fault
+//! matrix (each fault the emulator injects gives a documented error kind, nothing panics, the
+//! adapter sends every push exactly once, and the emulator's ledger never shows a duplicate
+//! charge), the ambiguous push, a refused connection and wrong credentials. Each adapter's
+//! `tests/faults.rs` only builds its provider.
 
 use std::time::Duration;
 
@@ -8,10 +10,37 @@ use stk_core::{
     Error, Operation, PaymentId, PaymentStatus, PollPolicy, StkProvider, StkPushRequest,
     wait_for_final,
 };
-use stk_emulator::{Endpoint, Fault, Faults, Ledger};
+use stk_emulator::{
+    Endpoint, Fault, Faults, KulmiPayEmulator, Ledger, LipiaEmulator, UpesiPayEmulator,
+};
 
 /// How long [`Fault::Slow`] holds a response: give the adapter under test a timeout below it.
 pub const SLOW: Duration = Duration::from_secs(2);
+
+/// The request timeout to give the provider [`fault_matrix`] runs against (below [`SLOW`]).
+pub const TIMEOUT: Duration = Duration::from_millis(500);
+
+/// A running emulator, as the fault tests drive it.
+pub trait Emulator: Sync {
+    /// Its fault queue.
+    fn faults(&self) -> &Faults;
+    /// Its record of requests and charges.
+    fn ledger(&self) -> &Ledger;
+}
+
+macro_rules! emulators {
+    ($($emulator:ty),*) => {$(
+        impl Emulator for $emulator {
+            fn faults(&self) -> &Faults {
+                <$emulator>::faults(self)
+            }
+            fn ledger(&self) -> &Ledger {
+                <$emulator>::ledger(self)
+            }
+        }
+    )*};
+}
+emulators!(KulmiPayEmulator, UpesiPayEmulator, LipiaEmulator);
 
 /// Every fault the emulators inject.
 pub fn standard_faults() -> Vec<Fault> {
@@ -43,7 +72,9 @@ fn label(fault: &Fault) -> String {
     }
 }
 
-fn request(reference: &str) -> StkPushRequest {
+/// The push the fault tests make: KES 100 to `0712345678` (a number that completes), with
+/// this reference.
+pub fn request(reference: &str) -> StkPushRequest {
     StkPushRequest::builder()
         .phone("0712345678")
         .amount(100)
@@ -68,9 +99,10 @@ fn poll() -> PollPolicy {
 
 /// Runs every fault against `initiate`, `status` and `wait_for_final`; returns one line per
 /// fault and call (`fault -> error kind`), for a snapshot. `provider` must have a request
-/// timeout below [`SLOW`] and talk to the emulator whose `faults` and `ledger` are given.
-pub async fn fault_matrix(provider: &dyn StkProvider, faults: &Faults, ledger: &Ledger) -> String {
+/// timeout below [`SLOW`] (e.g. [`TIMEOUT`]) and talk to `emulator`.
+pub async fn fault_matrix(provider: &dyn StkProvider, emulator: &dyn Emulator) -> String {
     let name = provider.name();
+    let (faults, ledger) = (emulator.faults(), emulator.ledger());
     let mut lines = Vec::new();
     for (i, fault) in standard_faults().into_iter().enumerate() {
         // Initiate under the fault.
@@ -170,10 +202,10 @@ pub async fn fault_matrix(provider: &dyn StkProvider, faults: &Faults, ledger: &
 /// the one charge.
 pub async fn ambiguous_push_resolves_by_status(
     provider: &dyn StkProvider,
-    faults: &Faults,
-    ledger: &Ledger,
+    emulator: &dyn Emulator,
 ) {
     let name = provider.name();
+    let (faults, ledger) = (emulator.faults(), emulator.ledger());
     faults.push_for(Endpoint::Initiate, Fault::CloseAfterBody);
     let err = provider
         .initiate(&request("ORDER-AMBIGUOUS"))
@@ -201,4 +233,59 @@ pub async fn ambiguous_push_resolves_by_status(
         1,
         "{name}"
     );
+}
+
+/// Nothing listens where the provider points: a push and a status query fail `unavailable`,
+/// retryable. `provider` builds the provider for a server root, `http://127.0.0.1:PORT`, on
+/// a port just closed.
+pub async fn connection_refused_is_unavailable<P: StkProvider>(provider: impl FnOnce(String) -> P) {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    drop(listener);
+    let provider = provider(format!("http://{addr}"));
+    let name = provider.name();
+    let err = provider.initiate(&request("REFUSED")).await.unwrap_err();
+    assert_eq!(err.kind(), "unavailable", "{name}: {err}");
+    assert!(err.is_retryable(), "{name}: {err}");
+    let err = provider.status(&PaymentId::new("X")).await.unwrap_err();
+    assert_eq!(err.kind(), "unavailable", "{name}: {err}");
+}
+
+/// `provider` holds a wrong credential, `wrong_secret`: the emulator refuses a push as
+/// `Unauthorized` with `message`, creating no charge, and a status query as `unauthorized`;
+/// neither error shows the secret, and the ledger keeps no credential.
+pub async fn wrong_credentials_are_unauthorized(
+    provider: &dyn StkProvider,
+    emulator: &dyn Emulator,
+    wrong_secret: &str,
+    message: &str,
+) {
+    let name = provider.name();
+    let err = provider.initiate(&request("AUTH")).await.unwrap_err();
+    assert!(
+        matches!(&err, Error::Unauthorized { message: m, .. } if m == message),
+        "{name}: {err}"
+    );
+    assert!(!err.to_string().contains(wrong_secret), "{name}");
+    let err = provider.status(&PaymentId::new("X")).await.unwrap_err();
+    assert_eq!(err.kind(), "unauthorized", "{name}: {err}");
+    assert!(!err.to_string().contains(wrong_secret), "{name}");
+    assert!(
+        emulator.ledger().charges_for_reference("AUTH").is_empty(),
+        "{name}: no charge without credentials"
+    );
+    assert_credentials_redacted(emulator.ledger());
+}
+
+/// The ledger never keeps credentials: every request's `Authorization` header is redacted.
+pub fn assert_credentials_redacted(ledger: &Ledger) {
+    for r in ledger.requests() {
+        assert_eq!(
+            r.header("authorization"),
+            Some("[redacted]"),
+            "{} {}",
+            r.method,
+            r.path
+        );
+    }
 }

@@ -16,6 +16,8 @@
 
 #[cfg(feature = "emulator")]
 pub mod faults;
+#[cfg(feature = "emulator")]
+pub mod receiver;
 
 use std::time::Duration;
 

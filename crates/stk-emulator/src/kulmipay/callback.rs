@@ -7,13 +7,13 @@ use std::time::Duration;
 use hmac::{Hmac, Mac};
 use serde_json::{Value, json};
 use sha2::Sha256;
-use stk_core::{CallbackRequest, PaymentId};
+use stk_core::CallbackRequest;
 use stk_mock::simulation::SimulatedPayment;
 use tokio::time::Instant;
 
 use super::{KulmiState, SIGNATURE_HEADER};
 use crate::util::lock;
-use crate::webhook::{self, Acknowledgement, Webhook};
+use crate::webhook::{self, Deliver, Webhook};
 
 impl KulmiState {
     /// The webhook body for an invoice now, and its signature when signing is on.
@@ -57,33 +57,27 @@ impl KulmiState {
         if self.config.webhook_url.is_none() {
             return;
         }
-        let me = self.me.clone();
-        let id = payment.id.clone();
         let created = payment.created;
         let delay = payment.script.delay;
-        let final_at = payment.final_at();
-        tokio::spawn(async move {
-            let mut times = vec![created];
-            if delay > Duration::ZERO {
-                times.push(created + delay / 2);
-            }
-            if let Some(at) = final_at.filter(|_| delay > Duration::ZERO) {
-                times.push(at);
-            }
-            for at in times {
-                tokio::time::sleep_until(at).await;
-                let Some(state) = me.upgrade() else { return };
-                state.deliver(&id).await;
-            }
-        });
+        let mut times = vec![created];
+        if delay > Duration::ZERO {
+            times.push(created + delay / 2);
+        }
+        if let Some(at) = payment.final_at().filter(|_| delay > Duration::ZERO) {
+            times.push(at);
+        }
+        webhook::schedule(self.me.clone(), payment.id.to_string(), times);
     }
+}
 
+#[stk_core::async_trait]
+impl Deliver for KulmiState {
     /// Delivers the invoice's webhook as it is now, retried until the receiver answers 2xx.
-    async fn deliver(&self, id: &PaymentId) {
+    async fn deliver(&self, id: &str) {
         let Some(url) = self.config.webhook_url.clone() else {
             return;
         };
-        let Some((body, signature)) = self.webhook_body(id.as_str()) else {
+        let Some((body, signature)) = self.webhook_body(id) else {
             return;
         };
         let state = serde_json::from_slice::<Value>(&body)
@@ -97,17 +91,9 @@ impl KulmiState {
                 .map(|sig| (SIGNATURE_HEADER, sig))
                 .into_iter()
                 .collect(),
-            payment_id: id.to_string(),
+            payment_id: id.to_owned(),
             state,
         };
-        webhook::deliver(
-            &self.http,
-            &self.ledger,
-            &webhook,
-            self.config.webhook_attempts,
-            Acknowledgement::AnySuccess,
-            |_| {},
-        )
-        .await;
+        self.courier.deliver(&webhook, |_| {}).await;
     }
 }

@@ -1,33 +1,25 @@
 //! The KulmiPay emulator's settings.
 
 use std::fmt;
-use std::time::Duration;
 
-use stk_core::PhoneNumber;
-use stk_mock::Scenario;
-use stk_mock::simulation::Script;
+use crate::emulator::{EmulatorOptions, emulator_options_setters};
 
 /// Configures a [`KulmiPayEmulator`](super::KulmiPayEmulator).
 #[derive(Clone)]
 #[must_use]
 pub struct KulmiPayEmulatorConfig {
-    pub(super) port: u16,
+    pub(super) options: EmulatorOptions,
     pub(super) secret_key: String,
     pub(super) api_token: String,
-    pub(super) delay: Duration,
-    pub(super) seed: u64,
     pub(super) webhook_url: Option<String>,
     pub(super) webhook_challenge: Option<String>,
     pub(super) sign_webhooks: bool,
-    pub(super) webhook_attempts: u32,
-    pub(super) scripts: Vec<(PhoneNumber, Script)>,
 }
 
 impl fmt::Debug for KulmiPayEmulatorConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("KulmiPayEmulatorConfig")
-            .field("port", &self.port)
-            .field("delay", &self.delay)
+        self.options
+            .debug_struct(f, "KulmiPayEmulatorConfig")
             .field("webhook_url", &self.webhook_url)
             .field("sign_webhooks", &self.sign_webhooks)
             .finish_non_exhaustive()
@@ -37,26 +29,22 @@ impl fmt::Debug for KulmiPayEmulatorConfig {
 impl Default for KulmiPayEmulatorConfig {
     fn default() -> Self {
         Self {
-            port: 0,
+            options: EmulatorOptions::new(0x4B55_4C4D, 5),
             secret_key: "ISSecretKey_test_emulator".to_owned(),
             api_token: "emulator-api-token".to_owned(),
-            delay: Duration::from_millis(100),
-            seed: 0x4B55_4C4D,
             webhook_url: None,
             webhook_challenge: None,
             sign_webhooks: false,
-            webhook_attempts: 5,
-            scripts: Vec::new(),
         }
     }
 }
 
 impl KulmiPayEmulatorConfig {
-    /// The port to bind on `127.0.0.1` (default `0`: a free port).
-    pub fn port(mut self, port: u16) -> Self {
-        self.port = port;
-        self
-    }
+    emulator_options_setters!(
+        options,
+        /// How many times a webhook is attempted until the receiver answers 2xx (default 5).
+        webhook_attempts
+    );
 
     /// The secret key clients must send (default `ISSecretKey_test_emulator`).
     pub fn secret_key(mut self, key: impl Into<String>) -> Self {
@@ -68,18 +56,6 @@ impl KulmiPayEmulatorConfig {
     /// `emulator-api-token`).
     pub fn api_token(mut self, token: impl Into<String>) -> Self {
         self.api_token = token.into();
-        self
-    }
-
-    /// Time from acceptance to result for numbers without their own script (default 100 ms).
-    pub fn delay(mut self, delay: Duration) -> Self {
-        self.delay = delay;
-        self
-    }
-
-    /// Seed for invoice ids and receipts.
-    pub fn seed(mut self, seed: u64) -> Self {
-        self.seed = seed;
         self
     }
 
@@ -99,18 +75,6 @@ impl KulmiPayEmulatorConfig {
     /// keyed by the challenge) to webhooks. Off by default, as in the newer docs.
     pub fn sign_webhooks(mut self, sign: bool) -> Self {
         self.sign_webhooks = sign;
-        self
-    }
-
-    /// How many times a webhook is attempted until the receiver answers 2xx (default 5).
-    pub fn webhook_attempts(mut self, attempts: u32) -> Self {
-        self.webhook_attempts = attempts.max(1);
-        self
-    }
-
-    /// Scripts one number's outcome and delay, overriding the test-number table.
-    pub fn script(mut self, phone: PhoneNumber, scenario: Scenario, delay: Duration) -> Self {
-        self.scripts.push((phone, Script::new(scenario, delay)));
         self
     }
 }

@@ -12,10 +12,8 @@ mod payments;
 mod wire;
 
 use std::collections::HashMap;
-use std::fmt;
 use std::io;
-use std::net::SocketAddr;
-use std::sync::{Arc, Mutex, OnceLock, Weak};
+use std::sync::{Mutex, OnceLock, Weak};
 
 use axum::http::{HeaderMap, Method, StatusCode};
 use stk_core::{CallbackRequest, PaymentStatus};
@@ -24,11 +22,12 @@ use tokio::time::Instant;
 
 pub use config::KulmiPayEmulatorConfig;
 
-use crate::faults::{Endpoint, Faults};
+use crate::emulator::{Running, running_emulator};
+use crate::faults::Endpoint;
 use crate::ledger::Ledger;
-use crate::server::{Api, Incoming, Reply, ServerHandle};
+use crate::server::{Api, Incoming, Reply};
 use crate::util::{bearer, lock};
-use crate::webhook;
+use crate::webhook::{Acknowledgement, Courier};
 use wire::{detail, json_object};
 
 /// The header carrying the hex HMAC-SHA256 of a webhook's raw body, keyed by the challenge
@@ -85,7 +84,7 @@ struct KulmiState {
     books: Mutex<Books>,
     ledger: Ledger,
     host: OnceLock<String>,
-    http: reqwest::Client,
+    courier: Courier,
 }
 
 /// A running KulmiPay emulator on `127.0.0.1`.
@@ -96,96 +95,55 @@ struct KulmiState {
 /// token plus `X-KULMI-SECRET-KEY`). Payments follow the test-number scripts of
 /// [`stk_mock::TEST_NUMBERS`] in real time.
 pub struct KulmiPayEmulator {
-    server: ServerHandle,
-    state: Arc<KulmiState>,
-    faults: Faults,
-    base_url: String,
+    running: Running<KulmiState>,
 }
 
-impl fmt::Debug for KulmiPayEmulator {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("KulmiPayEmulator")
-            .field("base_url", &self.base_url)
-            .finish_non_exhaustive()
-    }
-}
+running_emulator!(
+    KulmiPayEmulator,
+    /// The API base URL, `http://127.0.0.1:PORT/api/v1` (what `KULMIPAY_BASE_URL` takes).
+);
 
 impl KulmiPayEmulator {
     /// Starts the emulator on `127.0.0.1` and the configured port.
     pub async fn start(config: KulmiPayEmulatorConfig) -> io::Result<Self> {
-        let mut express = Simulation::new(config.seed, "", config.delay);
-        let mut collection = Simulation::new(config.seed.wrapping_add(1), "INV-", config.delay);
-        for (phone, script) in &config.scripts {
-            express.script(*phone, *script);
-            collection.script(*phone, *script);
-        }
-        let http = webhook::client()?;
-        let ledger = Ledger::default();
-        let faults = Faults::default();
-        let port = config.port;
-        let seed = config.seed;
-        let state = Arc::new_cyclic(|me| KulmiState {
-            me: me.clone(),
+        let options = &config.options;
+        let books = Books {
+            express: options.simulation(0, ""),
+            collection: options.simulation(1, "INV-"),
+            invoices: HashMap::new(),
+            rng: options.rng(2),
+        };
+        let running = Running::start(options.port, PREFIX, |parts| KulmiState {
+            courier: parts.courier(config.options.attempts, Acknowledgement::AnySuccess),
+            me: parts.me,
             config,
-            books: Mutex::new(Books {
-                express,
-                collection,
-                invoices: HashMap::new(),
-                rng: fastrand::Rng::with_seed(seed.wrapping_add(2)),
-            }),
-            ledger: ledger.clone(),
+            books: Mutex::new(books),
+            ledger: parts.ledger,
             host: OnceLock::new(),
-            http,
-        });
-        let server = ServerHandle::start(port, state.clone(), faults.clone(), ledger).await?;
-        let root = format!("http://{}", server.addr());
-        let _ = state.host.set(root.clone());
-        Ok(Self {
-            server,
-            state,
-            faults,
-            base_url: format!("{root}{PREFIX}"),
         })
-    }
-
-    /// The API base URL, `http://127.0.0.1:PORT/api/v1` (what `KULMIPAY_BASE_URL` takes).
-    pub fn base_url(&self) -> &str {
-        &self.base_url
-    }
-
-    /// The socket address listened on.
-    pub fn addr(&self) -> SocketAddr {
-        self.server.addr()
+        .await?;
+        let _ = running.state.host.set(format!("http://{}", running.addr()));
+        Ok(Self { running })
     }
 
     /// The secret key clients must send.
     pub fn secret_key(&self) -> &str {
-        &self.state.config.secret_key
+        &self.running.state.config.secret_key
     }
 
     /// The API token the collection API requires.
     pub fn api_token(&self) -> &str {
-        &self.state.config.api_token
+        &self.running.state.config.api_token
     }
 
     /// The challenge secret put in webhooks, if configured.
     pub fn webhook_challenge(&self) -> Option<&str> {
-        self.state.config.webhook_challenge.as_deref()
-    }
-
-    /// The record of requests, charges and webhook deliveries.
-    pub fn ledger(&self) -> &Ledger {
-        &self.state.ledger
-    }
-
-    /// The fault queue.
-    pub fn faults(&self) -> &Faults {
-        &self.faults
+        self.running.state.config.webhook_challenge.as_deref()
     }
 
     /// The status of an invoice now, as the simulation sees it (`None` if unknown).
     pub fn payment_status(&self, invoice_id: &str) -> Option<PaymentStatus> {
-        let books = lock(&self.state.books);
+        let books = lock(&self.running.state.books);
         books
             .invoices
             .get(invoice_id)
@@ -196,12 +154,7 @@ impl KulmiPayEmulator {
     /// the merchant's server would receive it (body, content type, signature header when
     /// signing is on); `None` for an unknown invoice.
     pub fn callback_for(&self, invoice_id: &str) -> Option<CallbackRequest> {
-        self.state.callback_request(invoice_id)
-    }
-
-    /// Stops the server.
-    pub async fn shutdown(self) {
-        self.server.shutdown().await;
+        self.running.state.callback_request(invoice_id)
     }
 }
 

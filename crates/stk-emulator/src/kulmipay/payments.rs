@@ -3,7 +3,6 @@
 
 use axum::http::StatusCode;
 use serde_json::{Map, Value};
-use stk_core::StkPushRequest;
 use stk_mock::simulation::Refusal;
 use tokio::time::Instant;
 
@@ -13,7 +12,7 @@ use super::wire::{
 use super::{Generation, Invoice, KulmiState};
 use crate::ledger::RecordedCharge;
 use crate::server::Reply;
-use crate::util::{lock, now_rfc3339};
+use crate::util::{lock, now_rfc3339, simulated_push};
 
 impl KulmiState {
     /// `POST /payment/mpesa-stk-push/` and `POST /payment/collection/stk-push/`.
@@ -27,15 +26,7 @@ impl KulmiState {
             Ok(fields) => fields,
             Err(reply) => return reply,
         };
-        let reference = api_ref
-            .as_deref()
-            .filter(|r| stk_core::Reference::new(*r).is_ok())
-            .unwrap_or("MPesa-Express");
-        let Ok(request) = StkPushRequest::builder()
-            .phone(phone)
-            .amount(shillings)
-            .reference(reference)
-            .build()
+        let Some(request) = simulated_push(phone, shillings, api_ref.as_deref(), "MPesa-Express")
         else {
             return detail(StatusCode::BAD_REQUEST, "Invalid request.");
         };

@@ -10,7 +10,7 @@ use tokio::time::Instant;
 
 use super::{Generation, Invoice, KulmiState, MAX_AMOUNT, MIN_AMOUNT};
 use crate::server::Reply;
-use crate::util::{cents_text, now_rfc3339};
+use crate::util::{cents_text, hex_id, now_rfc3339};
 
 /// KulmiPay's word for a status (`invoice.state`).
 pub(super) fn state_name(status: &PaymentStatus) -> &'static str {
@@ -388,9 +388,7 @@ impl KulmiState {
 
 /// A random UUID-shaped id (KulmiPay's checkout session ids).
 pub(super) fn uuid_like(rng: &mut fastrand::Rng) -> String {
-    let hex: String = (0..32)
-        .map(|_| char::from(b"0123456789abcdef"[rng.usize(..16)]))
-        .collect();
+    let hex = hex_id(rng, 32);
     format!(
         "{}-{}-4{}-8{}-{}",
         &hex[..8],

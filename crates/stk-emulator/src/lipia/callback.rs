@@ -7,7 +7,7 @@ use tokio::time::Instant;
 
 use super::{LipiaState, Payment};
 use crate::util::{lock, request_target};
-use crate::webhook::{self, Acknowledgement, Webhook};
+use crate::webhook::{self, Deliver, Webhook};
 
 /// Which callback body shape the emulator POSTs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -91,18 +91,14 @@ impl LipiaState {
         if payment.callback_url.is_none() {
             return;
         }
-        let Some(final_at) = payment.payment.final_at() else {
-            return;
-        };
-        let me = self.me.clone();
-        let reference = payment.reference.clone();
-        tokio::spawn(async move {
-            tokio::time::sleep_until(final_at).await;
-            let Some(state) = me.upgrade() else { return };
-            state.deliver(&reference).await;
-        });
+        if let Some(at) = payment.payment.final_at() {
+            webhook::schedule(self.me.clone(), payment.reference.clone(), vec![at]);
+        }
     }
+}
 
+#[stk_core::async_trait]
+impl Deliver for LipiaState {
     /// POSTs the callback until the receiver acknowledges it as Lipia asks, recording every
     /// attempt (also as a [`LipiaCallbackAttempt`]).
     async fn deliver(&self, reference: &str) {
@@ -125,13 +121,8 @@ impl LipiaState {
             payment_id: reference.to_owned(),
             state,
         };
-        webhook::deliver(
-            &self.http,
-            &self.ledger,
-            &webhook,
-            self.config.callback_attempts,
-            Acknowledgement::OkBody,
-            |attempt| {
+        self.courier
+            .deliver(&webhook, |attempt| {
                 lock(&self.attempts).push(LipiaCallbackAttempt {
                     reference: reference.to_owned(),
                     attempt: attempt.number,
@@ -139,8 +130,7 @@ impl LipiaState {
                     body: attempt.body.clone(),
                     acknowledged: attempt.acknowledged,
                 });
-            },
-        )
-        .await;
+            })
+            .await;
     }
 }

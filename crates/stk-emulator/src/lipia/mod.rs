@@ -16,10 +16,8 @@ mod payments;
 mod wire;
 
 use std::collections::HashMap;
-use std::fmt;
 use std::io;
-use std::net::SocketAddr;
-use std::sync::{Arc, Mutex, Weak};
+use std::sync::{Mutex, Weak};
 
 use axum::http::{HeaderMap, Method, StatusCode};
 use serde_json::{Value, json};
@@ -31,11 +29,12 @@ pub use callback::{LipiaCallbackAttempt, LipiaCallbackShape};
 pub use config::LipiaEmulatorConfig;
 pub use wire::EXPECTED_SAFARICOM;
 
-use crate::faults::{Endpoint, Faults};
+use crate::emulator::{Running, running_emulator};
+use crate::faults::Endpoint;
 use crate::ledger::Ledger;
-use crate::server::{Api, Incoming, Reply, ServerHandle};
+use crate::server::{Api, Incoming, Reply};
 use crate::util::{bearer, lock};
-use crate::webhook;
+use crate::webhook::{Acknowledgement, Courier};
 use wire::error_reply;
 
 const PREFIX: &str = "/api/v2";
@@ -67,7 +66,7 @@ struct LipiaState {
     books: Mutex<Books>,
     ledger: Ledger,
     attempts: Mutex<Vec<LipiaCallbackAttempt>>,
-    http: reqwest::Client,
+    courier: Courier,
 }
 
 /// A running Lipia Online emulator on `127.0.0.1`.
@@ -90,87 +89,48 @@ struct LipiaState {
 /// # Ok(()) }
 /// ```
 pub struct LipiaEmulator {
-    server: ServerHandle,
-    state: Arc<LipiaState>,
-    faults: Faults,
-    base_url: String,
+    running: Running<LipiaState>,
 }
 
-impl fmt::Debug for LipiaEmulator {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("LipiaEmulator")
-            .field("base_url", &self.base_url)
-            .finish_non_exhaustive()
-    }
-}
+running_emulator!(
+    LipiaEmulator,
+    /// The API base URL, `http://127.0.0.1:PORT/api/v2` (what `LIPIA_BASE_URL` takes).
+);
 
 impl LipiaEmulator {
     /// Starts the emulator on `127.0.0.1` and the configured port.
     pub async fn start(config: LipiaEmulatorConfig) -> io::Result<Self> {
-        let mut simulation = Simulation::new(config.seed, "", config.delay);
-        for (phone, script) in &config.scripts {
-            simulation.script(*phone, *script);
-        }
-        let http = webhook::client()?;
-        let ledger = Ledger::default();
-        let faults = Faults::default();
-        let port = config.port;
-        let seed = config.seed;
-        let state = Arc::new_cyclic(|me| LipiaState {
-            me: me.clone(),
+        let options = &config.options;
+        let books = Books {
+            simulation: options.simulation(0, ""),
+            payments: HashMap::new(),
+            rng: options.rng(1),
+        };
+        let running = Running::start(options.port, PREFIX, |parts| LipiaState {
+            courier: parts.courier(config.options.attempts, Acknowledgement::OkBody),
+            me: parts.me,
             config,
-            books: Mutex::new(Books {
-                simulation,
-                payments: HashMap::new(),
-                rng: fastrand::Rng::with_seed(seed.wrapping_add(1)),
-            }),
-            ledger: ledger.clone(),
+            books: Mutex::new(books),
+            ledger: parts.ledger,
             attempts: Mutex::new(Vec::new()),
-            http,
-        });
-        let server = ServerHandle::start(port, state.clone(), faults.clone(), ledger).await?;
-        let base_url = format!("http://{}{PREFIX}", server.addr());
-        Ok(Self {
-            server,
-            state,
-            faults,
-            base_url,
         })
-    }
-
-    /// The API base URL, `http://127.0.0.1:PORT/api/v2` (what `LIPIA_BASE_URL` takes).
-    pub fn base_url(&self) -> &str {
-        &self.base_url
-    }
-
-    /// The socket address listened on.
-    pub fn addr(&self) -> SocketAddr {
-        self.server.addr()
+        .await?;
+        Ok(Self { running })
     }
 
     /// The API key clients must send.
     pub fn api_key(&self) -> &str {
-        &self.state.config.api_key
-    }
-
-    /// The record of requests, charges and callback deliveries.
-    pub fn ledger(&self) -> &Ledger {
-        &self.state.ledger
-    }
-
-    /// The fault queue.
-    pub fn faults(&self) -> &Faults {
-        &self.faults
+        &self.running.state.config.api_key
     }
 
     /// Every callback POST made so far, with whether it was acknowledged.
     pub fn callback_attempts(&self) -> Vec<LipiaCallbackAttempt> {
-        lock(&self.state.attempts).clone()
+        lock(&self.running.state.attempts).clone()
     }
 
     /// The status of a payment now, as the simulation sees it (`None` if unknown).
     pub fn payment_status(&self, reference: &str) -> Option<PaymentStatus> {
-        lock(&self.state.books)
+        lock(&self.running.state.books)
             .payments
             .get(reference)
             .map(|p| p.payment.status_at(Instant::now()))
@@ -179,7 +139,7 @@ impl LipiaEmulator {
     /// The `CheckoutRequestID` of a payment, which the (nested) callback carries instead of
     /// the `TransactionReference`; `None` for an unknown reference.
     pub fn checkout_request_id(&self, reference: &str) -> Option<String> {
-        lock(&self.state.books)
+        lock(&self.running.state.books)
             .payments
             .get(reference)
             .map(|p| p.checkout_request_id.clone())
@@ -189,12 +149,7 @@ impl LipiaEmulator {
     /// would receive it (path and query of the push's `callback_url`, JSON body); `None` for
     /// an unknown reference or a payment that is not final yet.
     pub fn callback_for(&self, reference: &str) -> Option<CallbackRequest> {
-        self.state.callback_request(reference)
-    }
-
-    /// Stops the server.
-    pub async fn shutdown(self) {
-        self.server.shutdown().await;
+        self.running.state.callback_request(reference)
     }
 }
 

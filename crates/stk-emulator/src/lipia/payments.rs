@@ -6,32 +6,23 @@ use serde_json::{Map, Value, json};
 use stk_mock::simulation::Refusal;
 use tokio::time::Instant;
 
-use super::wire::{
-    PushFields, error_reply, hex_id, ok_envelope, push_fields, status_reference, validation_error,
-};
+use super::wire::{error_reply, ok_envelope, push_fields, validation_error};
 use super::{LipiaState, Payment};
 use crate::ledger::RecordedCharge;
 use crate::server::Reply;
-use crate::util::{lock, now_rfc3339};
+use crate::util::{hex_id, lock, now_rfc3339, status_reference};
 
 impl LipiaState {
     /// `POST /payments/stk-push`.
     pub(super) fn initiate(&self, body: &Map<String, Value>) -> Reply {
-        let PushFields {
-            request,
-            amount,
-            external_reference,
-            reference_text,
-            callback_url,
-            metadata,
-        } = match push_fields(body) {
+        let push = match push_fields(body) {
             Ok(fields) => fields,
             Err(reply) => return reply,
         };
 
         let now = Instant::now();
         let mut books = lock(&self.books);
-        let payment = match books.simulation.start(&request, now) {
+        let payment = match books.simulation.start(&push.request, now) {
             Ok(p) => p,
             Err(Refusal::Rejected) => {
                 return error_reply(
@@ -60,9 +51,9 @@ impl LipiaState {
         let record = Payment {
             payment: payment.clone(),
             reference: reference.clone(),
-            external_reference,
-            callback_url,
-            metadata,
+            external_reference: push.external_reference,
+            callback_url: push.callback_url,
+            metadata: push.metadata,
             merchant_request_id,
             checkout_request_id,
             created_at: now_rfc3339(),
@@ -72,8 +63,8 @@ impl LipiaState {
         self.ledger.record_charge(RecordedCharge {
             id: reference.clone(),
             phone: payment.phone.international(),
-            amount,
-            reference: reference_text,
+            amount: push.amount,
+            reference: push.reference_text,
             api: "v2",
         });
         self.schedule_callback(&record);

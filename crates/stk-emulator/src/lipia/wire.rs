@@ -10,7 +10,7 @@ use tokio::time::Instant;
 
 use super::{LipiaState, Payment};
 use crate::server::Reply;
-use crate::util::now_rfc3339;
+use crate::util::{now_rfc3339, simulated_push};
 
 /// The `expected` text of Lipia's phone-number validation error.
 pub const EXPECTED_SAFARICOM: &str = "valid safaricom kenyan number";
@@ -139,16 +139,7 @@ pub(super) fn push_fields(body: &Map<String, Value>) -> Result<PushFields, Reply
         Value::Number(n) => Some(n.to_string()),
         _ => None,
     };
-    let sim_reference = reference_text
-        .as_deref()
-        .filter(|r| stk_core::Reference::new(*r).is_ok())
-        .unwrap_or("LIPIA");
-    let Ok(request) = StkPushRequest::builder()
-        .phone(phone)
-        .amount(amount)
-        .reference(sim_reference)
-        .build()
-    else {
+    let Some(request) = simulated_push(phone, amount, reference_text.as_deref(), "LIPIA") else {
         return Err(validation_error(
             "amount",
             "body",
@@ -164,19 +155,6 @@ pub(super) fn push_fields(body: &Map<String, Value>) -> Result<PushFields, Reply
         callback_url,
         metadata,
     })
-}
-
-/// The `reference` query parameter of a status query's request target.
-pub(super) fn status_reference(path: &str) -> Option<String> {
-    path.split_once('?')
-        .and_then(|(_, q)| {
-            reqwest::Url::parse(&format!("http://q.invalid/?{q}"))
-                .ok()?
-                .query_pairs()
-                .find(|(k, _)| k == "reference")
-                .map(|(_, v)| v.trim().to_owned())
-        })
-        .filter(|r| !r.is_empty())
 }
 
 /// Lipia's phone rule: `2547…`, `2541…`, `+2547…`, `+2541…`, `07…` or `01…`, nine digits
@@ -213,13 +191,6 @@ fn parse_amount(value: &Value) -> Option<u64> {
         _ => None,
     }
     .filter(|n| *n >= 1)
-}
-
-/// `len` random lowercase hex digits.
-pub(super) fn hex_id(rng: &mut fastrand::Rng, len: usize) -> String {
-    (0..len)
-        .map(|_| char::from(b"0123456789abcdef"[rng.usize(..16)]))
-        .collect()
 }
 
 /// A result code as Lipia sends it: a JSON number when numeric.
@@ -345,14 +316,8 @@ mod tests {
     }
 
     #[test]
-    fn ids_codes_and_status_references() {
-        assert_eq!(hex_id(&mut fastrand::Rng::with_seed(1), 24).len(), 24);
+    fn result_codes() {
         assert_eq!(code_json("1032"), json!(1032));
         assert_eq!(code_json("SFC_IC0003"), json!("SFC_IC0003"));
-        assert_eq!(
-            status_reference("/api/v2/payments/status?reference=%20abc%20").as_deref(),
-            Some("abc")
-        );
-        assert_eq!(status_reference("/api/v2/payments/status"), None);
     }
 }

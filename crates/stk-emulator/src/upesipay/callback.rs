@@ -2,14 +2,14 @@
 //! POSTed to the push's `callback_url` once the payment is final.
 
 use serde_json::json;
-use stk_core::{CallbackRequest, PaymentId};
+use stk_core::CallbackRequest;
 use stk_mock::simulation::SimulatedPayment;
 use tokio::time::Instant;
 
 use super::UpesiState;
 use super::wire::code_number;
 use crate::util::{lock, request_target};
-use crate::webhook::{self, Acknowledgement, Webhook};
+use crate::webhook::{self, Deliver, Webhook};
 
 impl UpesiState {
     /// The callback body for a final payment, its callback URL, and its `Status` word.
@@ -61,37 +61,27 @@ impl UpesiState {
 
     /// Delivers the payment's callback when it becomes final.
     pub(super) fn schedule_callback(&self, payment: &SimulatedPayment) {
-        let Some(at) = payment.final_at() else { return };
-        let me = self.me.clone();
-        let id = payment.id.clone();
-        tokio::spawn(async move {
-            tokio::time::sleep_until(at).await;
-            let Some(state) = me.upgrade() else { return };
-            state.deliver(&id).await;
-        });
+        if let Some(at) = payment.final_at() {
+            webhook::schedule(self.me.clone(), payment.id.to_string(), vec![at]);
+        }
     }
+}
 
+#[stk_core::async_trait]
+impl Deliver for UpesiState {
     /// POSTs the callback to the push's `callback_url` (if it had one) until the receiver
     /// answers 2xx.
-    async fn deliver(&self, id: &PaymentId) {
-        let Some((body, Some(url), word)) = self.callback_body(id.as_str()) else {
+    async fn deliver(&self, id: &str) {
+        let Some((body, Some(url), word)) = self.callback_body(id) else {
             return;
         };
         let webhook = Webhook {
             url,
             body,
             headers: Vec::new(),
-            payment_id: id.to_string(),
+            payment_id: id.to_owned(),
             state: word,
         };
-        webhook::deliver(
-            &self.http,
-            &self.ledger,
-            &webhook,
-            self.config.callback_attempts,
-            Acknowledgement::AnySuccess,
-            |_| {},
-        )
-        .await;
+        self.courier.deliver(&webhook, |_| {}).await;
     }
 }

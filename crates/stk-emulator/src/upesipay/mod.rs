@@ -14,10 +14,8 @@ mod payments;
 mod wire;
 
 use std::collections::HashMap;
-use std::fmt;
 use std::io;
-use std::net::SocketAddr;
-use std::sync::{Arc, Mutex, Weak};
+use std::sync::{Mutex, Weak};
 use std::time::Duration;
 
 use axum::http::{HeaderMap, Method, StatusCode, header};
@@ -29,11 +27,12 @@ use tokio::time::Instant;
 pub use abuse::UpesiPayAbuseRules;
 pub use config::UpesiPayEmulatorConfig;
 
-use crate::faults::{Endpoint, Faults};
+use crate::emulator::{Running, running_emulator};
+use crate::faults::Endpoint;
 use crate::ledger::Ledger;
-use crate::server::{Api, Incoming, Reply, ServerHandle};
+use crate::server::{Api, Incoming, Reply};
 use crate::util::lock;
-use crate::webhook;
+use crate::webhook::{Acknowledgement, Courier};
 use wire::error;
 
 const PREFIX: &str = "/api/v2";
@@ -73,7 +72,7 @@ struct UpesiState {
     books: Mutex<Books>,
     ledger: Ledger,
     clock_offset: Mutex<Duration>,
-    http: reqwest::Client,
+    courier: Courier,
 }
 
 /// A running UpesiPay emulator on `127.0.0.1`.
@@ -84,98 +83,59 @@ struct UpesiState {
 /// [`stk_mock::TEST_NUMBERS`] in real time; the final result is POSTed to the push's
 /// `callback_url`. See [`UpesiPayAbuseRules`] for the abuse protection.
 pub struct UpesiPayEmulator {
-    server: ServerHandle,
-    state: Arc<UpesiState>,
-    faults: Faults,
-    base_url: String,
+    running: Running<UpesiState>,
 }
 
-impl fmt::Debug for UpesiPayEmulator {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("UpesiPayEmulator")
-            .field("base_url", &self.base_url)
-            .finish_non_exhaustive()
-    }
-}
+running_emulator!(
+    UpesiPayEmulator,
+    /// The API base URL, `http://127.0.0.1:PORT/api/v2` (what `UPESIPAY_BASE_URL` takes).
+);
 
 impl UpesiPayEmulator {
     /// Starts the emulator on `127.0.0.1` and the configured port.
     pub async fn start(config: UpesiPayEmulatorConfig) -> io::Result<Self> {
-        let mut sim = Simulation::new(config.seed, "", config.delay);
-        for (phone, script) in &config.scripts {
-            sim.script(*phone, *script);
-        }
-        let http = webhook::client()?;
-        let ledger = Ledger::default();
-        let faults = Faults::default();
-        let port = config.port;
-        let seed = config.seed;
-        let state = Arc::new_cyclic(|me| UpesiState {
-            me: me.clone(),
+        let options = &config.options;
+        let books = Books {
+            sim: options.simulation(0, ""),
+            txns: HashMap::new(),
+            order: Vec::new(),
+            by_checkout: HashMap::new(),
+            rng: options.rng(1),
+            sequence: 0,
+        };
+        let running = Running::start(options.port, PREFIX, |parts| UpesiState {
+            courier: parts.courier(config.options.attempts, Acknowledgement::AnySuccess),
+            me: parts.me,
             config,
-            books: Mutex::new(Books {
-                sim,
-                txns: HashMap::new(),
-                order: Vec::new(),
-                by_checkout: HashMap::new(),
-                rng: fastrand::Rng::with_seed(seed.wrapping_add(1)),
-                sequence: 0,
-            }),
-            ledger: ledger.clone(),
+            books: Mutex::new(books),
+            ledger: parts.ledger,
             clock_offset: Mutex::new(Duration::ZERO),
-            http,
-        });
-        let server = ServerHandle::start(port, state.clone(), faults.clone(), ledger).await?;
-        let base_url = format!("http://{}{PREFIX}", server.addr());
-        Ok(Self {
-            server,
-            state,
-            faults,
-            base_url,
         })
-    }
-
-    /// The API base URL, `http://127.0.0.1:PORT/api/v2` (what `UPESIPAY_BASE_URL` takes).
-    pub fn base_url(&self) -> &str {
-        &self.base_url
-    }
-
-    /// The socket address listened on.
-    pub fn addr(&self) -> SocketAddr {
-        self.server.addr()
+        .await?;
+        Ok(Self { running })
     }
 
     /// The Basic token clients must send.
     pub fn token(&self) -> &str {
-        &self.state.config.token
+        &self.running.state.config.token
     }
 
     /// The payment channel id pushes must name.
     pub fn channel_id(&self) -> u64 {
-        self.state.config.channel_id
-    }
-
-    /// The record of requests, charges and callback deliveries.
-    pub fn ledger(&self) -> &Ledger {
-        &self.state.ledger
-    }
-
-    /// The fault queue.
-    pub fn faults(&self) -> &Faults {
-        &self.faults
+        self.running.state.config.channel_id
     }
 
     /// Moves the abuse rules' clock forward (blocks and windows expire), without touching
     /// payments in flight. The total offset is capped at about 100 years.
     pub fn advance_clock(&self, by: Duration) {
         const MAX_OFFSET: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
-        let mut offset = lock(&self.state.clock_offset);
+        let mut offset = lock(&self.running.state.clock_offset);
         *offset = offset.saturating_add(by).min(MAX_OFFSET);
     }
 
     /// The `CheckoutRequestID` of a push, by its `reference`.
     pub fn checkout_request_id(&self, reference: &str) -> Option<String> {
-        lock(&self.state.books)
+        lock(&self.running.state.books)
             .txns
             .get(reference)
             .map(|t| t.checkout_request_id.clone())
@@ -184,7 +144,7 @@ impl UpesiPayEmulator {
     /// The status of a payment now, by `reference` or `CheckoutRequestID`, as the simulation
     /// sees it (`None` if unknown).
     pub fn payment_status(&self, reference: &str) -> Option<PaymentStatus> {
-        let books = lock(&self.state.books);
+        let books = lock(&self.running.state.books);
         books
             .find(reference)
             .map(|t| t.payment.status_at(Instant::now()))
@@ -194,12 +154,7 @@ impl UpesiPayEmulator {
     /// as the merchant's server would receive it (body, content type, and the path and query
     /// of the push's `callback_url`); `None` for an unknown or unfinished payment.
     pub fn callback_for(&self, reference: &str) -> Option<CallbackRequest> {
-        self.state.callback_request(reference)
-    }
-
-    /// Stops the server.
-    pub async fn shutdown(self) {
-        self.server.shutdown().await;
+        self.running.state.callback_request(reference)
     }
 }
 

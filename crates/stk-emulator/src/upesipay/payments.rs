@@ -3,16 +3,15 @@
 
 use axum::http::{StatusCode, header};
 use serde_json::{Map, Value, json};
-use stk_core::StkPushRequest;
 use stk_mock::simulation::Refusal;
 use tokio::time::Instant;
 
 use super::abuse::abuse_block;
-use super::wire::{PushFields, checkout_id, error, push_fields, status_reference};
+use super::wire::{PushFields, checkout_id, error, push_fields};
 use super::{Txn, UpesiState};
 use crate::ledger::RecordedCharge;
 use crate::server::Reply;
-use crate::util::{lock, now_rfc3339};
+use crate::util::{lock, now_rfc3339, simulated_push, status_reference};
 
 impl UpesiState {
     /// `POST /payments`.
@@ -47,15 +46,8 @@ impl UpesiState {
             ));
             return reply;
         }
-        let reference = external_reference
-            .as_deref()
-            .filter(|r| stk_core::Reference::new(*r).is_ok())
-            .unwrap_or("UPESIPAY");
-        let Ok(request) = StkPushRequest::builder()
-            .phone(phone)
-            .amount(amount)
-            .reference(reference)
-            .build()
+        let Some(request) =
+            simulated_push(phone, amount, external_reference.as_deref(), "UPESIPAY")
         else {
             return bad("Invalid request");
         };

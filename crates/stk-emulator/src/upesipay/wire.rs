@@ -83,18 +83,6 @@ pub(super) fn push_fields(body: &Map<String, Value>, channel_id: u64) -> Result<
     })
 }
 
-/// The `reference` query parameter of a status query's request target.
-pub(super) fn status_reference(path: &str) -> Option<String> {
-    reqwest::Url::parse(&format!("http://emulator.invalid{path}"))
-        .ok()
-        .and_then(|u| {
-            u.query_pairs()
-                .find(|(k, _)| k == "reference")
-                .map(|(_, v)| v.trim().to_owned())
-        })
-        .filter(|r| !r.is_empty())
-}
-
 /// A whole number from a JSON integer (UpesiPay documents `Integer`); integral floats such
 /// as `100.0` are accepted too.
 fn integer(value: &Value) -> Option<i128> {
@@ -226,14 +214,6 @@ mod tests {
         assert_eq!(
             seconds_only("2026-01-02T08:41:14.123Z"),
             "2026-01-02T08:41:14Z"
-        );
-        assert_eq!(
-            status_reference("/api/v2/transaction-status?reference=%20ABC%20").as_deref(),
-            Some("ABC")
-        );
-        assert_eq!(
-            status_reference("/api/v2/transaction-status?reference="),
-            None
         );
     }
 }

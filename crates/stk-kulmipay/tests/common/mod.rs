@@ -2,31 +2,31 @@
 //! generations pointed at the emulator.
 #![allow(dead_code, unreachable_pub, clippy::unwrap_used)]
 
-use std::sync::Arc;
 use std::time::Duration;
 
+use stk_contract::receiver::{self, Received};
 use stk_core::{CallbackRequest, PaymentId, async_trait};
-use stk_emulator::{CallbackReceiver, KulmiPayEmulator, KulmiPayEmulatorConfig};
+use stk_emulator::{KulmiPayEmulator, KulmiPayEmulatorConfig};
 use stk_kulmipay::{ApiGeneration, KulmiPay, KulmiPayConfig};
 
 pub const CHALLENGE: &str = "emulator-challenge-secret";
 
 /// The webhooks the emulator delivers, captured by a loopback receiver.
 #[derive(Clone)]
-pub struct Webhooks(Arc<CallbackReceiver>);
+pub struct Webhooks(Received);
 
 impl Webhooks {
-    pub fn all(&self) -> Vec<CallbackRequest> {
-        self.0.received()
-    }
-
     /// Webhooks received for one invoice, with their states.
     pub fn for_invoice(&self, id: &str) -> Vec<(String, CallbackRequest)> {
-        self.all()
+        self.0
+            .matching(|v| v["invoice_id"] == id)
             .into_iter()
-            .filter_map(|cb| {
-                let v: serde_json::Value = serde_json::from_slice(&cb.body).ok()?;
-                (v["invoice_id"] == id).then(|| (v["state"].as_str().unwrap_or("").to_owned(), cb))
+            .map(|cb| {
+                let state = receiver::json(&cb).unwrap_or_default()["state"]
+                    .as_str()
+                    .unwrap_or("")
+                    .to_owned();
+                (state, cb)
             })
             .collect()
     }
@@ -35,13 +35,12 @@ impl Webhooks {
 #[async_trait]
 impl stk_contract::CallbackSource for Webhooks {
     async fn final_callback(&self, id: &PaymentId) -> Option<CallbackRequest> {
-        let is_final = |cb: &CallbackRequest| {
-            serde_json::from_slice::<serde_json::Value>(&cb.body).is_ok_and(|v| {
+        self.0
+            .wait_for(|v| {
                 v["invoice_id"] == id.as_str()
                     && (v["state"] == "COMPLETE" || v["state"] == "FAILED")
             })
-        };
-        self.0.wait_for(is_final, Duration::from_secs(10)).await
+            .await
     }
 
     fn forge(&self, genuine: &CallbackRequest) -> CallbackRequest {
@@ -65,11 +64,9 @@ pub struct Harness {
 
 impl Harness {
     pub async fn start(sign_webhooks: bool) -> Self {
-        let receiver = CallbackReceiver::start(stk_core::CallbackAck::OK)
-            .await
-            .unwrap();
-        let url = receiver.url("/webhooks/kulmipay");
-        let webhooks = Webhooks(Arc::new(receiver));
+        let (received, url) =
+            Received::start(stk_core::CallbackAck::OK, "/webhooks/kulmipay").await;
+        let webhooks = Webhooks(received);
         let emulator = KulmiPayEmulator::start(
             KulmiPayEmulatorConfig::default()
                 .webhook_url(url)

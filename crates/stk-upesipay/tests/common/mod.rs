@@ -2,39 +2,20 @@
 //! the emulator.
 #![allow(dead_code, unreachable_pub, clippy::unwrap_used)]
 
-use std::sync::Arc;
 use std::time::Duration;
 
+use stk_contract::receiver::{self, Received};
 use stk_core::{CallbackRequest, CallbackUrl, PaymentId, StkPushRequest, async_trait};
-use stk_emulator::{CallbackReceiver, UpesiPayEmulator, UpesiPayEmulatorConfig};
+use stk_emulator::{UpesiPayEmulator, UpesiPayEmulatorConfig};
 use stk_upesipay::{UpesiPay, UpesiPayConfig, UpesiPayConfigBuilder};
 
 pub const CALLBACK_TOKEN: &str = "emulator-callback-token";
-
-/// The callbacks the emulator delivers, captured by a loopback receiver.
-#[derive(Clone)]
-pub struct Callbacks(Arc<CallbackReceiver>);
-
-impl Callbacks {
-    pub fn all(&self) -> Vec<CallbackRequest> {
-        self.0.received()
-    }
-
-    /// Callbacks received for one checkout request id.
-    pub fn for_checkout(&self, checkout: &str) -> Vec<CallbackRequest> {
-        self.all()
-            .into_iter()
-            .filter(|cb| {
-                serde_json::from_slice::<serde_json::Value>(&cb.body)
-                    .is_ok_and(|v| v["response"]["CheckoutRequestID"] == checkout)
-            })
-            .collect()
-    }
-}
+pub const CALLBACK_PATH: &str = "/callbacks/upesipay";
 
 pub struct Harness {
     pub emulator: UpesiPayEmulator,
-    pub callbacks: Callbacks,
+    /// The callbacks the emulator delivered.
+    pub callbacks: Received,
     pub callback_url: String,
 }
 
@@ -46,27 +27,12 @@ pub struct Source<'a>(pub &'a Harness);
 impl stk_contract::CallbackSource for Source<'_> {
     async fn final_callback(&self, id: &PaymentId) -> Option<CallbackRequest> {
         let checkout = self.0.emulator.checkout_request_id(id.as_str())?;
-        let for_checkout = |cb: &CallbackRequest| {
-            serde_json::from_slice::<serde_json::Value>(&cb.body)
-                .is_ok_and(|v| v["response"]["CheckoutRequestID"] == checkout.as_str())
-        };
-        self.0
-            .callbacks
-            .0
-            .wait_for(for_checkout, Duration::from_secs(10))
-            .await
+        self.0.callbacks.wait_for_checkout(&checkout).await
     }
 
+    /// The same body and headers, posted to the callback's path with a guessed token.
     fn forge(&self, genuine: &CallbackRequest) -> CallbackRequest {
-        let target = genuine
-            .path_and_query
-            .clone()
-            .unwrap_or_else(|| "/callbacks/upesipay".to_owned());
-        let path = target.split('?').next().unwrap_or("/").to_owned();
-        let mut forged = CallbackRequest::new(genuine.body.clone())
-            .path_and_query(format!("{path}?token=guessed-token"));
-        forged.headers = genuine.headers.clone();
-        forged
+        receiver::forge_token(genuine, CALLBACK_PATH)
     }
 }
 
@@ -76,11 +42,8 @@ impl Harness {
     }
 
     pub async fn start_with(config: UpesiPayEmulatorConfig) -> Self {
-        let receiver = CallbackReceiver::start(stk_core::CallbackAck::OK)
-            .await
-            .unwrap();
-        let callback_url = receiver.url("/callbacks/upesipay");
-        let callbacks = Callbacks(Arc::new(receiver));
+        let (callbacks, callback_url) =
+            Received::start(stk_core::CallbackAck::OK, CALLBACK_PATH).await;
         let emulator = UpesiPayEmulator::start(config).await.unwrap();
         Self {
             emulator,
