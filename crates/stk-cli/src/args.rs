@@ -12,9 +12,15 @@ pub(crate) struct Cli {
     #[arg(long, global = true, env = "STK_PROVIDER", default_value = "mock")]
     pub(crate) provider: String,
 
-    /// Print exactly one JSON object on stdout instead of human output.
+    /// Print exactly one JSON object on stdout instead of human output (`listen`: one per
+    /// line).
     #[arg(long, global = true)]
     pub(crate) json: bool,
+
+    /// Where payments are recorded: a SQLite file path, `sqlite://…` or `postgres://…`
+    /// [default: the platform's data directory, e.g. ~/.local/share/stk/payments.db]
+    #[arg(long, global = true, env = "STK_DATABASE_URL", value_name = "URL")]
+    pub(crate) database: Option<String>,
 
     #[command(subcommand)]
     pub(crate) command: Command,
@@ -28,8 +34,32 @@ pub(crate) enum Command {
     Status(StatusArgs),
     /// Run the providers' emulators on 127.0.0.1 and print the variables to use them.
     Sandbox(SandboxArgs),
-    /// Receive the provider's callbacks: verify, parse, de-duplicate and print each one.
+    /// Receive the provider's callbacks into the tracker (store, acknowledge, confirm by
+    /// status query) and print each payment event.
     Listen(ListenArgs),
+    /// The recorded payments: list, show one's timeline, reconcile with the provider.
+    #[command(subcommand)]
+    Payments(PaymentsCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum PaymentsCommand {
+    /// The latest payment attempts, newest first.
+    List {
+        /// How many.
+        #[arg(long, default_value_t = 20)]
+        limit: i64,
+    },
+    /// One attempt: its state, the timeline of transitions with their evidence, its events.
+    Show {
+        /// The attempt id (`att_…`).
+        id: String,
+    },
+    /// Query the provider now: one attempt, or every open one.
+    Reconcile {
+        /// The attempt id; every open attempt if omitted.
+        id: Option<String>,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -38,12 +68,8 @@ pub(crate) struct ListenArgs {
     #[arg(long, default_value = "127.0.0.1:8710")]
     pub(crate) bind: std::net::SocketAddr,
 
-    /// Confirm every final callback with a status query before reporting it (the safe
-    /// default for providers whose callbacks are unsigned).
-    #[arg(long)]
-    pub(crate) confirm: bool,
-
-    /// Stop after this many callbacks (default: run until Ctrl-C).
+    /// Stop after printing this many events (default: run until Ctrl-C). Events not printed
+    /// stay in the store and are printed by the next run.
     #[arg(long)]
     pub(crate) max_events: Option<usize>,
 }
@@ -77,9 +103,14 @@ pub(crate) struct PushArgs {
     #[arg(long, allow_hyphen_values = true)]
     pub(crate) amount: String,
 
-    /// Your reference (order id); generated if omitted.
+    /// Your reference (order id); generated if omitted. A second push for a reference whose
+    /// payment is still open (or paid) is refused.
     #[arg(long)]
     pub(crate) reference: Option<String>,
+
+    /// Do not record the payment in the tracker's store.
+    #[arg(long)]
+    pub(crate) no_record: bool,
 
     /// Where the provider should POST the result (https).
     #[arg(long)]

@@ -8,16 +8,20 @@ mod args;
 mod listen;
 mod output;
 mod sandbox;
+mod tracking;
 
 use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Parser;
 use indicatif::{ProgressBar, ProgressStyle};
+use std::sync::Arc;
+
 use stk::{
-    Error, PaymentId, PaymentStatus, PollPolicy, ProviderConfig, ProviderKind, StkProvider,
-    StkPushRequest, wait_for_final_with,
+    Error, Operation, PaymentId, PaymentStatus, PollPolicy, ProviderConfig, ProviderKind,
+    StkProvider, StkPushRequest, wait_for_final_with,
 };
+use stk_tracker::Tracker;
 
 use args::{Cli, Command, PushArgs, WaitArgs};
 use output::exit;
@@ -28,6 +32,13 @@ pub(crate) enum CliError {
     /// From the SDK: invalid input, configuration, the provider's answer.
     #[error(transparent)]
     Stk(#[from] Error),
+    /// From the payment tracker: the order is already live or paid, the store failed, an
+    /// unknown attempt.
+    #[error(transparent)]
+    Tracker(#[from] stk_tracker::TrackerError),
+    /// A usage problem the argument parser cannot see.
+    #[error("{0}")]
+    Usage(String),
     /// An I/O failure of the CLI itself.
     #[error("cannot {action}: {source}")]
     Io {
@@ -50,7 +61,10 @@ impl CliError {
     fn exit_code(&self) -> u8 {
         match self {
             Self::Stk(e) => output::exit_code(e),
-            Self::Io { .. } => exit::INVALID,
+            Self::Tracker(stk_tracker::TrackerError::Provider { error, .. }) => {
+                output::exit_code(error)
+            }
+            Self::Tracker(_) | Self::Usage(_) | Self::Io { .. } => exit::INVALID,
         }
     }
 }
@@ -88,12 +102,25 @@ async fn dispatch(cli: Cli) -> Result<Outcome, CliError> {
     match cli.command {
         Command::Sandbox(args) => sandbox::run(args).await.map(|()| Outcome::Done),
         Command::Listen(args) => {
-            let provider = provider(&cli.provider)?;
-            listen::run(provider, args, json)
+            let tracker = tracking::open(cli.database.as_deref(), provider(&cli.provider)?).await?;
+            listen::run(tracker, args, json)
                 .await
                 .map(|()| Outcome::Done)
         }
-        Command::Push(args) => Ok(push(provider(&cli.provider)?.as_ref(), args, json).await?),
+        Command::Payments(command) => {
+            let tracker = tracking::open(cli.database.as_deref(), provider(&cli.provider)?).await?;
+            tracking::payments(&tracker, command, json)
+                .await
+                .map(|()| Outcome::Done)
+        }
+        Command::Push(args) => {
+            let provider = provider(&cli.provider)?;
+            if args.no_record {
+                return Ok(push(provider.as_ref(), args, json).await?);
+            }
+            let tracker = tracking::open(cli.database.as_deref(), provider).await?;
+            push_tracked(&tracker, args, json).await
+        }
         Command::Status(args) => {
             let provider = provider(&cli.provider)?;
             let id = PaymentId::new(args.id.trim());
@@ -129,6 +156,14 @@ fn report(result: Result<Outcome, CliError>, json: bool) -> u8 {
             println!("{}", output::error_json(&e));
             output::exit_code(&e)
         }
+        Err(CliError::Tracker(stk_tracker::TrackerError::Provider { error, .. })) if json => {
+            println!("{}", output::error_json(&error));
+            output::exit_code(&error)
+        }
+        Err(e) if json => {
+            println!("{}", output::cli_error_json(&e));
+            e.exit_code()
+        }
         Err(e) => {
             eprintln!("error: {e}");
             if let CliError::Stk(inner) = &e {
@@ -141,8 +176,8 @@ fn report(result: Result<Outcome, CliError>, json: bool) -> u8 {
     }
 }
 
-async fn push(provider: &dyn StkProvider, args: PushArgs, json: bool) -> Result<Outcome, Error> {
-    let reference = args.reference.unwrap_or_else(generated_reference);
+fn request(args: &PushArgs) -> Result<StkPushRequest, Error> {
+    let reference = args.reference.clone().unwrap_or_else(generated_reference);
     let mut builder = StkPushRequest::builder()
         .phone(args.phone.as_str())
         .amount(args.amount.as_str())
@@ -153,7 +188,54 @@ async fn push(provider: &dyn StkProvider, args: PushArgs, json: bool) -> Result<
     if let Some(d) = &args.description {
         builder = builder.description(d.as_str());
     }
-    let request = builder.build()?;
+    Ok(builder.build()?)
+}
+
+/// `stk push` recorded in the tracker: the attempt is written before the push is sent; a
+/// second push for a live or paid order is refused.
+async fn push_tracked(tracker: &Tracker, args: PushArgs, json: bool) -> Result<Outcome, CliError> {
+    let request = request(&args)?;
+    let attempt = tracker.push(&request).await?;
+    let provider = Arc::clone(tracker.provider(&attempt.provider)?);
+    let Some(payment_id) = attempt.payment_id.clone().map(PaymentId::new) else {
+        return Err(CliError::Stk(Error::OutcomeUnknown {
+            provider: provider.name(),
+            operation: Operation::Initiate,
+            message: format!(
+                "the push may have reached {}; recorded as attempt {}: run `stk payments reconcile {}` or wait for the callback, never push again",
+                provider.name(),
+                attempt.id,
+                attempt.id
+            ),
+        }));
+    };
+    if !json {
+        eprintln!(
+            "Push accepted by {}: payment {} for {} to {} (reference {})",
+            provider.name(),
+            payment_id,
+            request.amount(),
+            request.phone().local(),
+            request.reference()
+        );
+        eprintln!("Recorded as attempt {} ({})", attempt.id, attempt.state);
+    }
+    let status = if args.wait.wait {
+        let status = wait(provider.as_ref(), &payment_id, &args.wait, json).await?;
+        if let Err(e) = tracker.check(&attempt.id).await {
+            eprintln!("warning: the final status was not recorded: {e}");
+        }
+        status
+    } else if attempt.state.is_final() {
+        provider.status(&payment_id).await?
+    } else {
+        PaymentStatus::Pending
+    };
+    Ok(Outcome::Payment(provider.name(), payment_id, status))
+}
+
+async fn push(provider: &dyn StkProvider, args: PushArgs, json: bool) -> Result<Outcome, Error> {
+    let request = request(&args)?;
     let accepted = provider.initiate(&request).await?;
     if !json {
         eprintln!(
@@ -211,5 +293,5 @@ fn generated_reference() -> String {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_millis())
         .unwrap_or_default();
-    format!("STK-{millis}")
+    format!("STK-{millis}-{:04x}", fastrand::u16(..))
 }

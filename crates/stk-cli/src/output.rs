@@ -96,6 +96,23 @@ pub(crate) fn error_json(e: &Error) -> Value {
     json!({ "error": err })
 }
 
+/// A CLI error that is not an SDK error, as JSON.
+pub(crate) fn cli_error_json(e: &crate::CliError) -> Value {
+    let mut err = json!({ "kind": "usage", "message": e.to_string(), "retryable": false });
+    match e {
+        crate::CliError::Tracker(t) => {
+            err["kind"] = json!(t.kind());
+            if let stk_tracker::TrackerError::AlreadyLive { attempt } = t {
+                err["attempt_id"] = json!(attempt.id);
+                err["state"] = json!(attempt.state);
+            }
+        }
+        crate::CliError::Io { .. } => err["kind"] = json!("io"),
+        _ => {}
+    }
+    json!({ "error": err })
+}
+
 /// A usage error (bad flags) as JSON.
 pub(crate) fn usage_json(message: &str) -> Value {
     let first = message.lines().next().unwrap_or_default();

@@ -6,6 +6,18 @@ use std::process::Command;
 
 use serde_json::Value;
 
+/// A database file of its own for each run (removed with the temp directory by the OS).
+fn fresh_database() -> String {
+    std::env::temp_dir()
+        .join(format!(
+            "stk-cli-test-{}-{}.db",
+            std::process::id(),
+            fastrand::u64(..)
+        ))
+        .display()
+        .to_string()
+}
+
 /// Runs `stk` with a fixed seed and instant results; returns (exit code, stdout JSON).
 fn stk(args: &[&str]) -> (i32, Value) {
     let out = Command::new(env!("CARGO_BIN_EXE_stk"))
@@ -13,6 +25,7 @@ fn stk(args: &[&str]) -> (i32, Value) {
         .env_remove("STK_PROVIDER")
         .env("STK_MOCK_DELAY_MS", "0")
         .env("STK_MOCK_SEED", "7")
+        .env("STK_DATABASE_URL", fresh_database())
         .output()
         .expect("run stk");
     let stdout = String::from_utf8(out.stdout).expect("utf-8 stdout");
@@ -54,6 +67,7 @@ fn accepted_without_wait_exits_zero() {
         .args(["--json", "push", "--phone", "0712345678", "--amount", "100"])
         .env_remove("STK_PROVIDER")
         .env("STK_MOCK_SEED", "7")
+        .env("STK_DATABASE_URL", fresh_database())
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(0));
@@ -160,6 +174,7 @@ fn human_output_reports_the_receipt() {
         .env_remove("STK_PROVIDER")
         .env("STK_MOCK_DELAY_MS", "0")
         .env("STK_MOCK_SEED", "7")
+        .env("STK_DATABASE_URL", fresh_database())
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(0));

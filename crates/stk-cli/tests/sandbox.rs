@@ -6,6 +6,18 @@
 use std::time::Duration;
 
 use serde_json::Value;
+
+/// A database file of its own for each run.
+fn fresh_database() -> String {
+    std::env::temp_dir()
+        .join(format!(
+            "stk-cli-sandbox-{}-{}.db",
+            std::process::id(),
+            fastrand::u64(..)
+        ))
+        .display()
+        .to_string()
+}
 use stk_emulator::{
     KulmiPayEmulator, KulmiPayEmulatorConfig, Ledger, LipiaEmulator, LipiaEmulatorConfig,
     UpesiPayEmulator, UpesiPayEmulatorConfig,
@@ -15,6 +27,7 @@ const DELAY: Duration = Duration::from_millis(200);
 
 async fn stk(env: &[(&str, String)], args: &[&str]) -> (i32, Value) {
     let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_stk"))
+        .env("STK_DATABASE_URL", fresh_database())
         .args(args)
         .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
         .output()
@@ -133,79 +146,129 @@ async fn post(addr: &str, cb: &stk::CallbackRequest) -> String {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn listen_verifies_deduplicates_and_confirms_callbacks() {
-    use stk::{PollPolicy, StkProvider, StkPushRequest, wait_for_final};
+async fn listen_records_confirms_and_prints_each_payment_once() {
     use tokio::io::AsyncBufReadExt;
 
-    const CHALLENGE: &str = "listen-challenge";
-    let emulator = KulmiPayEmulator::start(
-        KulmiPayEmulatorConfig::default()
-            .delay(DELAY)
-            .webhook_challenge(CHALLENGE),
-    )
-    .await
-    .unwrap();
+    let emulator = LipiaEmulator::start(LipiaEmulatorConfig::default().delay(DELAY))
+        .await
+        .unwrap();
+    let database = fresh_database();
+    let env = [
+        ("STK_PROVIDER", "lipia".to_owned()),
+        ("LIPIA_BASE_URL", emulator.base_url().to_owned()),
+        ("LIPIA_API_KEY", emulator.api_key().to_owned()),
+        ("STK_DATABASE_URL", database.clone()),
+    ];
     let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_stk"))
-        .args([
-            "--json",
-            "listen",
-            "--bind",
-            "127.0.0.1:0",
-            "--confirm",
-            "--max-events",
-            "3",
-        ])
-        .env("STK_PROVIDER", "kulmipay")
-        .env("KULMIPAY_BASE_URL", emulator.base_url())
-        .env("KULMIPAY_SECRET_KEY", emulator.secret_key())
-        .env("KULMIPAY_WEBHOOK_CHALLENGE", CHALLENGE)
+        .args(["--json", "listen", "--bind", "127.0.0.1:0"])
+        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
     let mut stderr = tokio::io::BufReader::new(child.stderr.take().unwrap()).lines();
     let banner = stderr.next_line().await.unwrap().unwrap();
-    let addr = banner
-        .split("http://")
-        .nth(1)
-        .unwrap()
-        .trim_end_matches("/ (any path)")
+    let url = banner.split("on ").nth(1).unwrap().to_owned();
+    let addr = url
+        .trim_start_matches("http://")
+        .trim_end_matches("/lipia")
         .to_owned();
 
-    let provider = stk::kulmipay::KulmiPay::new(
-        stk::kulmipay::KulmiPayConfig::builder()
-            .secret_key(emulator.secret_key())
-            .base_url(emulator.base_url())
-            .build()
-            .unwrap(),
-    )
-    .unwrap();
-    let request = StkPushRequest::builder()
-        .phone("0712345678")
-        .amount(100)
-        .reference("LISTEN-1")
-        .build()
-        .unwrap();
-    let accepted = provider.initiate(&request).await.unwrap();
-    let policy = PollPolicy::default()
-        .intervals(Duration::from_millis(10), Duration::from_millis(50))
-        .deadline(Duration::from_secs(10));
-    wait_for_final(&provider, &accepted.payment_id, &policy)
-        .await
-        .unwrap();
-    let genuine = emulator.callback_for(accepted.payment_id.as_str()).unwrap();
-    assert!(post(&addr, &genuine).await.contains("200"));
-    assert!(
-        post(&addr, &genuine).await.contains("200"),
-        "a re-delivery is acknowledged too"
-    );
-    let mut body: Value = serde_json::from_slice(&genuine.body).unwrap();
-    body["challenge"] = "guessed".into();
-    let mut forged =
-        stk::CallbackRequest::new(serde_json::to_vec(&body).unwrap()).path_and_query("/cb");
-    forged.headers = vec![("content-type".into(), "application/json".into())];
-    assert!(post(&addr, &forged).await.contains("400"));
+    // Two pushes recorded in the same store, their callbacks sent to the listener.
+    let push = |phone: &str, reference: &str| {
+        let args: Vec<String> = [
+            "--json",
+            "push",
+            "--phone",
+            phone,
+            "--amount",
+            "100",
+            "--reference",
+            reference,
+            "--callback-url",
+            &url,
+        ]
+        .iter()
+        .map(|s| (*s).to_owned())
+        .collect();
+        args
+    };
+    let run = |args: Vec<String>| {
+        let env = env.clone();
+        async move {
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            stk_shared_db(&env, &args).await
+        }
+    };
+    let (code, paid) = run(push("0712345678", "LISTEN-1")).await;
+    assert_eq!(code, 0, "{paid}");
+    let (code, cancelled) = run(push("0700000001", "LISTEN-2")).await;
+    assert_eq!(code, 0, "{cancelled}");
+    // A second push for a live order is refused and sends nothing.
+    let (code, again) = run(push("0712345678", "LISTEN-1")).await;
+    assert_eq!(code, 2, "{again}");
+    assert_eq!(again["error"]["kind"], "already_live");
 
+    // Re-deliveries and a forged success for the cancelled payment change nothing.
+    let paid_id = paid["payment_id"].as_str().unwrap().to_owned();
+    let cancelled_id = cancelled["payment_id"].as_str().unwrap().to_owned();
+    let until_final = |id: String| {
+        let emulator = &emulator;
+        async move {
+            tokio::time::timeout(Duration::from_secs(10), async {
+                loop {
+                    if emulator.payment_status(&id).is_some_and(|s| s.is_final()) {
+                        break;
+                    }
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+            })
+            .await
+            .unwrap();
+        }
+    };
+    until_final(paid_id.clone()).await;
+    until_final(cancelled_id.clone()).await;
+    // Wait (bounded) until the listener has recorded both outcomes.
+    tokio::time::timeout(Duration::from_secs(20), async {
+        loop {
+            let (_, list) = stk_shared_db(&env, &["--json", "payments", "list"]).await;
+            let settled = list["attempts"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|a| a["state"] == "completed" || a["state"] == "failed")
+                .count();
+            if settled == 2 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await
+    .unwrap();
+    let mut genuine = emulator.callback_for(&paid_id).unwrap();
+    genuine.path_and_query = Some("/lipia".into());
+    assert!(post(&addr, &genuine).await.contains("200"));
+    let mut forged = emulator.callback_for(&cancelled_id).unwrap();
+    let mut body: Value = serde_json::from_slice(&forged.body).unwrap();
+    body["response"]["Status"] = "Success".into();
+    body["response"]["ResultCode"] = 0.into();
+    body["response"]["MpesaReceiptNumber"] = "FORGED1234".into();
+    forged.body = serde_json::to_vec(&body).unwrap();
+    forged.path_and_query = Some("/lipia".into());
+    assert!(
+        post(&addr, &forged).await.contains("200"),
+        "stored, then found false"
+    );
+    assert!(post(&addr, &genuine).await.contains("200"));
+
+    // Ctrl-C: the listener stops cleanly.
+    let pid = child.id().unwrap().to_string();
+    std::process::Command::new("kill")
+        .args(["-INT", &pid])
+        .status()
+        .unwrap();
     let out = child.wait_with_output().await.unwrap();
     assert!(out.status.success());
     let lines: Vec<Value> = String::from_utf8(out.stdout)
@@ -213,11 +276,60 @@ async fn listen_verifies_deduplicates_and_confirms_callbacks() {
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
-    assert_eq!(lines.len(), 3);
-    assert_eq!(lines[0]["callback"]["status"], "completed");
-    assert_eq!(lines[0]["callback"]["confirmed"], true);
-    assert_eq!(lines[0]["callback"]["duplicate"], false);
-    assert_eq!(lines[1]["callback"]["duplicate"], true);
-    assert_eq!(lines[2]["error"]["kind"], "invalid_callback");
+    let mut kinds: Vec<(String, String)> = lines
+        .iter()
+        .map(|l| {
+            (
+                l["event"]["payload"]["reference"]
+                    .as_str()
+                    .unwrap()
+                    .to_owned(),
+                l["event"]["kind"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    kinds.sort();
+    assert_eq!(
+        kinds,
+        [
+            ("LISTEN-1".to_owned(), "completed".to_owned()),
+            ("LISTEN-2".to_owned(), "failed".to_owned())
+        ]
+    );
+
+    // The store shows both, with their timelines.
+    let (code, list) = stk_shared_db(&env, &["--json", "payments", "list"]).await;
+    assert_eq!(code, 0);
+    let attempts = list["attempts"].as_array().unwrap();
+    assert_eq!(attempts.len(), 2, "{list}");
+    let id = attempts
+        .iter()
+        .find(|a| a["reference"] == "LISTEN-2")
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (code, shown) = stk_shared_db(&env, &["--json", "payments", "show", &id]).await;
+    assert_eq!(code, 0);
+    assert_eq!(shown["attempt"]["state"], "failed");
+    assert!(shown["timeline"].as_array().unwrap().len() >= 2, "{shown}");
     emulator.shutdown().await;
+}
+
+/// Runs `stk` with `env` (which carries its own `STK_DATABASE_URL`).
+async fn stk_shared_db(env: &[(&str, String)], args: &[&str]) -> (i32, Value) {
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_stk"))
+        .args(args)
+        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+        .output()
+        .await
+        .unwrap();
+    let json = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "{e}: {} / {}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    (out.status.code().unwrap(), json)
 }

@@ -63,6 +63,20 @@ impl Tracker {
         Ok(report)
     }
 
+    /// Queries every open attempt now (of the latest `limit`), whatever its schedule; returns
+    /// them as they then stand (`stk payments reconcile`).
+    pub async fn reconcile_open(&self, limit: i64) -> Result<Vec<Attempt>, TrackerError> {
+        let mut out = Vec::new();
+        for attempt in self.inner.store.list_attempts(limit).await? {
+            if attempt.state.is_open() {
+                let id = attempt.id.clone();
+                self.reconcile(attempt).await?;
+                out.push(self.attempt(&id).await?);
+            }
+        }
+        Ok(out)
+    }
+
     /// Queries one attempt now, whatever its schedule (`stk payments reconcile`).
     pub async fn check(&self, attempt_id: &str) -> Result<Attempt, TrackerError> {
         let attempt = self.attempt(attempt_id).await?;

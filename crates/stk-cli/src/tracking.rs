@@ -1,0 +1,170 @@
+//! The CLI's tracker: where payments are recorded, and `stk payments`.
+
+use std::sync::Arc;
+
+use serde_json::{Value, json};
+use stk::StkProvider;
+use stk_tracker::{Attempt, SqlStore, Tracker, TrackerError};
+
+use crate::CliError;
+use crate::args::PaymentsCommand;
+
+/// The store URL: `--database`/`STK_DATABASE_URL`, else `<data dir>/stk/payments.db`.
+pub(crate) fn database_url(explicit: Option<&str>) -> Result<String, CliError> {
+    if let Some(url) = explicit.map(str::trim).filter(|u| !u.is_empty()) {
+        if url.contains("://") {
+            return Ok(url.to_owned());
+        }
+        return Ok(format!("sqlite://{url}?mode=rwc"));
+    }
+    let dir = dirs::data_dir().ok_or_else(|| {
+        CliError::Usage(
+            "no data directory is known for this user: set STK_DATABASE_URL to a file path"
+                .to_owned(),
+        )
+    })?;
+    let path = dir.join("stk").join("payments.db");
+    std::fs::create_dir_all(dir.join("stk"))
+        .map_err(|e| CliError::io(format!("create {}", dir.join("stk").display()), e))?;
+    Ok(format!("sqlite://{}?mode=rwc", path.display()))
+}
+
+/// A tracker over the configured store for `provider`.
+pub(crate) async fn open(
+    database: Option<&str>,
+    provider: Box<dyn StkProvider>,
+) -> Result<Tracker, CliError> {
+    let url = database_url(database)?;
+    let store = SqlStore::connect(&url).await.map_err(TrackerError::from)?;
+    Ok(Tracker::builder(Arc::new(store))
+        .provider(Arc::from(provider))
+        .build())
+}
+
+/// `stk payments …`: one JSON object (with `--json`) or lines for a person.
+pub(crate) async fn payments(
+    tracker: &Tracker,
+    command: PaymentsCommand,
+    json: bool,
+) -> Result<(), CliError> {
+    let out = match command {
+        PaymentsCommand::List { limit } => {
+            let attempts = tracker
+                .store()
+                .list_attempts(limit.clamp(1, 10_000))
+                .await
+                .map_err(TrackerError::from)?;
+            if !json {
+                for a in &attempts {
+                    println!("{}", attempt_line(a));
+                }
+                return Ok(());
+            }
+            json!({ "attempts": attempts })
+        }
+        PaymentsCommand::Show { id } => {
+            let attempt = tracker.attempt(&id).await?;
+            let timeline = tracker
+                .store()
+                .transitions(&id)
+                .await
+                .map_err(TrackerError::from)?;
+            let events = tracker
+                .store()
+                .events(&id)
+                .await
+                .map_err(TrackerError::from)?;
+            if !json {
+                println!("{}", attempt_line(&attempt));
+                for t in &timeline {
+                    println!(
+                        "  {}  {} -> {}  by {}  {}",
+                        t.at,
+                        t.from,
+                        t.to,
+                        t.source,
+                        printable(&t.evidence.to_string())
+                    );
+                }
+                for e in &events {
+                    println!("  event {} ({})", printable(&e.event_id), e.kind);
+                }
+                return Ok(());
+            }
+            json!({ "attempt": attempt, "timeline": timeline, "events": events })
+        }
+        PaymentsCommand::Reconcile { id } => {
+            let attempts: Vec<Attempt> = match id {
+                Some(id) => vec![tracker.check(&id).await?],
+                None => tracker.reconcile_open(1_000).await?,
+            };
+            if !json {
+                for a in &attempts {
+                    println!("{}", attempt_line(a));
+                }
+                return Ok(());
+            }
+            json!({ "attempts": attempts })
+        }
+    };
+    println!("{out}");
+    Ok(())
+}
+
+/// One line for a person.
+pub(crate) fn attempt_line(a: &Attempt) -> String {
+    format!(
+        "{}  {:<15}  {}  {}  KES {}  {}",
+        a.id,
+        a.state,
+        a.provider,
+        printable(&a.reference),
+        a.amount,
+        printable(a.payment_id.as_deref().unwrap_or("-")),
+    )
+}
+
+/// Text safe for a terminal line: control characters escaped, so nothing a provider or a
+/// callback sent can forge a line or move the cursor.
+pub(crate) fn printable(text: &str) -> String {
+    text.chars()
+        .flat_map(|c| {
+            if c.is_control() {
+                c.escape_default().collect::<Vec<_>>()
+            } else {
+                vec![c]
+            }
+        })
+        .collect()
+}
+
+/// An event's JSON line.
+pub(crate) fn event_json(event: &stk_tracker::Event) -> Value {
+    json!({ "event": event })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn control_characters_cannot_forge_lines() {
+        assert_eq!(
+            printable("ok\nFAKE completed\x1b[2K"),
+            "ok\\nFAKE completed\\u{1b}[2K"
+        );
+        assert_eq!(printable("ORDER-1 ü"), "ORDER-1 ü");
+    }
+
+    #[test]
+    fn database_urls() {
+        assert_eq!(
+            database_url(Some("/tmp/x.db")).unwrap(),
+            "sqlite:///tmp/x.db?mode=rwc"
+        );
+        assert_eq!(
+            database_url(Some("postgres://u@h/db")).unwrap(),
+            "postgres://u@h/db"
+        );
+    }
+}
