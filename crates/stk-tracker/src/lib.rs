@@ -18,6 +18,7 @@
 //! feature `postgres` (many instances).
 
 mod callbacks;
+pub mod conformance;
 mod error;
 mod events;
 mod fault;

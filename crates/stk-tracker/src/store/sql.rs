@@ -35,6 +35,9 @@ pub struct SqlStore {
     sqlite: bool,
 }
 
+/// Serializes migrations between instances starting at once (PostgreSQL advisory lock key).
+const MIGRATION_LOCK: i64 = 0x5354_4b5f_4d49_4752;
+
 impl SqlStore {
     /// Opens (creating if needed) the SQLite database at `path`.
     pub async fn open_sqlite(path: &Path) -> Result<Self, StoreError> {
@@ -50,6 +53,12 @@ impl SqlStore {
     pub async fn connect(url: &str) -> Result<Self, StoreError> {
         sqlx::any::install_default_drivers();
         let sqlite = url.starts_with("sqlite:");
+        if !sqlite && !cfg!(feature = "postgres") {
+            return Err(StoreError::new(format!(
+                "{}: only SQLite is compiled in; build stk-tracker with feature `postgres` for postgres:// URLs",
+                redact(url)
+            )));
+        }
         // SQLite: sqlx's driver waits up to 5 s on a locked database (busy timeout); WAL
         // (set below, kept in the file) lets readers run beside the writer.
         let options = AnyPoolOptions::new().max_connections(if sqlite { 4 } else { 16 });
@@ -75,22 +84,54 @@ impl SqlStore {
         self.sqlite
     }
 
+    /// `FOR UPDATE SKIP LOCKED` where the database has it (PostgreSQL): concurrent workers
+    /// claim disjoint rows without waiting. SQLite serializes writers instead.
+    fn skip_locked(&self) -> &'static str {
+        if self.sqlite {
+            ""
+        } else {
+            " FOR UPDATE SKIP LOCKED"
+        }
+    }
+
     async fn migrate(&self) -> Result<(), StoreError> {
+        // One connection holds the lock while it migrates; others wait, then find it done.
+        let mut conn = self.pool.acquire().await.map_err(db)?;
+        if !self.sqlite {
+            sqlx::query("SELECT pg_advisory_lock($1)")
+                .bind(MIGRATION_LOCK)
+                .execute(&mut *conn)
+                .await
+                .map_err(db)?;
+        }
+        let result = self.migrate_on(&mut conn).await;
+        if !self.sqlite {
+            sqlx::query("SELECT pg_advisory_unlock($1)")
+                .bind(MIGRATION_LOCK)
+                .execute(&mut *conn)
+                .await
+                .map_err(db)?;
+        }
+        result
+    }
+
+    async fn migrate_on(&self, conn: &mut sqlx::AnyConnection) -> Result<(), StoreError> {
+        use sqlx::Connection;
         sqlx::raw_sql(
             "CREATE TABLE IF NOT EXISTS stk_schema (version BIGINT PRIMARY KEY, applied_at BIGINT NOT NULL)",
         )
-        .execute(&self.pool)
+        .execute(&mut *conn)
         .await
         .map_err(db)?;
         let applied: Option<i64> = sqlx::query_scalar("SELECT MAX(version) FROM stk_schema")
-            .fetch_one(&self.pool)
+            .fetch_one(&mut *conn)
             .await
             .map_err(db)?;
         for (version, sql) in MIGRATIONS {
             if applied.is_some_and(|a| a >= *version) {
                 continue;
             }
-            let mut tx = self.pool.begin().await.map_err(db)?;
+            let mut tx = conn.begin().await.map_err(db)?;
             sqlx::raw_sql(sql).execute(&mut *tx).await.map_err(db)?;
             sqlx::query(
                 "INSERT INTO stk_schema (version, applied_at) VALUES ($1, $2) ON CONFLICT DO NOTHING",
@@ -422,9 +463,10 @@ impl Store for SqlStore {
              WHERE id IN (SELECT id FROM stk_attempts WHERE state IN {OPEN_STATES} \
                  AND (next_check_at <= $3 OR deadline_at <= $3) \
                  AND (lease_until IS NULL OR lease_until < $3) \
-                 ORDER BY next_check_at LIMIT $4) \
+                 ORDER BY next_check_at LIMIT $4{lock}) \
              AND (lease_until IS NULL OR lease_until < $3) \
-             RETURNING {ATTEMPT_COLUMNS}"
+             RETURNING {ATTEMPT_COLUMNS}",
+            lock = self.skip_locked()
         );
         sqlx::query(&sql)
             .bind(owner)
@@ -507,9 +549,10 @@ impl Store for SqlStore {
         let sql = format!(
             "UPDATE stk_inbox SET lease_owner = $1, lease_until = $2 \
              WHERE id IN (SELECT id FROM stk_inbox WHERE processed_at IS NULL \
-                 AND (lease_until IS NULL OR lease_until < $3) ORDER BY id LIMIT $4) \
+                 AND (lease_until IS NULL OR lease_until < $3) ORDER BY id LIMIT $4{lock}) \
              AND processed_at IS NULL AND (lease_until IS NULL OR lease_until < $3) \
-             RETURNING {INBOX_COLUMNS}"
+             RETURNING {INBOX_COLUMNS}",
+            lock = self.skip_locked()
         );
         let mut items: Vec<InboxItem> = sqlx::query(&sql)
             .bind(owner)
@@ -571,9 +614,10 @@ impl Store for SqlStore {
             "UPDATE stk_outbox SET lease_owner = $1, lease_until = $2 \
              WHERE event_id IN (SELECT event_id FROM stk_outbox WHERE delivered_at IS NULL \
                  AND next_attempt_at <= $3 AND (lease_until IS NULL OR lease_until < $3) \
-                 ORDER BY created_at, event_id LIMIT $4) \
+                 ORDER BY created_at, event_id LIMIT $4{lock}) \
              AND delivered_at IS NULL AND (lease_until IS NULL OR lease_until < $3) \
-             RETURNING {EVENT_COLUMNS}"
+             RETURNING {EVENT_COLUMNS}",
+            lock = self.skip_locked()
         );
         let mut events: Vec<Event> = sqlx::query(&sql)
             .bind(owner)

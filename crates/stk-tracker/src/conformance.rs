@@ -1,0 +1,370 @@
+//! The store conformance suite, written once and run against every [`Store`] (SQLite and
+//! PostgreSQL): attempts, compare-and-set races between two connection pools, the inbox, the
+//! outbox, leases and their take-over. Each check takes two handles on the same database, as
+//! two app instances would have. Use [`store_conformance!`](crate::store_conformance) to
+//! generate one test per check.
+
+#![allow(clippy::unwrap_used, clippy::panic, clippy::print_stderr, missing_docs)]
+
+use std::sync::Arc;
+
+use serde_json::json;
+
+use crate::model::{InboxItem, Inserted, NewAttempt, NewEvent, Source, TransitionRequest};
+use crate::store::{AttemptKeys, Store};
+use crate::{AttemptState, ids};
+
+/// Two handles (separate connection pools) on one fresh database.
+pub type Pair = (Arc<dyn Store>, Arc<dyn Store>);
+
+fn new_attempt(reference: &str, now: i64) -> NewAttempt {
+    NewAttempt {
+        id: ids::new_id("att", now),
+        provider: "mock".into(),
+        reference: reference.into(),
+        phone: "254712345678".into(),
+        amount: 100,
+        created_at: now,
+        deadline_at: now + 600_000,
+        next_check_at: now + 30_000,
+    }
+}
+
+fn move_to(attempt: &crate::Attempt, to: AttemptState, at: i64, event: bool) -> TransitionRequest {
+    TransitionRequest {
+        attempt_id: attempt.id.clone(),
+        expected: attempt.state,
+        version: attempt.version,
+        to,
+        source: Source::StatusQuery,
+        evidence: json!({ "test": true }),
+        at,
+        payment_id: Some(format!("PAY-{}", attempt.reference)),
+        checkout_request_id: Some(format!("ws_CO_{}", attempt.reference)),
+        next_check_at: to.is_open().then_some(at + 30_000),
+        event: event.then(|| NewEvent {
+            event_id: format!("{}:{}", attempt.id, to),
+            attempt_id: attempt.id.clone(),
+            kind: to.as_str().into(),
+            payload: json!({ "state": to }),
+            at,
+        }),
+    }
+}
+
+/// One live attempt per order; a failed one frees the order.
+pub async fn one_live_attempt_per_order((a, b): Pair) {
+    let now = ids::unix_ms_now();
+    let first = a
+        .insert_attempt(&new_attempt("R1", now))
+        .await
+        .unwrap()
+        .unwrap();
+    let refused = b
+        .insert_attempt(&new_attempt("R1", now))
+        .await
+        .unwrap()
+        .unwrap_err();
+    assert_eq!(refused.id, first.id);
+    assert!(
+        a.transition(&move_to(&first, AttemptState::Failed, now, true))
+            .await
+            .unwrap()
+    );
+    let again = b
+        .insert_attempt(&new_attempt("R1", now))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_ne!(again.id, first.id);
+    assert_eq!(a.list_attempts(10).await.unwrap().len(), 2);
+}
+
+/// Concurrent compare-and-set transitions from two pools: exactly one writer wins each step,
+/// and the loser changes nothing.
+pub async fn compare_and_set_races((a, b): Pair) {
+    let now = ids::unix_ms_now();
+    for round in 0..10 {
+        let attempt = a
+            .insert_attempt(&new_attempt(&format!("RACE-{round}"), now))
+            .await
+            .unwrap()
+            .unwrap();
+        let (complete, fail) = (
+            move_to(&attempt, AttemptState::Completed, now, true),
+            move_to(&attempt, AttemptState::Failed, now, true),
+        );
+        let (x, y) = tokio::join!(a.transition(&complete), b.transition(&fail));
+        assert!(x.unwrap() ^ y.unwrap(), "exactly one writer wins");
+        let stored = b.attempt(&attempt.id).await.unwrap().unwrap();
+        assert_eq!(stored.version, 1);
+        assert_eq!(b.transitions(&attempt.id).await.unwrap().len(), 1);
+        assert_eq!(a.events(&attempt.id).await.unwrap().len(), 1, "one event");
+        // A stale writer (old version) changes nothing.
+        assert!(
+            !a.transition(&move_to(&attempt, AttemptState::Pending, now, false))
+                .await
+                .unwrap()
+        );
+    }
+}
+
+/// Callbacks found by payment id, status id, checkout id, then reference.
+pub async fn attempts_are_found_by_any_id((a, b): Pair) {
+    let now = ids::unix_ms_now();
+    let attempt = a
+        .insert_attempt(&new_attempt("FIND-1", now))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        a.transition(&move_to(&attempt, AttemptState::Submitted, now, false))
+            .await
+            .unwrap()
+    );
+    let keys = |ids: Vec<&'static str>,
+                checkout: Option<&'static str>,
+                reference: Option<&'static str>| AttemptKeys {
+        provider: "mock",
+        payment_ids: ids,
+        checkout_request_id: checkout,
+        reference,
+    };
+    for k in [
+        keys(vec!["PAY-FIND-1"], None, None),
+        keys(vec!["nope", "ws_CO_FIND-1"], None, None),
+        keys(vec![], Some("ws_CO_FIND-1"), None),
+        keys(vec![], None, Some("FIND-1")),
+    ] {
+        assert_eq!(b.find_attempt(&k).await.unwrap().unwrap().id, attempt.id);
+    }
+    assert!(
+        b.find_attempt(&keys(vec!["nope"], Some("nope"), Some("NOPE")))
+            .await
+            .unwrap()
+            .is_none()
+    );
+    let other = AttemptKeys {
+        provider: "lipia",
+        ..keys(vec!["PAY-FIND-1"], None, None)
+    };
+    assert!(
+        b.find_attempt(&other).await.unwrap().is_none(),
+        "per provider"
+    );
+}
+
+fn callback(n: usize, now: i64) -> InboxItem {
+    InboxItem {
+        id: ids::new_id("cb", now),
+        provider: "mock".into(),
+        received_at: now,
+        target: Some("/mock?token=t".into()),
+        headers: vec![("content-type".into(), "application/json".into())],
+        body: format!("{{\"n\":{n},\"bytes\":\"\\u0000\"}}").into_bytes(),
+        processed_at: None,
+        outcome: None,
+        attempt_id: None,
+        error: None,
+    }
+}
+
+/// The inbox keeps raw callbacks once; two workers claim disjoint sets; an expired claim is
+/// taken over; processed callbacks are not claimed again.
+pub async fn inbox_dedupes_claims_and_takes_over((a, b): Pair) {
+    let now = ids::unix_ms_now();
+    let first = a.insert_inbox(&callback(0, now)).await.unwrap();
+    let Inserted::New(id) = first else {
+        panic!("new")
+    };
+    assert_eq!(
+        b.insert_inbox(&callback(0, now)).await.unwrap(),
+        Inserted::Duplicate(id.clone())
+    );
+    let stored = a.inbox_item(&id).await.unwrap().unwrap();
+    assert_eq!(stored.body, callback(0, now).body, "raw bytes kept");
+    assert_eq!(stored.headers, callback(0, now).headers);
+    for n in 1..60 {
+        a.insert_inbox(&callback(n, now)).await.unwrap();
+    }
+    let (x, y) = tokio::join!(
+        a.claim_inbox("one", now, 60_000, 40),
+        b.claim_inbox("two", now, 60_000, 40)
+    );
+    let (x, y) = (x.unwrap(), y.unwrap());
+    assert_eq!(x.len() + y.len(), 60);
+    assert!(
+        x.iter().all(|i| y.iter().all(|j| i.id != j.id)),
+        "disjoint claims"
+    );
+    // Claimed: nobody else gets them until the lease ends; then another worker does.
+    assert!(
+        a.claim_inbox("three", now + 1, 60_000, 100)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let taken = b
+        .claim_inbox("three", now + 61_000, 60_000, 100)
+        .await
+        .unwrap();
+    assert_eq!(taken.len(), 60, "expired claims are taken over");
+    for item in &taken {
+        a.finish_inbox(&item.id, now, "applied", None, None)
+            .await
+            .unwrap();
+    }
+    assert!(
+        b.claim_inbox("four", now + 200_000, 60_000, 100)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+/// Events: one per id, claimed by one worker at a time, re-offered after a refusal, never
+/// after an acknowledgement.
+pub async fn outbox_delivers_until_acknowledged((a, b): Pair) {
+    let now = ids::unix_ms_now();
+    let mut ids_seen = Vec::new();
+    for n in 0..20 {
+        let attempt = a
+            .insert_attempt(&new_attempt(&format!("EV-{n}"), now))
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(
+            a.transition(&move_to(&attempt, AttemptState::Failed, now, true))
+                .await
+                .unwrap()
+        );
+        ids_seen.push(format!("{}:failed", attempt.id));
+    }
+    let (x, y) = tokio::join!(
+        a.claim_events("one", now, 60_000, 15),
+        b.claim_events("two", now, 60_000, 15)
+    );
+    let (x, y) = (x.unwrap(), y.unwrap());
+    assert_eq!(x.len() + y.len(), 20);
+    assert!(x.iter().all(|e| y.iter().all(|f| e.event_id != f.event_id)));
+    for e in &x {
+        a.ack_event(&e.event_id, now).await.unwrap();
+    }
+    for e in &y {
+        b.retry_event(&e.event_id, now + 5_000, "handler down")
+            .await
+            .unwrap();
+    }
+    assert!(
+        a.claim_events("three", now + 1_000, 60_000, 100)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let again = b
+        .claim_events("three", now + 6_000, 60_000, 100)
+        .await
+        .unwrap();
+    assert_eq!(again.len(), y.len());
+    assert!(again.iter().all(|e| e.deliveries == 1));
+}
+
+/// Due attempts are claimed by one sweeper at a time; a dead sweeper's claim expires.
+pub async fn due_attempts_are_leased((a, b): Pair) {
+    let now = ids::unix_ms_now();
+    for n in 0..10 {
+        let attempt = a
+            .insert_attempt(&new_attempt(&format!("DUE-{n}"), now))
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(
+            a.transition(&move_to(&attempt, AttemptState::Submitted, now, false))
+                .await
+                .unwrap()
+        );
+    }
+    assert!(
+        a.claim_due_attempts("one", now, 60_000, 100)
+            .await
+            .unwrap()
+            .is_empty(),
+        "not due yet"
+    );
+    let later = now + 31_000;
+    let (x, y) = tokio::join!(
+        a.claim_due_attempts("one", later, 60_000, 100),
+        b.claim_due_attempts("two", later, 60_000, 100)
+    );
+    assert_eq!(x.unwrap().len() + y.unwrap().len(), 10);
+    assert!(
+        b.claim_due_attempts("three", later + 1, 60_000, 100)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        b.claim_due_attempts("three", later + 61_000, 60_000, 100)
+            .await
+            .unwrap()
+            .len(),
+        10
+    );
+}
+
+/// Generates one `#[tokio::test]` per conformance check for a store. `$pair` is an async
+/// expression giving `Option<Pair>` (two handles on one fresh database; `None` skips, e.g.
+/// when no PostgreSQL server is configured outside CI).
+#[macro_export]
+macro_rules! store_conformance {
+    ($pair:expr) => {
+        $crate::store_conformance!(@tests $pair;
+            one_live_attempt_per_order,
+            compare_and_set_races,
+            attempts_are_found_by_any_id,
+            inbox_dedupes_claims_and_takes_over,
+            outbox_delivers_until_acknowledged,
+            due_attempts_are_leased
+        );
+    };
+    (@tests $pair:expr; $($check:ident),*) => {$(
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn $check() {
+            if let Some(pair) = $pair.await {
+                $crate::conformance::$check(pair).await;
+            }
+        }
+    )*};
+}
+
+/// The PostgreSQL test server (`STK_TEST_POSTGRES_URL`), if any. In CI (`CI` set) a missing
+/// server is a failure, never a silent skip.
+pub fn test_postgres_url() -> Option<String> {
+    match std::env::var("STK_TEST_POSTGRES_URL") {
+        Ok(url) if !url.trim().is_empty() => Some(url),
+        _ if std::env::var_os("CI").is_some() => {
+            panic!(
+                "CI must run the PostgreSQL tests: STK_TEST_POSTGRES_URL is not set (.ci/run starts a server)"
+            )
+        }
+        _ => {
+            eprintln!("skipping: STK_TEST_POSTGRES_URL is not set (see README: Tests)");
+            None
+        }
+    }
+}
+
+/// Creates a new, empty database on the server at `url`; returns its URL.
+pub async fn fresh_postgres_database(url: &str) -> String {
+    sqlx::any::install_default_drivers();
+    let name = format!("stk_t_{:016x}", fastrand::u64(..));
+    let mut admin = <sqlx::AnyConnection as sqlx::Connection>::connect(url)
+        .await
+        .unwrap();
+    sqlx::raw_sql(&format!("CREATE DATABASE {name}"))
+        .execute(&mut admin)
+        .await
+        .unwrap();
+    let base = url.rsplit_once('/').map_or(url, |(head, _)| head);
+    format!("{base}/{name}")
+}
