@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use serde_json::{Value, json};
 use stk::StkProvider;
-use stk_tracker::{Attempt, SqlStore, Tracker, TrackerError};
+use stk_tracker::{Attempt, SqlStore, Tracker, TrackerConfig, TrackerError};
 
 use crate::CliError;
 use crate::args::PaymentsCommand;
@@ -38,7 +38,24 @@ pub(crate) async fn open(
     let store = SqlStore::connect(&url).await.map_err(TrackerError::from)?;
     Ok(Tracker::builder(Arc::new(store))
         .provider(Arc::from(provider))
+        .config(tracker_config(|name| std::env::var(name).ok())?)
         .build())
+}
+
+/// The tracker's timing, with `STK_TRACKER_LEASE_MS` (how long a worker's claim lasts before
+/// another instance takes it over; default 60 s) read from the environment.
+fn tracker_config(lookup: impl Fn(&str) -> Option<String>) -> Result<TrackerConfig, CliError> {
+    let mut config = TrackerConfig::default();
+    if let Some(ms) = lookup("STK_TRACKER_LEASE_MS").filter(|v| !v.trim().is_empty()) {
+        let ms: u64 = ms.trim().parse().ok().filter(|ms| (100..=3_600_000).contains(ms)).ok_or_else(|| {
+            CliError::Usage(format!(
+                "STK_TRACKER_LEASE_MS must be a whole number of milliseconds from 100 to 3600000, not {:?}",
+                printable(&ms.chars().take(20).collect::<String>())
+            ))
+        })?;
+        config.lease = std::time::Duration::from_millis(ms);
+    }
+    Ok(config)
 }
 
 /// `stk payments …`: one JSON object (with `--json`) or lines for a person.
@@ -154,6 +171,16 @@ mod tests {
             "ok\\nFAKE completed\\u{1b}[2K"
         );
         assert_eq!(printable("ORDER-1 ü"), "ORDER-1 ü");
+    }
+
+    #[test]
+    fn lease_from_the_environment() {
+        let lease = |v: &str| tracker_config(|_| Some(v.to_owned())).map(|c| c.lease.as_millis());
+        assert_eq!(lease("1500").unwrap(), 1500);
+        for bad in ["0", "-5", "1e3", "99999999999", "\u{0}"] {
+            assert!(lease(bad).is_err(), "{bad}");
+        }
+        assert_eq!(tracker_config(|_| None).unwrap().lease.as_secs(), 60);
     }
 
     #[test]
