@@ -221,6 +221,18 @@ impl Tracker {
                 .map_err(with_attempt)?;
             return Ok(CallbackOutcome::Mismatch { attempt_id });
         }
+        // A paid attempt cannot move: a re-delivery or a late claim needs no status query
+        // (this keeps a flood of callbacks from becoming a flood of queries).
+        if attempt.state == crate::AttemptState::Completed {
+            return Ok(if event.status.as_str() == "completed" {
+                CallbackOutcome::Applied {
+                    attempt_id,
+                    changed: false,
+                }
+            } else {
+                CallbackOutcome::NotConfirmed { attempt_id }
+            });
+        }
         // Confirm by status query: the attempt's own id first, else the one the callback
         // says `status()` accepts.
         let query_id = attempt
@@ -264,7 +276,9 @@ impl Tracker {
             source: Source::Callback,
             detail: json!({ "callback": event, "status": status, "confirmed": confirmed, "inbox_id": item.id }),
             payment_id: Some(query_id.to_string()),
-            checkout_request_id: event.checkout_request_id.clone(),
+            // A callback the query did not confirm (forged, or early) records none of its
+            // claims on the attempt: its CheckoutRequestID would match later callbacks.
+            checkout_request_id: event.checkout_request_id.clone().filter(|_| confirmed),
         };
         let after = self
             .apply(attempt, evidence, Some(&status))
