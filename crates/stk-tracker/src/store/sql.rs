@@ -97,6 +97,42 @@ impl SqlStore {
         }
     }
 
+    /// Claims up to `limit` rows of `table` matching `due` (and not leased by a live claim)
+    /// for `owner` until `now + lease_ms`; returns them with `columns`. One statement, so
+    /// concurrent claimers get disjoint rows.
+    async fn claim(
+        &self,
+        claim: Claim<'_>,
+        owner: &str,
+        now: i64,
+        lease_ms: i64,
+        limit: i64,
+    ) -> Result<Vec<AnyRow>, StoreError> {
+        let Claim {
+            table,
+            key,
+            due,
+            order,
+            columns,
+        } = claim;
+        let free = "(lease_until IS NULL OR lease_until < $3)";
+        let sql = format!(
+            "UPDATE {table} SET lease_owner = $1, lease_until = $2 \
+             WHERE {key} IN (SELECT {key} FROM {table} WHERE {due} AND {free} \
+                 ORDER BY {order} LIMIT $4{lock}) \
+             AND {due} AND {free} RETURNING {columns}",
+            lock = self.skip_locked()
+        );
+        sqlx::query(&sql)
+            .bind(owner)
+            .bind(now.saturating_add(lease_ms))
+            .bind(now)
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db)
+    }
+
     async fn migrate(&self) -> Result<(), StoreError> {
         // One connection holds the lock while it migrates; others wait, then find it done.
         let mut conn = self.pool.acquire().await.map_err(db)?;
@@ -166,6 +202,15 @@ impl SqlStore {
             .map(|r| attempt(&r))
             .transpose()
     }
+}
+
+/// What [`SqlStore::claim`] claims (`$3` is now in `due`).
+struct Claim<'a> {
+    table: &'a str,
+    key: &'a str,
+    due: &'a str,
+    order: &'a str,
+    columns: &'a str,
 }
 
 /// The URL without its password.
@@ -461,24 +506,15 @@ impl Store for SqlStore {
         lease_ms: i64,
         limit: i64,
     ) -> Result<Vec<Attempt>, StoreError> {
-        let sql = format!(
-            "UPDATE stk_attempts SET lease_owner = $1, lease_until = $2 \
-             WHERE id IN (SELECT id FROM stk_attempts WHERE state IN {OPEN_STATES} \
-                 AND (next_check_at <= $3 OR deadline_at <= $3) \
-                 AND (lease_until IS NULL OR lease_until < $3) \
-                 ORDER BY next_check_at LIMIT $4{lock}) \
-             AND (lease_until IS NULL OR lease_until < $3) \
-             RETURNING {ATTEMPT_COLUMNS}",
-            lock = self.skip_locked()
-        );
-        sqlx::query(&sql)
-            .bind(owner)
-            .bind(now.saturating_add(lease_ms))
-            .bind(now)
-            .bind(limit)
-            .fetch_all(&self.pool)
-            .await
-            .map_err(db)?
+        let claim = Claim {
+            table: "stk_attempts",
+            key: "id",
+            due: &format!("state IN {OPEN_STATES} AND (next_check_at <= $3 OR deadline_at <= $3)"),
+            order: "next_check_at",
+            columns: ATTEMPT_COLUMNS,
+        };
+        self.claim(claim, owner, now, lease_ms, limit)
+            .await?
             .iter()
             .map(attempt)
             .collect()
@@ -549,22 +585,16 @@ impl Store for SqlStore {
         lease_ms: i64,
         limit: i64,
     ) -> Result<Vec<InboxItem>, StoreError> {
-        let sql = format!(
-            "UPDATE stk_inbox SET lease_owner = $1, lease_until = $2 \
-             WHERE id IN (SELECT id FROM stk_inbox WHERE processed_at IS NULL \
-                 AND (lease_until IS NULL OR lease_until < $3) ORDER BY id LIMIT $4{lock}) \
-             AND processed_at IS NULL AND (lease_until IS NULL OR lease_until < $3) \
-             RETURNING {INBOX_COLUMNS}",
-            lock = self.skip_locked()
-        );
-        let mut items: Vec<InboxItem> = sqlx::query(&sql)
-            .bind(owner)
-            .bind(now.saturating_add(lease_ms))
-            .bind(now)
-            .bind(limit)
-            .fetch_all(&self.pool)
-            .await
-            .map_err(db)?
+        let claim = Claim {
+            table: "stk_inbox",
+            key: "id",
+            due: "processed_at IS NULL",
+            order: "id",
+            columns: INBOX_COLUMNS,
+        };
+        let mut items: Vec<InboxItem> = self
+            .claim(claim, owner, now, lease_ms, limit)
+            .await?
             .iter()
             .map(inbox_item)
             .collect::<Result<_, _>>()?;
@@ -613,23 +643,16 @@ impl Store for SqlStore {
         lease_ms: i64,
         limit: i64,
     ) -> Result<Vec<Event>, StoreError> {
-        let sql = format!(
-            "UPDATE stk_outbox SET lease_owner = $1, lease_until = $2 \
-             WHERE event_id IN (SELECT event_id FROM stk_outbox WHERE delivered_at IS NULL \
-                 AND next_attempt_at <= $3 AND (lease_until IS NULL OR lease_until < $3) \
-                 ORDER BY created_at, event_id LIMIT $4{lock}) \
-             AND delivered_at IS NULL AND (lease_until IS NULL OR lease_until < $3) \
-             RETURNING {EVENT_COLUMNS}",
-            lock = self.skip_locked()
-        );
-        let mut events: Vec<Event> = sqlx::query(&sql)
-            .bind(owner)
-            .bind(now.saturating_add(lease_ms))
-            .bind(now)
-            .bind(limit)
-            .fetch_all(&self.pool)
-            .await
-            .map_err(db)?
+        let claim = Claim {
+            table: "stk_outbox",
+            key: "event_id",
+            due: "delivered_at IS NULL AND next_attempt_at <= $3",
+            order: "created_at, event_id",
+            columns: EVENT_COLUMNS,
+        };
+        let mut events: Vec<Event> = self
+            .claim(claim, owner, now, lease_ms, limit)
+            .await?
             .iter()
             .map(event)
             .collect::<Result<_, _>>()?;
