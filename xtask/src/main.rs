@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 
 /// Provider features of the facade (`stk`) and CLI (`stk-cli`).
-const PROVIDER_FEATURES: &[&str] = &["mock", "kulmipay", "upesipay", "lipia"];
+const PROVIDER_FEATURES: &[&str] = &["mock", "kulmipay", "upesipay", "lipia", "daraja"];
 
 /// Crates that must never appear in `stk-core`'s dependency tree.
 const FORBIDDEN_IN_CORE: &[&str] = &["reqwest", "hyper", "axum"];

@@ -8,7 +8,7 @@ use clap::{Args, Parser, Subcommand};
 #[derive(Debug, Parser)]
 #[command(name = "stk", version, about, long_about = None)]
 pub(crate) struct Cli {
-    /// Provider: mock, kulmipay, upesipay or lipia.
+    /// Provider: mock, kulmipay, upesipay, lipia or daraja.
     #[arg(long, global = true, env = "STK_PROVIDER", default_value = "mock")]
     pub(crate) provider: String,
 
@@ -21,6 +21,15 @@ pub(crate) struct Cli {
     /// [default: the platform's data directory, e.g. ~/.local/share/stk/payments.db]
     #[arg(long, global = true, env = "STK_DATABASE_URL", value_name = "URL")]
     pub(crate) database: Option<String>,
+
+    /// Do not keep below the provider's documented abuse limits (UpesiPay blocks a number
+    /// after more than 10 failed pushes in a row). On by default, counted in the store.
+    #[arg(long, global = true)]
+    pub(crate) no_guard: bool,
+
+    /// More logging on stderr (-v info, -vv debug, -vvv trace); `RUST_LOG` wins when set.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub(crate) verbose: u8,
 
     #[command(subcommand)]
     pub(crate) command: Command,
@@ -76,7 +85,7 @@ pub(crate) struct ListenArgs {
 
 #[derive(Debug, Args)]
 pub(crate) struct SandboxArgs {
-    /// First port: KulmiPay listens here, UpesiPay on the next, Lipia on the one after.
+    /// First port: KulmiPay listens here, UpesiPay on the next, then Lipia, then Daraja.
     #[arg(long, default_value_t = 8700)]
     pub(crate) port: u16,
 
@@ -139,7 +148,8 @@ pub(crate) struct WaitArgs {
     #[arg(long)]
     pub(crate) wait: bool,
 
-    /// Give up waiting after this many seconds.
-    #[arg(long, default_value_t = 120, requires = "wait")]
+    /// Give up waiting after this many seconds (0 to 86400).
+    #[arg(long, default_value_t = 120, requires = "wait",
+          value_parser = clap::value_parser!(u64).range(0..=86_400))]
     pub(crate) timeout: u64,
 }

@@ -29,10 +29,19 @@ impl EventHandler for Printer {
         {
             return Err("--max-events reached; left for the next run".into());
         }
-        if self.json {
-            println!("{}", event_json(event));
+        let line = if self.json {
+            event_json(event).to_string()
         } else {
-            println!("{}", human(event));
+            human(event)
+        };
+        {
+            use std::io::Write as _;
+            let mut stdout = std::io::stdout().lock();
+            if let Err(e) = writeln!(stdout, "{line}").and_then(|()| stdout.flush()) {
+                // Nobody reads the events any more: stop, leaving them for the next run.
+                self.done.notify_one();
+                return Err(format!("stdout is closed ({e}); left for the next run").into());
+            }
         }
         let printed = self.printed.fetch_add(1, Ordering::SeqCst) + 1;
         if self.max.is_some_and(|max| printed >= max) {
@@ -78,7 +87,7 @@ pub(crate) async fn run(tracker: Tracker, args: ListenArgs, json: bool) -> Resul
         .local_addr()
         .map_err(|e| CliError::io("read the listening address", e))?;
     for name in tracker.provider_names() {
-        eprintln!("listening for {name} callbacks on http://{addr}/{name}");
+        say!("listening for {name} callbacks on http://{addr}/{name}");
     }
     let app = stk_tracker::receiver::router(tracker.clone());
     let server = tokio::spawn(stk_tracker::receiver::serve(

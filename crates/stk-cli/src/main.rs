@@ -2,7 +2,22 @@
 //!
 //! Exit codes: 0 accepted or completed, 1 payment failed, 2 invalid input, usage or
 //! configuration, 3 provider refused or unavailable, 4 outcome unknown.
-#![allow(clippy::print_stdout, clippy::print_stderr)]
+
+/// A line on stdout; a closed stdout (the reader went away) is not a panic.
+macro_rules! out {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout(), $($arg)*);
+    }};
+}
+
+/// A line on stderr; a closed stderr is not a panic.
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), $($arg)*);
+    }};
+}
 
 mod args;
 mod listen;
@@ -71,8 +86,10 @@ impl CliError {
 
 /// What a command produced.
 enum Outcome {
-    /// Where a payment stands (push, status).
+    /// Where a payment stands after `stk push`.
     Payment(&'static str, PaymentId, PaymentStatus),
+    /// Where a payment stands after `stk status`.
+    Status(&'static str, PaymentId, PaymentStatus),
     /// A long-running command (sandbox, listen) ended normally.
     Done,
 }
@@ -82,12 +99,13 @@ fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) if json && e.use_stderr() => {
-            println!("{}", output::usage_json(&e.to_string()));
+            out!("{}", output::usage_json(&e.to_string()));
             return ExitCode::from(exit::INVALID);
         }
         Err(e) => e.exit(),
     };
     let json = cli.json;
+    init_logging(cli.verbose);
     let result = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -96,19 +114,63 @@ fn main() -> ExitCode {
     ExitCode::from(report(result, json))
 }
 
+/// Logs on stderr: `RUST_LOG` when set, else warnings (`-v` info, `-vv` debug, `-vvv` trace).
+/// Secrets never reach the logs (they are redacted types); phone numbers are masked.
+fn init_logging(verbose: u8) {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+        let level = match verbose {
+            0 => "warn",
+            1 => "info",
+            2 => "debug",
+            _ => "trace",
+        };
+        let ours = [
+            "stk",
+            "stk_core",
+            "stk_http",
+            "stk_tracker",
+            "stk_mock",
+            "stk_kulmipay",
+            "stk_upesipay",
+            "stk_lipia",
+            "stk_daraja",
+        ];
+        let directives: Vec<String> = ours.iter().map(|c| format!("{c}={level}")).collect();
+        EnvFilter::new(format!("warn,{}", directives.join(",")))
+    });
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        // A closed stderr must not turn a log line into a panic.
+        .log_internal_errors(false)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .try_init();
+}
+
 /// Runs the command.
 async fn dispatch(cli: Cli) -> Result<Outcome, CliError> {
     let json = cli.json;
     match cli.command {
         Command::Sandbox(args) => sandbox::run(args).await.map(|()| Outcome::Done),
         Command::Listen(args) => {
-            let tracker = tracking::open(cli.database.as_deref(), provider(&cli.provider)?).await?;
+            let tracker = tracking::open(
+                cli.database.as_deref(),
+                provider(&cli.provider)?,
+                !cli.no_guard,
+            )
+            .await?;
             listen::run(tracker, args, json)
                 .await
                 .map(|()| Outcome::Done)
         }
         Command::Payments(command) => {
-            let tracker = tracking::open(cli.database.as_deref(), provider(&cli.provider)?).await?;
+            let tracker = tracking::open(
+                cli.database.as_deref(),
+                provider(&cli.provider)?,
+                !cli.no_guard,
+            )
+            .await?;
             tracking::payments(&tracker, command, json)
                 .await
                 .map(|()| Outcome::Done)
@@ -116,9 +178,11 @@ async fn dispatch(cli: Cli) -> Result<Outcome, CliError> {
         Command::Push(args) => {
             let provider = provider(&cli.provider)?;
             if args.no_record {
+                let (_, provider) =
+                    tracking::open_store(cli.database.as_deref(), provider, !cli.no_guard).await?;
                 return Ok(push(provider.as_ref(), args, json).await?);
             }
-            let tracker = tracking::open(cli.database.as_deref(), provider).await?;
+            let tracker = tracking::open(cli.database.as_deref(), provider, !cli.no_guard).await?;
             push_tracked(&tracker, args, json).await
         }
         Command::Status(args) => {
@@ -129,7 +193,7 @@ async fn dispatch(cli: Cli) -> Result<Outcome, CliError> {
             } else {
                 provider.status(&id).await?
             };
-            Ok(Outcome::Payment(provider.name(), id, status))
+            Ok(Outcome::Status(provider.name(), id, status))
         }
     }
 }
@@ -142,33 +206,34 @@ fn provider(name: &str) -> Result<Box<dyn StkProvider>, Error> {
 
 /// Prints the outcome or the error; returns the exit code.
 fn report(result: Result<Outcome, CliError>, json: bool) -> u8 {
+    let pushed = matches!(result, Ok(Outcome::Payment(..)));
     match result {
         Ok(Outcome::Done) => exit::OK,
-        Ok(Outcome::Payment(provider, id, status)) => {
+        Ok(Outcome::Payment(provider, id, status) | Outcome::Status(provider, id, status)) => {
             if json {
-                println!("{}", output::status_json(provider, &id, &status));
+                out!("{}", output::status_json(provider, &id, &status));
             } else {
-                println!("{}", output::status_line(&status));
+                out!("{}", output::status_line(&status));
             }
-            output::status_exit_code(&status)
+            output::status_exit_code(&status, pushed)
         }
         Err(CliError::Stk(e)) if json => {
-            println!("{}", output::error_json(&e));
+            out!("{}", output::error_json(&e));
             output::exit_code(&e)
         }
         Err(CliError::Tracker(stk_tracker::TrackerError::Provider { error, .. })) if json => {
-            println!("{}", output::error_json(&error));
+            out!("{}", output::error_json(&error));
             output::exit_code(&error)
         }
         Err(e) if json => {
-            println!("{}", output::cli_error_json(&e));
+            out!("{}", output::cli_error_json(&e));
             e.exit_code()
         }
         Err(e) => {
-            eprintln!("error: {e}");
+            say!("error: {e}");
             if let CliError::Stk(inner) = &e {
                 if let Some(hint) = output::error_hint(inner) {
-                    eprintln!("{hint}");
+                    say!("{hint}");
                 }
             }
             e.exit_code()
@@ -210,7 +275,7 @@ async fn push_tracked(tracker: &Tracker, args: PushArgs, json: bool) -> Result<O
         }));
     };
     if !json {
-        eprintln!(
+        say!(
             "Push accepted by {}: payment {} for {} to {} (reference {})",
             provider.name(),
             payment_id,
@@ -218,12 +283,12 @@ async fn push_tracked(tracker: &Tracker, args: PushArgs, json: bool) -> Result<O
             request.phone().local(),
             request.reference()
         );
-        eprintln!("Recorded as attempt {} ({})", attempt.id, attempt.state);
+        say!("Recorded as attempt {} ({})", attempt.id, attempt.state);
     }
     let status = if args.wait.wait {
         let status = wait(provider.as_ref(), &payment_id, &args.wait, json).await?;
         if let Err(e) = tracker.check(&attempt.id).await {
-            eprintln!("warning: the final status was not recorded: {e}");
+            say!("warning: the final status was not recorded: {e}");
         }
         status
     } else if attempt.state.is_final() {
@@ -238,7 +303,7 @@ async fn push(provider: &dyn StkProvider, args: PushArgs, json: bool) -> Result<
     let request = request(&args)?;
     let accepted = provider.initiate(&request).await?;
     if !json {
-        eprintln!(
+        say!(
             "Push accepted by {}: payment {} for {} to {} (reference {})",
             accepted.provider,
             accepted.payment_id,
@@ -287,11 +352,12 @@ async fn wait(
     result
 }
 
-/// A reference for pushes without one: `STK-` and the current Unix time in milliseconds.
+/// A reference for pushes without one: `STK-` and eight random characters (`STK-7K2M9QXA`),
+/// twelve in all so it fits every provider (Daraja's `AccountReference` takes at most 12).
 fn generated_reference() -> String {
-    let millis = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis())
-        .unwrap_or_default();
-    format!("STK-{millis}-{:04x}", fastrand::u16(..))
+    const ALPHABET: &[u8] = b"0123456789ABCDEFGHJKLMNPQRSTUVWXYZ";
+    let suffix: String = (0..8)
+        .map(|_| char::from(ALPHABET[fastrand::usize(..ALPHABET.len())]))
+        .collect();
+    format!("STK-{suffix}")
 }

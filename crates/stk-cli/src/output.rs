@@ -16,6 +16,8 @@ pub(crate) mod exit {
     /// The outcome is unknown (the request may have gone through, or the payment is still
     /// pending): query the status before pushing again.
     pub(crate) const UNKNOWN: u8 = 4;
+    /// `stk status`: the payment is not final yet (pending or processing): not paid.
+    pub(crate) const NOT_PAID_YET: u8 = 5;
 }
 
 /// The exit code for an error.
@@ -30,11 +32,15 @@ pub(crate) fn exit_code(e: &Error) -> u8 {
     }
 }
 
-/// The exit code for a status.
-pub(crate) fn status_exit_code(s: &PaymentStatus) -> u8 {
+/// The exit code for a status. `accepted_is_ok`: for `stk push` without `--wait`, an
+/// accepted (pending) push exits 0; for `stk status`, only a completed payment does, so
+/// `stk status $ID && ship` never ships an unpaid order.
+pub(crate) fn status_exit_code(s: &PaymentStatus, accepted_is_ok: bool) -> u8 {
     match s {
+        PaymentStatus::Completed(_) => exit::OK,
         PaymentStatus::Failed(_) => exit::PAYMENT_FAILED,
-        _ => exit::OK,
+        _ if accepted_is_ok => exit::OK,
+        _ => exit::NOT_PAID_YET,
     }
 }
 

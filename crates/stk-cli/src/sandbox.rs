@@ -4,8 +4,8 @@
 use std::time::Duration;
 
 use stk_emulator::{
-    KulmiPayEmulator, KulmiPayEmulatorConfig, LipiaEmulator, LipiaEmulatorConfig, UpesiPayEmulator,
-    UpesiPayEmulatorConfig,
+    DarajaEmulator, DarajaEmulatorConfig, KulmiPayEmulator, KulmiPayEmulatorConfig, LipiaEmulator,
+    LipiaEmulatorConfig, UpesiPayEmulator, UpesiPayEmulatorConfig,
 };
 
 use crate::CliError;
@@ -25,6 +25,7 @@ pub(crate) async fn run(args: SandboxArgs) -> Result<(), CliError> {
         args.port,
         args.port.wrapping_add(1),
         args.port.wrapping_add(2),
+        args.port.wrapping_add(3),
     ];
     let mut kulmipay = KulmiPayEmulatorConfig::default()
         .port(ports[0])
@@ -54,37 +55,61 @@ pub(crate) async fn run(args: SandboxArgs) -> Result<(), CliError> {
         ports[2],
         LipiaEmulator::start(LipiaEmulatorConfig::default().port(ports[2]).delay(delay)).await,
     )?;
+    let daraja = started(
+        "Daraja",
+        ports[3],
+        DarajaEmulator::start(DarajaEmulatorConfig::default().port(ports[3]).delay(delay)).await,
+    )?;
 
-    println!("KulmiPay emulator: {}", kulmipay.base_url());
-    println!("  export STK_PROVIDER=kulmipay");
-    println!("  export KULMIPAY_BASE_URL={}", kulmipay.base_url());
-    println!("  export KULMIPAY_SECRET_KEY={}", kulmipay.secret_key());
+    out!("KulmiPay emulator: {}", kulmipay.base_url());
+    out!("  export STK_PROVIDER=kulmipay");
+    out!("  export KULMIPAY_BASE_URL={}", kulmipay.base_url());
+    out!("  export KULMIPAY_SECRET_KEY={}", kulmipay.secret_key());
     if let Some(challenge) = kulmipay.webhook_challenge() {
-        println!("  export KULMIPAY_WEBHOOK_CHALLENGE={challenge}");
+        out!("  export KULMIPAY_WEBHOOK_CHALLENGE={challenge}");
     }
-    println!();
-    println!("UpesiPay emulator: {}", upesipay.base_url());
-    println!("  export STK_PROVIDER=upesipay");
-    println!("  export UPESIPAY_BASE_URL={}", upesipay.base_url());
-    println!("  export UPESIPAY_API_TOKEN={}", upesipay.token());
-    println!("  export UPESIPAY_CHANNEL_ID={}", upesipay.channel_id());
+    out!();
+    out!("UpesiPay emulator: {}", upesipay.base_url());
+    out!("  export STK_PROVIDER=upesipay");
+    out!("  export UPESIPAY_BASE_URL={}", upesipay.base_url());
+    out!("  export UPESIPAY_API_TOKEN={}", upesipay.token());
+    out!("  export UPESIPAY_CHANNEL_ID={}", upesipay.channel_id());
     if let Some(url) = &args.webhook_url {
-        println!("  export UPESIPAY_CALLBACK_URL={url}");
+        out!("  export UPESIPAY_CALLBACK_URL={url}");
     }
-    println!();
-    println!("Lipia emulator: {}", lipia.base_url());
-    println!("  export STK_PROVIDER=lipia");
-    println!("  export LIPIA_BASE_URL={}", lipia.base_url());
-    println!("  export LIPIA_API_KEY={}", lipia.api_key());
+    out!();
+    out!("Lipia emulator: {}", lipia.base_url());
+    out!("  export STK_PROVIDER=lipia");
+    out!("  export LIPIA_BASE_URL={}", lipia.base_url());
+    out!("  export LIPIA_API_KEY={}", lipia.api_key());
     if let Some(url) = &args.webhook_url {
-        println!("  export LIPIA_CALLBACK_URL={url}");
+        out!("  export LIPIA_CALLBACK_URL={url}");
     }
-    println!();
-    println!("Then, in another terminal: stk push --phone 0712345678 --amount 100 --wait");
-    println!(
+    out!();
+    out!(
+        "Daraja emulator: {} (sandbox shortcode {}, its published passkey)",
+        daraja.base_url(),
+        daraja.shortcode()
+    );
+    out!("  export STK_PROVIDER=daraja");
+    out!("  export DARAJA_BASE_URL={}", daraja.base_url());
+    out!("  export DARAJA_CONSUMER_KEY={}", daraja.consumer_key());
+    out!(
+        "  export DARAJA_CONSUMER_SECRET={}",
+        daraja.consumer_secret()
+    );
+    // Daraja requires a CallBackURL on every push.
+    let daraja_callback = args
+        .webhook_url
+        .as_deref()
+        .unwrap_or("http://127.0.0.1:8710/daraja");
+    out!("  export DARAJA_CALLBACK_URL={daraja_callback}");
+    out!();
+    out!("Then, in another terminal: stk push --phone 0712345678 --amount 100 --wait");
+    out!(
         "Test numbers script the outcome (README: 0700000001 cancels, 0700000003 has no funds, …)."
     );
-    println!("Stop with Ctrl-C.");
+    out!("Stop with Ctrl-C.");
 
     match args.duration {
         Some(secs) => tokio::time::sleep(Duration::from_secs(secs)).await,
@@ -95,5 +120,6 @@ pub(crate) async fn run(args: SandboxArgs) -> Result<(), CliError> {
     kulmipay.shutdown().await;
     upesipay.shutdown().await;
     lipia.shutdown().await;
+    daraja.shutdown().await;
     Ok(())
 }

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use serde_json::{Value, json};
-use stk::StkProvider;
+use stk::{GuardRules, GuardStore, Guarded, StkProvider};
 use stk_tracker::{Attempt, SqlStore, Tracker, TrackerConfig, TrackerError};
 
 use crate::CliError;
@@ -29,15 +29,45 @@ pub(crate) fn database_url(explicit: Option<&str>) -> Result<String, CliError> {
     Ok(format!("sqlite://{}?mode=rwc", path.display()))
 }
 
-/// A tracker over the configured store for `provider`.
+/// The abuse rules a provider documents, if any: the CLI keeps below them unless `--no-guard`.
+fn documented_guard_rules(name: &str) -> Option<GuardRules> {
+    #[cfg(feature = "upesipay")]
+    if name == stk::upesipay::NAME {
+        return Some(stk::upesipay::guard_rules());
+    }
+    let _ = name;
+    None
+}
+
+/// The configured store, and `provider` wrapped in the abuse guard (counts kept in that
+/// store, so every process counts together) when its provider documents abuse rules.
+pub(crate) async fn open_store(
+    database: Option<&str>,
+    provider: Box<dyn StkProvider>,
+    guard: bool,
+) -> Result<(Arc<SqlStore>, Arc<dyn StkProvider>), CliError> {
+    let url = database_url(database)?;
+    let store = Arc::new(SqlStore::connect(&url).await.map_err(TrackerError::from)?);
+    let provider: Arc<dyn StkProvider> = match documented_guard_rules(provider.name()) {
+        Some(rules) if guard => Arc::new(Guarded::with_store(
+            provider,
+            rules,
+            Arc::clone(&store) as Arc<dyn GuardStore>,
+        )),
+        _ => Arc::from(provider),
+    };
+    Ok((store, provider))
+}
+
+/// A tracker over the configured store for `provider` (guarded as [`open_store`] says).
 pub(crate) async fn open(
     database: Option<&str>,
     provider: Box<dyn StkProvider>,
+    guard: bool,
 ) -> Result<Tracker, CliError> {
-    let url = database_url(database)?;
-    let store = SqlStore::connect(&url).await.map_err(TrackerError::from)?;
-    Ok(Tracker::builder(Arc::new(store))
-        .provider(Arc::from(provider))
+    let (store, provider) = open_store(database, provider, guard).await?;
+    Ok(Tracker::builder(store)
+        .provider(provider)
         .config(tracker_config(|name| std::env::var(name).ok())?)
         .build())
 }
@@ -73,7 +103,7 @@ pub(crate) async fn payments(
                 .map_err(TrackerError::from)?;
             if !json {
                 for a in &attempts {
-                    println!("{}", attempt_line(a));
+                    out!("{}", attempt_line(a));
                 }
                 return Ok(());
             }
@@ -92,9 +122,9 @@ pub(crate) async fn payments(
                 .await
                 .map_err(TrackerError::from)?;
             if !json {
-                println!("{}", attempt_line(&attempt));
+                out!("{}", attempt_line(&attempt));
                 for t in &timeline {
-                    println!(
+                    out!(
                         "  {}  {} -> {}  by {}  {}",
                         t.at,
                         t.from,
@@ -104,7 +134,7 @@ pub(crate) async fn payments(
                     );
                 }
                 for e in &events {
-                    println!("  event {} ({})", printable(&e.event_id), e.kind);
+                    out!("  event {} ({})", printable(&e.event_id), e.kind);
                 }
                 return Ok(());
             }
@@ -117,14 +147,14 @@ pub(crate) async fn payments(
             };
             if !json {
                 for a in &attempts {
-                    println!("{}", attempt_line(a));
+                    out!("{}", attempt_line(a));
                 }
                 return Ok(());
             }
             json!({ "attempts": attempts })
         }
     };
-    println!("{out}");
+    out!("{out}");
     Ok(())
 }
 

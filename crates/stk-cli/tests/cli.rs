@@ -183,3 +183,51 @@ fn human_output_reports_the_receipt() {
     let stderr = String::from_utf8(out.stderr).unwrap();
     assert!(stderr.contains("Push accepted by mock"), "{stderr}");
 }
+
+#[test]
+fn absurd_timeouts_are_usage_errors_not_panics() {
+    for timeout in ["18446744073709551615", "86401", "-1", "1e9"] {
+        let (code, json) = push("0700000007", "100", &["--wait", "--timeout", timeout]);
+        assert_eq!(code, 2, "{timeout}: {json}");
+        assert_eq!(json["error"]["kind"], "usage", "{timeout}: {json}");
+    }
+}
+
+#[test]
+fn rust_log_shows_what_happened_on_stderr() {
+    let out = Command::new(env!("CARGO_BIN_EXE_stk"))
+        .args(["push", "--phone", "0712345678", "--amount", "100"])
+        .env_remove("STK_PROVIDER")
+        .env("STK_MOCK_DELAY_MS", "0")
+        .env("STK_DATABASE_URL", fresh_database())
+        .env("RUST_LOG", "stk_tracker=debug")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("attempt moved"), "{stderr}");
+    let logs: Vec<&str> = stderr.lines().filter(|l| l.contains(" DEBUG ")).collect();
+    assert!(!logs.is_empty());
+    assert!(
+        logs.iter().all(|l| !l.contains("712345678")),
+        "phone numbers never in logs: {logs:?}"
+    );
+}
+
+#[test]
+fn closed_stdout_and_stderr_are_not_panics() {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_stk"))
+        .args(["push", "--phone", "0712345678", "--amount", "100", "--wait"])
+        .env_remove("STK_PROVIDER")
+        .env("STK_MOCK_DELAY_MS", "0")
+        .env("STK_DATABASE_URL", fresh_database())
+        .env("RUST_LOG", "debug")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The reader goes away before anything is written.
+    drop(child.stdout.take());
+    drop(child.stderr.take());
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(0), "not 101 (a panic)");
+}

@@ -117,7 +117,7 @@ fn interrupt(child: &Child) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_callback_stored_before_a_crash_is_processed_after_the_restart() {
     let rig = Rig::start().await;
-    let (mut doomed, _, url) = rig.listen(Some("after_inbox_before_process")).await;
+    let (doomed, _, url) = rig.listen(Some("after_inbox_before_process")).await;
     let pushed = rig.push("CRASH-1", &url, None).await;
     assert!(
         pushed.status.success(),
@@ -126,11 +126,16 @@ async fn a_callback_stored_before_a_crash_is_processed_after_the_restart() {
     );
 
     // The callback arrives, is stored, and the listener is killed before processing it.
-    let killed = tokio::time::timeout(Duration::from_secs(20), doomed.wait())
+    let killed = tokio::time::timeout(Duration::from_secs(20), doomed.wait_with_output())
         .await
         .unwrap()
         .unwrap();
-    assert_eq!(killed.code(), None, "killed by a signal, not exited");
+    assert_eq!(
+        killed.status.code(),
+        None,
+        "killed by a signal, not exited: {}",
+        String::from_utf8_lossy(&killed.stderr)
+    );
 
     // A new listener (another port: the provider does not know it) finds the stored
     // callback, confirms it and reports the payment once.

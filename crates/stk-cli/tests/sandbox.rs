@@ -125,6 +125,150 @@ async fn lipia_through_the_cli() {
     emulator.shutdown().await;
 }
 
+/// Daraja: push and wait (completed; Daraja's query carries no receipt), status, a cancelled
+/// push, and a push without `--reference` (the generated one fits Daraja's 12 characters).
+#[cfg(feature = "daraja")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn daraja_through_the_cli() {
+    use stk_emulator::{DarajaEmulator, DarajaEmulatorConfig};
+    let emulator = DarajaEmulator::start(DarajaEmulatorConfig::default().delay(DELAY))
+        .await
+        .unwrap();
+    // Sandbox defaults: no shortcode or passkey needed against the emulator.
+    let env = [
+        ("STK_PROVIDER", "daraja".to_owned()),
+        ("DARAJA_BASE_URL", emulator.base_url().to_owned()),
+        ("DARAJA_CONSUMER_KEY", emulator.consumer_key().to_owned()),
+        (
+            "DARAJA_CONSUMER_SECRET",
+            emulator.consumer_secret().to_owned(),
+        ),
+        (
+            "DARAJA_CALLBACK_URL",
+            "http://127.0.0.1:9/daraja".to_owned(),
+        ),
+    ];
+    let push = |phone: &'static str, reference: &'static str| {
+        [
+            "--json",
+            "push",
+            "--phone",
+            phone,
+            "--amount",
+            "100",
+            "--reference",
+            reference,
+            "--wait",
+        ]
+    };
+    let (code, done) = stk(&env, &push("0712345678", "CLI-1")).await;
+    assert_eq!(code, 0, "{done}");
+    assert_eq!(done["provider"], "daraja");
+    assert_eq!(done["status"], "completed");
+    let id = done["payment_id"].as_str().unwrap();
+    assert!(id.starts_with("ws_CO_"), "{done}");
+    let (code, status) = stk(&env, &["--json", "status", id]).await;
+    assert_eq!(code, 0, "{status}");
+    assert_eq!(status["status"], "completed");
+
+    let (code, failed) = stk(&env, &push("0700000001", "CLI-2")).await;
+    assert_eq!(code, 1, "{failed}");
+    assert_eq!(failed["reason"], "cancelled");
+    assert_eq!(failed["code"], "1032");
+
+    let (code, accepted) = stk(
+        &env,
+        &["--json", "push", "--phone", "0712345678", "--amount", "10"],
+    )
+    .await;
+    assert_eq!(code, 0, "{accepted}");
+    let charges = emulator.ledger().charges();
+    assert_eq!(charges.len(), 3, "one charge per push");
+    let generated = charges[2].reference.clone().unwrap();
+    assert!(
+        generated.starts_with("STK-") && generated.len() == 12,
+        "{generated}"
+    );
+    emulator.shutdown().await;
+}
+
+/// Daraja's callback, received by `stk listen`, confirmed by query and printed once.
+#[cfg(feature = "daraja")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn daraja_callbacks_through_listen() {
+    use stk_emulator::{DarajaEmulator, DarajaEmulatorConfig};
+    use tokio::io::AsyncBufReadExt;
+
+    let emulator = DarajaEmulator::start(DarajaEmulatorConfig::default().delay(DELAY))
+        .await
+        .unwrap();
+    let env = [
+        ("STK_PROVIDER", "daraja".to_owned()),
+        ("DARAJA_BASE_URL", emulator.base_url().to_owned()),
+        ("DARAJA_CONSUMER_KEY", emulator.consumer_key().to_owned()),
+        (
+            "DARAJA_CONSUMER_SECRET",
+            emulator.consumer_secret().to_owned(),
+        ),
+        ("STK_DATABASE_URL", fresh_database()),
+    ];
+    let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_stk"))
+        .args([
+            "--json",
+            "listen",
+            "--bind",
+            "127.0.0.1:0",
+            "--max-events",
+            "1",
+        ])
+        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut child = child;
+    let mut stderr = tokio::io::BufReader::new(child.stderr.take().unwrap()).lines();
+    let banner = stderr.next_line().await.unwrap().unwrap();
+    let url = banner.split("on ").nth(1).unwrap().to_owned();
+    assert!(url.ends_with("/daraja"), "{banner}");
+    let (code, pushed) = stk_shared_db(
+        &env,
+        &[
+            "--json",
+            "push",
+            "--phone",
+            "0712345678",
+            "--amount",
+            "100",
+            "--reference",
+            "LISTEN-D",
+            "--callback-url",
+            &url,
+        ],
+    )
+    .await;
+    assert_eq!(code, 0, "{pushed}");
+    let out = tokio::time::timeout(Duration::from_secs(20), child.wait_with_output())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(out.status.success());
+    let line: Value = serde_json::from_str(
+        String::from_utf8(out.stdout)
+            .unwrap()
+            .lines()
+            .next()
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(line["event"]["kind"], "completed", "{line}");
+    assert_eq!(line["event"]["payload"]["reference"], "LISTEN-D", "{line}");
+    let attempts = emulator.callback_attempts();
+    assert!(attempts.iter().any(|a| a.acknowledged), "{attempts:?}");
+    emulator.shutdown().await;
+}
+
 /// POSTs a callback to `addr` over a raw HTTP/1.1 connection; returns the status line.
 async fn post(addr: &str, cb: &stk::CallbackRequest) -> String {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -332,4 +476,81 @@ async fn stk_shared_db(env: &[(&str, String)], args: &[&str]) -> (i32, Value) {
         )
     });
     (out.status.code().unwrap(), json)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn status_exits_zero_only_when_paid() {
+    let emulator = LipiaEmulator::start(LipiaEmulatorConfig::default().delay(DELAY))
+        .await
+        .unwrap();
+    let env = [
+        ("STK_PROVIDER", "lipia".to_owned()),
+        ("LIPIA_BASE_URL", emulator.base_url().to_owned()),
+        ("LIPIA_API_KEY", emulator.api_key().to_owned()),
+    ];
+    // 0700000007 never answers: accepted (push exits 0), never paid (status exits 5).
+    let (code, pushed) = stk(
+        &env,
+        &["--json", "push", "--phone", "0700000007", "--amount", "100"],
+    )
+    .await;
+    assert_eq!(code, 0, "{pushed}");
+    let id = pushed["payment_id"].as_str().unwrap();
+    let (code, status) = stk(&env, &["--json", "status", id]).await;
+    assert_eq!(code, 5, "{status}");
+    assert_eq!(status["status"], "pending");
+    emulator.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cli_keeps_below_upesipays_abuse_limit_by_default() {
+    let emulator = UpesiPayEmulator::start(UpesiPayEmulatorConfig::default().delay(DELAY))
+        .await
+        .unwrap();
+    let env = [
+        ("STK_PROVIDER", "upesipay".to_owned()),
+        ("UPESIPAY_BASE_URL", emulator.base_url().to_owned()),
+        ("UPESIPAY_API_TOKEN", emulator.token().to_owned()),
+        ("UPESIPAY_CHANNEL_ID", emulator.channel_id().to_string()),
+        ("STK_DATABASE_URL", fresh_database()),
+    ];
+    // Ten cancelled pushes to one number, each waited for (the guard learns the outcome).
+    for n in 0..10 {
+        let reference = format!("ABUSE-{n}");
+        let (code, json) = stk_shared_db(
+            &env,
+            &[
+                "--json",
+                "push",
+                "--phone",
+                "0700000001",
+                "--amount",
+                "10",
+                "--reference",
+                &reference,
+                "--wait",
+            ],
+        )
+        .await;
+        assert_eq!(code, 1, "{json}");
+    }
+    // The 11th is refused locally: nothing reaches UpesiPay, the number is not blocked.
+    let (code, json) = stk_shared_db(
+        &env,
+        &[
+            "--json",
+            "push",
+            "--phone",
+            "0700000001",
+            "--amount",
+            "10",
+            "--reference",
+            "ABUSE-10",
+        ],
+    )
+    .await;
+    assert_eq!(code, 3, "{json}");
+    assert_eq!(json["error"]["kind"], "guarded", "{json}");
+    assert_eq!(emulator.ledger().charges().len(), 10);
+    emulator.shutdown().await;
 }

@@ -14,6 +14,8 @@ pub enum Endpoint {
     Initiate,
     /// The status query.
     Status,
+    /// An access-token request (Daraja's OAuth `GET /oauth/v1/generate`).
+    Token,
     /// Anything else (unknown paths).
     Other,
 }

@@ -7,9 +7,10 @@
 //! fake provider: [`stk_mock::TEST_NUMBERS`]), delivers webhooks, and records everything it
 //! receives in a [`Ledger`]:
 //!
-//! - [`KulmiPayEmulator`], [`UpesiPayEmulator`], [`LipiaEmulator`]: one per provider;
+//! - [`KulmiPayEmulator`], [`UpesiPayEmulator`], [`LipiaEmulator`], [`DarajaEmulator`]: one
+//!   per provider (Daraja's with its OAuth token endpoint and expiring tokens);
 //! - [`CallbackReceiver`]: a merchant's callback endpoint on loopback, for tests;
-//! - `stk sandbox` (the CLI) runs the three emulators for trying the SDK without credentials.
+//! - `stk sandbox` (the CLI) runs the four emulators for trying the SDK without credentials.
 //!
 //! Faults are queued per test with [`Faults`]: each [`Fault`] applies to the next matching
 //! request (optionally only to one [`Endpoint`]), including connection-level faults that
@@ -28,6 +29,7 @@
 //! # Ok(()) }
 //! ```
 
+mod daraja;
 mod emulator;
 mod faults;
 mod kulmipay;
@@ -39,6 +41,7 @@ mod upesipay;
 mod util;
 mod webhook;
 
+pub use daraja::{DarajaCallbackAttempt, DarajaEmulator, DarajaEmulatorConfig};
 pub use faults::{Endpoint, Fault, Faults};
 pub use kulmipay::{
     KulmiPayEmulator, KulmiPayEmulatorConfig, SIGNATURE_HEADER as KULMIPAY_SIGNATURE_HEADER,

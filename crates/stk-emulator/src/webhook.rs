@@ -31,6 +31,9 @@ pub(crate) enum Acknowledgement {
     AnySuccess,
     /// HTTP 200 with the body `ok` (surrounding whitespace ignored), as Lipia asks.
     OkBody,
+    /// HTTP 200 with a JSON body whose `ResultCode` is `0` (e.g.
+    /// `{"ResultCode":0,"ResultDesc":"Accepted"}`), as Daraja asks.
+    ResultCodeZero,
 }
 
 /// One callback to deliver.
@@ -56,7 +59,7 @@ pub(crate) struct Attempt {
     /// The receiver's HTTP status, or `None` if the request failed.
     pub(crate) status: Option<u16>,
     /// The start of the receiver's body (lossily decoded), read only for
-    /// [`Acknowledgement::OkBody`]; empty otherwise.
+    /// [`Acknowledgement::OkBody`] and [`Acknowledgement::ResultCodeZero`]; empty otherwise.
     pub(crate) body: String,
     /// Whether the receiver acknowledged the callback.
     pub(crate) acknowledged: bool,
@@ -154,12 +157,16 @@ pub(crate) async fn deliver(
                 body: String::new(),
                 acknowledged: response.status().is_success(),
             },
-            (Ok(response), Acknowledgement::OkBody) => {
+            (Ok(response), ack @ (Acknowledgement::OkBody | Acknowledgement::ResultCodeZero)) => {
                 let status = response.status().as_u16();
                 let bytes = response.bytes().await.unwrap_or_default();
                 let body = String::from_utf8_lossy(bytes.get(..ANSWER_EXCERPT).unwrap_or(&bytes))
                     .into_owned();
-                let acknowledged = status == 200 && body.trim() == "ok";
+                let acknowledged = status == 200
+                    && match ack {
+                        Acknowledgement::OkBody => body.trim() == "ok",
+                        _ => result_code_zero(&bytes),
+                    };
                 Attempt {
                     number,
                     status: Some(status),
@@ -181,6 +188,14 @@ pub(crate) async fn deliver(
         tokio::time::sleep(backoff).await;
         backoff = backoff.saturating_mul(2);
     }
+}
+
+/// Whether a receiver's answer is a JSON object with `ResultCode` `0` (a number or `"0"`).
+fn result_code_zero(body: &[u8]) -> bool {
+    serde_json::from_slice::<serde_json::Value>(body)
+        .ok()
+        .and_then(|v| v.get("ResultCode").cloned())
+        .is_some_and(|code| code == serde_json::json!(0) || code == serde_json::json!("0"))
 }
 
 #[cfg(test)]

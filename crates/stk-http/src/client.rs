@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use reqwest::header::{HeaderMap, HeaderValue, RETRY_AFTER};
+use reqwest::header::{AUTHORIZATION, HeaderMap, HeaderValue, RETRY_AFTER};
 use stk_core::{Error, Operation, PaymentId};
 use url::Url;
 
@@ -72,8 +72,21 @@ impl HttpClient {
         url: &Url,
         body: &T,
     ) -> Result<RawResponse, Error> {
-        self.send(operation, self.client.post(url.clone()).json(body))
-            .await
+        self.post_json_authorized(operation, url, body, None).await
+    }
+
+    /// A POST with a JSON body and, when given, this `Authorization` header (e.g. a bearer
+    /// token from a cache; mark it sensitive, as [`secret_header`] does) on top of the
+    /// client's default headers.
+    pub async fn post_json_authorized<T: serde::Serialize + ?Sized>(
+        &self,
+        operation: Operation,
+        url: &Url,
+        body: &T,
+        authorization: Option<&HeaderValue>,
+    ) -> Result<RawResponse, Error> {
+        let request = authorize(self.client.post(url.clone()).json(body), authorization);
+        self.send(operation, request).await
     }
 
     /// A GET with query parameters.
@@ -83,11 +96,23 @@ impl HttpClient {
         url: &Url,
         query: &[(&str, &str)],
     ) -> Result<RawResponse, Error> {
+        self.get_authorized(operation, url, query, None).await
+    }
+
+    /// A GET with query parameters and, when given, this `Authorization` header.
+    pub async fn get_authorized(
+        &self,
+        operation: Operation,
+        url: &Url,
+        query: &[(&str, &str)],
+        authorization: Option<&HeaderValue>,
+    ) -> Result<RawResponse, Error> {
         let mut url = url.clone();
         if !query.is_empty() {
             url.query_pairs_mut().extend_pairs(query);
         }
-        self.send(operation, self.client.get(url)).await
+        let request = authorize(self.client.get(url), authorization);
+        self.send(operation, request).await
     }
 
     /// Sends a request built on [`HttpClient::inner`] and reads the whole answer.
@@ -120,6 +145,17 @@ impl HttpClient {
     /// The underlying `reqwest` client, for requests the helpers above do not cover.
     pub fn inner(&self) -> &reqwest::Client {
         &self.client
+    }
+}
+
+/// Adds an `Authorization` header, if any, to a request.
+fn authorize(
+    request: reqwest::RequestBuilder,
+    authorization: Option<&HeaderValue>,
+) -> reqwest::RequestBuilder {
+    match authorization {
+        Some(value) => request.header(AUTHORIZATION, value.clone()),
+        None => request,
     }
 }
 

@@ -2,11 +2,18 @@
 //! [`Connector`]; [`HttpProvider`] does the rest (limits check, URLs, auth headers, send-once,
 //! timeouts, tracing, transport and HTTP error classification) and implements
 //! [`StkProvider`].
+//!
+//! Credentials are static headers ([`Connector::headers`]) or, for providers with expiring
+//! tokens (Daraja's OAuth), an `Authorization` header taken per request
+//! ([`Connector::authorization`]). A request whose token the provider refused before
+//! processing it ([`Connector::authorization_rejected`]) is sent once more with a fresh token;
+//! that is the only re-send, and a connector allows it for a push only when the refusal
+//! certainly means the push was not processed.
 
 use std::fmt;
 use std::sync::Arc;
 
-use reqwest::header::HeaderMap;
+use reqwest::header::{HeaderMap, HeaderValue};
 use serde::Serialize;
 use stk_core::{
     AmountLimits, CallbackAck, CallbackRequest, Error, Operation, PaymentEvent, PaymentId,
@@ -57,6 +64,45 @@ pub trait Connector: fmt::Debug + Send + Sync + 'static {
     /// Headers sent on every request (mark secret ones with
     /// [`secret_header`](crate::secret_header)).
     fn headers(&self) -> Result<HeaderMap, Error>;
+
+    /// The `Authorization` header for the next request, when it is not static: e.g. an OAuth
+    /// bearer token taken from a cache, fetched (with `http`) when the cache is empty or the
+    /// token is about to expire. Called before every push and status query; `Ok(None)` (the
+    /// default) sends only [`headers`](Self::headers).
+    ///
+    /// Nothing has been sent to the provider's push or status endpoint when this fails, so its
+    /// errors must say so: a failed token fetch is [`Error::Unavailable`],
+    /// [`Error::RateLimited`] or [`Error::Unauthorized`], never [`Error::OutcomeUnknown`].
+    fn authorization(
+        &self,
+        http: &HttpClient,
+    ) -> impl Future<Output = Result<Option<HeaderValue>, Error>> + Send {
+        let _ = http;
+        std::future::ready(Ok(None))
+    }
+
+    /// Whether `response` (to `operation`, sent with an authorization from
+    /// [`authorization`](Self::authorization)) says that authorization was refused **before
+    /// the request was processed**: an expired or revoked token. [`HttpProvider`] then calls
+    /// [`invalidate_authorization`](Self::invalidate_authorization), takes a fresh
+    /// authorization and sends the request **once more** (never more).
+    ///
+    /// For a push this re-sends it, so answer `true` only for answers that certainly mean the
+    /// push was not processed (the provider's "invalid access token" refusal). Never for
+    /// timeouts, 5xx or anything ambiguous: the default is `false`.
+    fn authorization_rejected(&self, operation: Operation, response: &RawResponse) -> bool {
+        let _ = (operation, response);
+        false
+    }
+
+    /// Forgets the authorization `rejected` was, so the next
+    /// [`authorization`](Self::authorization) fetches a fresh one. Called once per refused
+    /// request; when several requests were refused with the same value, only the first call
+    /// should discard a cached token (compare it with `rejected`), so concurrent refusals
+    /// cause one refresh.
+    fn invalidate_authorization(&self, rejected: &HeaderValue) {
+        let _ = rejected;
+    }
 
     /// The body a push for `request` sends (after the limits check). Provider-specific rules
     /// are checked here, before anything is sent.
@@ -140,6 +186,36 @@ impl<C: Connector> HttpProvider<C> {
     pub fn config(&self) -> &C {
         &self.inner.connector
     }
+
+    /// Sends a request with the connector's [`authorization`](Connector::authorization); if
+    /// the answer says that authorization was refused before processing
+    /// ([`authorization_rejected`](Connector::authorization_rejected)), invalidates it and
+    /// sends once more with a fresh one. Never a third time.
+    async fn send_authorized<F, Fut>(
+        &self,
+        operation: Operation,
+        send: F,
+    ) -> Result<RawResponse, Error>
+    where
+        F: Fn(Option<HeaderValue>) -> Fut,
+        Fut: Future<Output = Result<RawResponse, Error>>,
+    {
+        let connector = &self.inner.connector;
+        let authorization = connector.authorization(&self.inner.http).await?;
+        let response = send(authorization.clone()).await?;
+        if let Some(used) = &authorization {
+            if connector.authorization_rejected(operation, &response) {
+                tracing::debug!(
+                    status = response.status,
+                    "authorization refused before processing; refreshing it and sending once more"
+                );
+                connector.invalidate_authorization(used);
+                let fresh = connector.authorization(&self.inner.http).await?;
+                return send(fresh).await;
+            }
+        }
+        Ok(response)
+    }
 }
 
 #[async_trait]
@@ -164,10 +240,14 @@ impl<C: Connector> StkProvider for HttpProvider<C> {
         );
         async {
             tracing::debug!("sending STK push");
+            let http = &self.inner.http;
+            let url = &self.inner.push_url;
+            let body = &body;
             let response = self
-                .inner
-                .http
-                .post_json(Operation::Initiate, &self.inner.push_url, &body)
+                .send_authorized(Operation::Initiate, |auth| async move {
+                    http.post_json_authorized(Operation::Initiate, url, body, auth.as_ref())
+                        .await
+                })
                 .await;
             let result = response.and_then(|r| connector.push_response(&r));
             log_outcome(&result);
@@ -181,20 +261,25 @@ impl<C: Connector> StkProvider for HttpProvider<C> {
         let connector = &self.inner.connector;
         let span = tracing::debug_span!("stk.status", provider = C::NAME, payment_id = %id);
         async {
+            let http = &self.inner.http;
             let url = &self.inner.status_url;
-            let response = match connector.status_request(id) {
-                Request::PostJson(body) => {
-                    self.inner
-                        .http
-                        .post_json(Operation::Status, url, &body)
-                        .await
-                }
-                Request::Get(query) => {
-                    let pairs: Vec<(&str, &str)> =
-                        query.iter().map(|(k, v)| (*k, v.as_str())).collect();
-                    self.inner.http.get(Operation::Status, url, &pairs).await
-                }
-            };
+            let request = &connector.status_request(id);
+            let response = self
+                .send_authorized(Operation::Status, |auth| async move {
+                    match request {
+                        Request::PostJson(body) => {
+                            http.post_json_authorized(Operation::Status, url, body, auth.as_ref())
+                                .await
+                        }
+                        Request::Get(query) => {
+                            let pairs: Vec<(&str, &str)> =
+                                query.iter().map(|(k, v)| (*k, v.as_str())).collect();
+                            http.get_authorized(Operation::Status, url, &pairs, auth.as_ref())
+                                .await
+                        }
+                    }
+                })
+                .await;
             let result = response.and_then(|r| connector.status_response(id, &r));
             log_outcome(&result);
             result
@@ -216,5 +301,191 @@ fn log_outcome<T: fmt::Debug>(result: &Result<T, Error>) {
     match result {
         Ok(value) => tracing::debug!(outcome = "ok", ?value, "answered"),
         Err(e) => tracing::debug!(outcome = e.kind().as_str(), error = %e, "failed"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use reqwest::header::HeaderValue;
+    use stk_core::{PaymentStatus, PushAccepted, StkPushRequest};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    use super::*;
+    use crate::ClientOptionsBuilder;
+
+    /// A server answering each request with the next scripted status (then the last one
+    /// forever), recording each request's `Authorization` header.
+    async fn scripted(statuses: Vec<u16>) -> (String, Arc<Mutex<Vec<String>>>) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/", listener.local_addr().unwrap());
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let record = seen.clone();
+        tokio::spawn(async move {
+            let mut n = 0;
+            while let Ok((mut socket, _)) = listener.accept().await {
+                let mut buf = vec![0u8; 8192];
+                let len = socket.read(&mut buf).await.unwrap_or(0);
+                let head = String::from_utf8_lossy(&buf[..len]).to_lowercase();
+                let auth = head
+                    .lines()
+                    .find_map(|l| l.strip_prefix("authorization: "))
+                    .unwrap_or("-")
+                    .trim()
+                    .to_owned();
+                record.lock().unwrap().push(auth);
+                let status = statuses[n.min(statuses.len() - 1)];
+                n += 1;
+                let reply = format!(
+                    "HTTP/1.1 {status} X\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok"
+                );
+                let _ = socket.write_all(reply.as_bytes()).await;
+            }
+        });
+        (url, seen)
+    }
+
+    /// A connector with a counter as its "token": each authorization is `Bearer t<n>`, and
+    /// HTTP 401 means the token was refused.
+    #[derive(Debug)]
+    struct Tokens {
+        options: ClientOptions,
+        issued: AtomicUsize,
+        invalidated: AtomicUsize,
+    }
+
+    impl Connector for Tokens {
+        const NAME: &'static str = "t";
+        type PushBody = ();
+        type StatusBody = ();
+
+        fn client_options(&self) -> &ClientOptions {
+            &self.options
+        }
+        fn limits(&self) -> AmountLimits {
+            AmountLimits::MPESA
+        }
+        fn endpoints(&self) -> Endpoints {
+            Endpoints {
+                push: "push",
+                status: "status",
+            }
+        }
+        fn headers(&self) -> Result<HeaderMap, Error> {
+            Ok(HeaderMap::new())
+        }
+        async fn authorization(&self, _http: &HttpClient) -> Result<Option<HeaderValue>, Error> {
+            let n = self.issued.fetch_add(1, Ordering::SeqCst);
+            Ok(Some(
+                HeaderValue::from_str(&format!("Bearer t{n}")).unwrap(),
+            ))
+        }
+        fn authorization_rejected(&self, _operation: Operation, response: &RawResponse) -> bool {
+            response.status == 401
+        }
+        fn invalidate_authorization(&self, _rejected: &HeaderValue) {
+            self.invalidated.fetch_add(1, Ordering::SeqCst);
+        }
+        fn push_body(&self, _request: &StkPushRequest) -> Result<(), Error> {
+            Ok(())
+        }
+        fn push_response(&self, response: &RawResponse) -> Result<PushAccepted, Error> {
+            match response.status {
+                200 => Ok(PushAccepted::new("t", PaymentId::new("P"))),
+                _ => Err(crate::status_error(
+                    "t",
+                    Operation::Initiate,
+                    None,
+                    response,
+                    || "refused".into(),
+                )),
+            }
+        }
+        fn status_request(&self, _id: &PaymentId) -> Request<()> {
+            Request::Get(vec![("id", "P".into())])
+        }
+        fn status_response(
+            &self,
+            id: &PaymentId,
+            response: &RawResponse,
+        ) -> Result<PaymentStatus, Error> {
+            match response.status {
+                200 => Ok(PaymentStatus::Pending),
+                _ => Err(crate::status_error(
+                    "t",
+                    Operation::Status,
+                    Some(id),
+                    response,
+                    || "refused".into(),
+                )),
+            }
+        }
+        fn parse_callback(&self, _callback: &CallbackRequest) -> Result<PaymentEvent, Error> {
+            Err(Error::invalid_callback("t", "none"))
+        }
+    }
+
+    fn provider(url: &str) -> HttpProvider<Tokens> {
+        let options = ClientOptionsBuilder {
+            base_url: Some(url.to_owned()),
+            ..Default::default()
+        }
+        .build(
+            &crate::ProviderInfo {
+                name: "t",
+                env_prefix: "T",
+                example_base_url: "http://127.0.0.1/",
+            },
+            || Ok(url.to_owned()),
+        )
+        .unwrap();
+        let connector = Tokens {
+            options,
+            issued: AtomicUsize::new(0),
+            invalidated: AtomicUsize::new(0),
+        };
+        HttpProvider::new(connector).unwrap()
+    }
+
+    fn push() -> StkPushRequest {
+        StkPushRequest::builder()
+            .phone("0712345678")
+            .amount(10)
+            .reference("R")
+            .build()
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_refused_authorization_is_refreshed_and_the_request_sent_once_more() {
+        let (url, seen) = scripted(vec![401, 200]).await;
+        let p = provider(&url);
+        p.initiate(&push()).await.unwrap();
+        assert_eq!(*seen.lock().unwrap(), ["bearer t0", "bearer t1"]);
+        assert_eq!(p.config().invalidated.load(Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test]
+    async fn never_a_third_time() {
+        let (url, seen) = scripted(vec![401]).await;
+        let p = provider(&url);
+        let err = p.initiate(&push()).await.unwrap_err();
+        assert_eq!(err.kind(), "unauthorized");
+        assert_eq!(seen.lock().unwrap().len(), 2);
+        let err = p.status(&PaymentId::new("P")).await.unwrap_err();
+        assert_eq!(err.kind(), "unauthorized");
+        assert_eq!(seen.lock().unwrap().len(), 4);
+        assert_eq!(p.config().invalidated.load(Ordering::SeqCst), 2);
+    }
+
+    #[tokio::test]
+    async fn other_answers_are_never_re_sent() {
+        let (url, seen) = scripted(vec![500, 200]).await;
+        let p = provider(&url);
+        assert_eq!(p.initiate(&push()).await.unwrap_err().kind(), "unavailable");
+        assert_eq!(seen.lock().unwrap().len(), 1);
+        assert_eq!(p.config().invalidated.load(Ordering::SeqCst), 0);
     }
 }

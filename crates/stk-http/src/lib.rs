@@ -1,7 +1,9 @@
 //! What every `stk` HTTP adapter shares.
 //!
 //! - [`Connector`] + [`HttpProvider`]: the provider flow written once; an adapter declares
-//!   only its wire format and mapping.
+//!   only its wire format and mapping, and, for expiring tokens, an asynchronous
+//!   per-request [`authorization`](Connector::authorization) refreshed once when the provider
+//!   refuses it.
 //! - [`ClientOptions`]: base URL, timeouts and user agent, embedded in every adapter config.
 //! - [`HttpClient`]: a `reqwest` client with timeouts, a user agent and default (secret)
 //!   headers that **never retries or follows redirects**: a re-sent push could charge twice.

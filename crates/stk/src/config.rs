@@ -17,11 +17,19 @@ pub enum ProviderKind {
     UpesiPay,
     /// Lipia Online (feature `lipia`).
     Lipia,
+    /// Safaricom Daraja (feature `daraja`).
+    Daraja,
 }
 
 impl ProviderKind {
     /// Every provider, in display order.
-    pub const ALL: [Self; 4] = [Self::Mock, Self::KulmiPay, Self::UpesiPay, Self::Lipia];
+    pub const ALL: [Self; 5] = [
+        Self::Mock,
+        Self::KulmiPay,
+        Self::UpesiPay,
+        Self::Lipia,
+        Self::Daraja,
+    ];
 
     /// The name used in `STK_PROVIDER` and `--provider`.
     pub fn as_str(self) -> &'static str {
@@ -30,6 +38,7 @@ impl ProviderKind {
             Self::KulmiPay => "kulmipay",
             Self::UpesiPay => "upesipay",
             Self::Lipia => "lipia",
+            Self::Daraja => "daraja",
         }
     }
 
@@ -40,6 +49,7 @@ impl ProviderKind {
             Self::KulmiPay => cfg!(feature = "kulmipay"),
             Self::UpesiPay => cfg!(feature = "upesipay"),
             Self::Lipia => cfg!(feature = "lipia"),
+            Self::Daraja => cfg!(feature = "daraja"),
         }
     }
 }
@@ -61,7 +71,7 @@ impl FromStr for ProviderKind {
                 Error::config(
                     "stk",
                     format!(
-                        "unknown provider {s:?}; expected one of mock, kulmipay, upesipay, lipia"
+                        "unknown provider {s:?}; expected one of mock, kulmipay, upesipay, lipia, daraja"
                     ),
                 )
             })
@@ -98,6 +108,9 @@ enum Settings {
     UpesiPay(stk_upesipay::UpesiPayConfig),
     #[cfg(feature = "lipia")]
     Lipia(stk_lipia::LipiaConfig),
+    /// Boxed: its token cache makes it much larger than the other settings.
+    #[cfg(feature = "daraja")]
+    Daraja(Box<stk_daraja::DarajaConfig>),
 }
 
 fn parse_var<T: FromStr>(
@@ -147,6 +160,10 @@ impl Settings {
             )),
             #[cfg(feature = "lipia")]
             ProviderKind::Lipia => Ok(Self::Lipia(stk_lipia::LipiaConfig::from_lookup(lookup)?)),
+            #[cfg(feature = "daraja")]
+            ProviderKind::Daraja => Ok(Self::Daraja(Box::new(
+                stk_daraja::DarajaConfig::from_lookup(lookup)?,
+            ))),
             #[allow(unreachable_patterns)]
             other => {
                 let _ = lookup;
@@ -206,6 +223,8 @@ impl ProviderConfig {
             Settings::UpesiPay(_) => ProviderKind::UpesiPay,
             #[cfg(feature = "lipia")]
             Settings::Lipia(_) => ProviderKind::Lipia,
+            #[cfg(feature = "daraja")]
+            Settings::Daraja(_) => ProviderKind::Daraja,
         }
     }
 
@@ -230,6 +249,10 @@ impl ProviderConfig {
             }
             #[cfg(feature = "lipia")]
             Settings::Lipia(config) => Ok(Box::new(stk_lipia::Lipia::new(config.clone())?)),
+            #[cfg(feature = "daraja")]
+            Settings::Daraja(config) => {
+                Ok(Box::new(stk_daraja::Daraja::new(config.as_ref().clone())?))
+            }
         }
     }
 }
@@ -306,6 +329,22 @@ mod tests {
         .unwrap();
         assert!(!format!("{cfg:?}").contains("hush"));
         assert_eq!(cfg.build().unwrap().name(), "lipia");
+    }
+
+    #[cfg(feature = "daraja")]
+    #[test]
+    fn daraja_reads_its_variables_and_hides_secrets() {
+        let err = ProviderConfig::from_lookup(env(&[("STK_PROVIDER", "daraja")])).unwrap_err();
+        assert!(err.to_string().contains("DARAJA_CONSUMER_KEY"), "{err}");
+        let cfg = ProviderConfig::from_lookup(env(&[
+            ("STK_PROVIDER", "Daraja"),
+            ("DARAJA_CONSUMER_KEY", "hush-key"),
+            ("DARAJA_CONSUMER_SECRET", "hush-secret"),
+        ]))
+        .unwrap();
+        assert_eq!(cfg.kind(), ProviderKind::Daraja);
+        assert!(!format!("{cfg:?}").contains("hush"));
+        assert_eq!(cfg.build().unwrap().name(), "daraja");
     }
 
     #[cfg(feature = "mock")]

@@ -9,6 +9,7 @@
 //! | `kulmipay` | KulmiPay | [`kulmipay`] |
 //! | `upesipay` | UpesiPay | [`upesipay`] |
 //! | `lipia` | Lipia Online | [`lipia`] |
+//! | `daraja` | Safaricom Daraja (M-Pesa Express, your own paybill or till) | [`daraja`] |
 //!
 //! [`ProviderConfig`] picks a provider at run time from environment variables
 //! (`STK_PROVIDER` plus the provider's own) and builds it as a `Box<dyn StkProvider>`:
@@ -48,3 +49,7 @@ pub use stk_upesipay as upesipay;
 /// The Lipia Online adapter (feature `lipia`).
 #[cfg(feature = "lipia")]
 pub use stk_lipia as lipia;
+
+/// The Safaricom Daraja adapter (feature `daraja`).
+#[cfg(feature = "daraja")]
+pub use stk_daraja as daraja;

@@ -11,7 +11,8 @@ use stk_core::{
     wait_for_final,
 };
 use stk_emulator::{
-    Endpoint, Fault, Faults, KulmiPayEmulator, Ledger, LipiaEmulator, UpesiPayEmulator,
+    DarajaEmulator, Endpoint, Fault, Faults, KulmiPayEmulator, Ledger, LipiaEmulator,
+    UpesiPayEmulator,
 };
 
 /// How long [`Fault::Slow`] holds a response: give the adapter under test a timeout below it.
@@ -40,7 +41,12 @@ macro_rules! emulators {
         }
     )*};
 }
-emulators!(KulmiPayEmulator, UpesiPayEmulator, LipiaEmulator);
+emulators!(
+    KulmiPayEmulator,
+    UpesiPayEmulator,
+    LipiaEmulator,
+    DarajaEmulator
+);
 
 /// Every fault the emulators inject.
 pub fn standard_faults() -> Vec<Fault> {
@@ -73,7 +79,8 @@ fn label(fault: &Fault) -> String {
 }
 
 /// The push the fault tests make: KES 100 to `0712345678` (a number that completes), with
-/// this reference.
+/// this reference (at most 12 characters, Daraja's `AccountReference` limit, so it fits every
+/// provider).
 pub fn request(reference: &str) -> StkPushRequest {
     StkPushRequest::builder()
         .phone("0712345678")
@@ -208,7 +215,7 @@ pub async fn ambiguous_push_resolves_by_status(
     let (faults, ledger) = (emulator.faults(), emulator.ledger());
     faults.push_for(Endpoint::Initiate, Fault::CloseAfterBody);
     let err = provider
-        .initiate(&request("ORDER-AMBIGUOUS"))
+        .initiate(&request("ORDER-AMBIG"))
         .await
         .unwrap_err();
     assert!(
@@ -222,14 +229,14 @@ pub async fn ambiguous_push_resolves_by_status(
         "{name}: {err}"
     );
     assert!(!err.is_retryable());
-    let charges = ledger.charges_for_reference("ORDER-AMBIGUOUS");
+    let charges = ledger.charges_for_reference("ORDER-AMBIG");
     assert_eq!(charges.len(), 1, "{name}: exactly one charge");
     let status = wait_for_final(provider, &PaymentId::new(&charges[0].id), &poll())
         .await
         .unwrap();
     assert!(matches!(status, PaymentStatus::Completed(_)), "{name}");
     assert_eq!(
-        ledger.charges_for_reference("ORDER-AMBIGUOUS").len(),
+        ledger.charges_for_reference("ORDER-AMBIG").len(),
         1,
         "{name}"
     );

@@ -72,9 +72,10 @@ pub fn json(cb: &CallbackRequest) -> Option<Value> {
 }
 
 /// The `CheckoutRequestID` of a callback body: nested under `response` (UpesiPay, Lipia's
-/// current shape) or at the top (Lipia's flat shape).
+/// current shape), under `Body.stkCallback` (Daraja) or at the top (Lipia's flat shape).
 pub fn checkout_request_id(body: &Value) -> Option<&str> {
     body.pointer("/response/CheckoutRequestID")
+        .or_else(|| body.pointer("/Body/stkCallback/CheckoutRequestID"))
         .or_else(|| body.get("CheckoutRequestID"))
         .and_then(Value::as_str)
 }
