@@ -231,3 +231,38 @@ fn closed_stdout_and_stderr_are_not_panics() {
     let status = child.wait().unwrap();
     assert_eq!(status.code(), Some(0), "not 101 (a panic)");
 }
+
+#[test]
+fn generated_references_do_not_collide_under_load() {
+    let database = fresh_database();
+    let pushes: Vec<_> = (0..40)
+        .map(|_| {
+            Command::new(env!("CARGO_BIN_EXE_stk"))
+                .args(["--json", "push", "--phone", "0712345678", "--amount", "100"])
+                .env_remove("STK_PROVIDER")
+                .env("STK_MOCK_DELAY_MS", "0")
+                .env("STK_DATABASE_URL", &database)
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for mut push in pushes {
+        assert_eq!(push.wait().unwrap().code(), Some(0));
+    }
+    let out = Command::new(env!("CARGO_BIN_EXE_stk"))
+        .args(["--json", "payments", "list", "--limit", "100"])
+        .env_remove("STK_PROVIDER")
+        .env("STK_DATABASE_URL", &database)
+        .output()
+        .unwrap();
+    let list: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let references: std::collections::HashSet<&str> = list["attempts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["reference"].as_str().unwrap())
+        .collect();
+    assert_eq!(references.len(), 40);
+}

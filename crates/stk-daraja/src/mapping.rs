@@ -13,7 +13,7 @@
 //! | `500.001.1001` "The transaction is being processed" | — | **pending** |
 //! | `500.001.1001` "Wrong credentials" (bad passkey or shortcode, or the wrong environment) | `config`, with a hint | `config`, with a hint |
 //! | `500.001.1001` "Unable to lock subscriber …" | `rejected` (code `500.001.1001`) | pending |
-//! | `500.001.1001`, any other text | `unavailable` with a 5xx (nothing accepted), else `rejected` | pending |
+//! | `500.001.1001`, any other text | with a 5xx: as any 5xx (`outcome_unknown`, the push may have been forwarded; 503 `unavailable`), else `rejected` | pending |
 //! | `400.002.02` "Bad Request - Invalid PhoneNumber" (and other invalid fields) | `rejected` (code `400.002.02`) | `rejected` |
 //! | `400.002.02` "… Invalid CheckoutRequestID" | — | `unknown_payment` |
 //! | `404.001.03` "Invalid Access Token", `401.*`, or HTTP 401 | the token is refreshed and the request sent once more; if refused again, `unauthorized` | same |
@@ -22,7 +22,7 @@
 //! | 401, 403 | `unauthorized` | `unauthorized` |
 //! | 404 without a Daraja code | `unexpected_response` (wrong base URL?) | `unknown_payment` |
 //! | 429 | `rate_limited` (`Retry-After` seconds kept) | `rate_limited` |
-//! | other 5xx (an error body's code kept in the message, or an HTML page) | `unavailable` | `unavailable` (polling rides over it) |
+//! | other 5xx (an error body's code kept in the message, or an HTML page) | 503: `unavailable`; else `outcome_unknown` (a gateway may have forwarded the push) | `unavailable` (polling rides over it) |
 //! | other statuses | `unexpected_response` | `unexpected_response` |
 //! | connect error (nothing sent) | `unavailable` | `unavailable` |
 //! | timeout, reset or closed after sending | `outcome_unknown` | `outcome_unknown` (transient for `wait_for_final`) |
@@ -149,11 +149,9 @@ pub(crate) fn error_response(
                     customer_message: None,
                 }
             } else {
-                Error::Unavailable {
-                    provider: NAME,
-                    status: Some(response.status),
-                    message: format!("{message} ({code})"),
-                }
+                status_error(NAME, operation, id, response, || {
+                    format!("{message} ({code})")
+                })
             };
         }
     }

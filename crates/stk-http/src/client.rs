@@ -236,7 +236,8 @@ fn describe(e: &reqwest::Error) -> String {
 /// | 401, 403 | `unauthorized` with `message` |
 /// | 404 on a status query | `unknown_payment` |
 /// | 429 | `rate_limited` with `Retry-After` |
-/// | 5xx | `unavailable` (nothing accepted) |
+/// | 503 | `unavailable` (nothing accepted) |
+/// | other 5xx | push: `outcome_unknown` (a gateway may have forwarded it); status query: `unavailable` |
 /// | anything else | `unexpected_response` with a body excerpt |
 ///
 /// `message` is the provider's own error text, decoded by the adapter.
@@ -269,6 +270,19 @@ pub fn status_error(
             provider,
             retry_after: response.retry_after,
         },
+        // Only a 503 says "not processed". Any other 5xx to a push may come from a gateway
+        // that forwarded it before failing: the charge may exist.
+        500..=599 if operation == Operation::Initiate && response.status != 503 => {
+            Error::OutcomeUnknown {
+                provider,
+                operation,
+                message: format!(
+                    "HTTP {} ({}): a server or gateway error after the push may have been forwarded",
+                    response.status,
+                    message()
+                ),
+            }
+        }
         500..=599 => Error::Unavailable {
             provider,
             status: Some(response.status),
@@ -317,6 +331,10 @@ mod tests {
         assert_eq!(kind(404, Operation::Initiate, None), "unexpected_response");
         assert_eq!(kind(429, Operation::Initiate, None), "rate_limited");
         assert_eq!(kind(503, Operation::Initiate, None), "unavailable");
+        for gateway in [500, 502, 504] {
+            assert_eq!(kind(gateway, Operation::Initiate, None), "outcome_unknown");
+            assert_eq!(kind(gateway, Operation::Status, Some(&id)), "unavailable");
+        }
         assert_eq!(kind(302, Operation::Initiate, None), "unexpected_response");
         let e = status_error(
             "p",

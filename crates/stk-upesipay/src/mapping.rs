@@ -12,7 +12,8 @@
 //! | 403, anything else | `unauthorized` | `unauthorized` |
 //! | 404 | `unexpected_response` (wrong base URL?) | `unknown_payment` |
 //! | 429 | `rate_limited` (`Retry-After` seconds kept) | `rate_limited` |
-//! | 5xx | `unavailable` | `unavailable` |
+//! | 503 | `unavailable` | `unavailable` |
+//! | other 5xx | `outcome_unknown` (a gateway may have forwarded the push) | `unavailable` |
 //! | other statuses | `unexpected_response` | `unexpected_response` |
 //! | connect error (nothing sent) | `unavailable` | `unavailable` |
 //! | timeout, reset or closed after sending | `outcome_unknown` | `outcome_unknown` (transient for `wait_for_final`) |

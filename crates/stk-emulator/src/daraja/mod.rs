@@ -12,8 +12,8 @@
 //! passed"; a `grant_type` other than `client_credentials` HTTP 400 `400.008.02`; an invalid
 //! field HTTP 400 `400.002.02` "Bad Request - Invalid \<field\>" (an unknown `CheckoutRequestID`
 //! too); a wrong `Password` HTTP 500 `500.001.1001` "Wrong credentials"; the scripted refusal
-//! `400.002.02` "Invalid PhoneNumber"; the scripted outage HTTP 500 `500.003.1001` "Internal
-//! Server Error"; an unknown path HTTP 404 `404.001.01` "Resource not found". A
+//! `400.002.02` "Invalid PhoneNumber"; the scripted outage HTTP 503 `503.001.01` "Service
+//! Unavailable" (inferred: Daraja documents no outage body); an unknown path HTTP 404 `404.001.01` "Resource not found". A
 //! `TransactionDesc` over 13 characters is accepted and then fails with `1025`, as the
 //! contract reports.
 //!

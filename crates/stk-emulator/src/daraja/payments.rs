@@ -45,11 +45,13 @@ impl DarajaState {
             Ok(p) => p,
             Err(Refusal::Rejected) => return invalid("PhoneNumber"),
             Err(_) => {
+                // An outage refused before processing: 503 (an HTTP 500 would leave the
+                // outcome unknown).
                 return error_reply(
-                    StatusCode::INTERNAL_SERVER_ERROR,
+                    StatusCode::SERVICE_UNAVAILABLE,
                     "",
-                    "500.003.1001",
-                    "Internal Server Error",
+                    "503.001.01",
+                    "Service Unavailable",
                 );
             }
         };
