@@ -230,7 +230,7 @@ fn report(result: Result<Outcome, CliError>, json: bool) -> u8 {
             e.exit_code()
         }
         Err(e) => {
-            say!("error: {e}");
+            say!("error: {}", tracking::printable(&e.to_string()));
             if let CliError::Stk(inner) = &e {
                 if let Some(hint) = output::error_hint(inner) {
                     say!("{hint}");

@@ -127,11 +127,13 @@ pub(crate) fn usage_json(message: &str) -> Value {
 }
 
 /// One line for a person.
+/// Provider text (receipts, failure messages) is escaped: it cannot forge a line.
 pub(crate) fn status_line(status: &PaymentStatus) -> String {
+    let text = crate::tracking::printable(&status.to_string());
     match status {
-        PaymentStatus::Completed(_) => format!("✔ {status}"),
-        PaymentStatus::Failed(_) => format!("✘ {status}"),
-        _ => format!("… {status}"),
+        PaymentStatus::Completed(_) => format!("✔ {text}"),
+        PaymentStatus::Failed(_) => format!("✘ {text}"),
+        _ => format!("… {text}"),
     }
 }
 

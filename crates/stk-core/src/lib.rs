@@ -39,7 +39,7 @@ pub use guard::{
 pub use phone::{PhoneError, PhoneNumber};
 pub use poll::{PollPolicy, wait_for_final, wait_for_final_with};
 pub use provider::StkProvider;
-pub use reference::{CallbackUrl, Description, FieldError, Metadata, Reference};
+pub use reference::{CallbackUrl, Description, FieldError, Metadata, Reference, is_loopback};
 pub use request::{PaymentId, PushAccepted, StkPushRequest, StkPushRequestBuilder};
 pub use status::{Completed, Failure, FailureReason, PaymentEvent, PaymentStatus, ResultCode};
 pub use webhook::{CallbackAck, CallbackRequest, SeenEvents, secrets_match};

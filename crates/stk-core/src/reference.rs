@@ -219,7 +219,9 @@ impl CallbackUrl {
     }
 }
 
-fn is_loopback(url: &Url) -> bool {
+/// Whether `url` points at this machine (`localhost`, `127.0.0.0/8`, `::1`): the only hosts
+/// plain `http` may carry secrets or callbacks to.
+pub fn is_loopback(url: &Url) -> bool {
     match url.host() {
         Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
         Some(url::Host::Ipv4(ip)) => IpAddr::V4(ip).is_loopback(),

@@ -121,7 +121,7 @@ impl HttpClient {
         operation: Operation,
         request: reqwest::RequestBuilder,
     ) -> Result<RawResponse, Error> {
-        let response = request
+        let mut response = request
             .send()
             .await
             .map_err(|e| transport_error(self.provider, operation, &e))?;
@@ -131,14 +131,23 @@ impl HttpClient {
             .get(RETRY_AFTER)
             .and_then(|v| v.to_str().ok())
             .and_then(parse_retry_after);
-        let body = response
-            .bytes()
+        // Read at most MAX_RESPONSE_BYTES: a provider (or whatever answers in its place)
+        // cannot make us hold an unbounded answer in memory.
+        let mut body = Vec::new();
+        while let Some(chunk) = response
+            .chunk()
             .await
-            .map_err(|e| transport_error(self.provider, operation, &e))?;
+            .map_err(|e| transport_error(self.provider, operation, &e))?
+        {
+            if body.len() + chunk.len() > MAX_RESPONSE_BYTES {
+                return Err(too_large(self.provider, operation, status));
+            }
+            body.extend_from_slice(&chunk);
+        }
         Ok(RawResponse {
             status,
             retry_after,
-            body: body.to_vec(),
+            body,
         })
     }
 
@@ -156,6 +165,27 @@ fn authorize(
     match authorization {
         Some(value) => request.header(AUTHORIZATION, value.clone()),
         None => request,
+    }
+}
+
+/// The largest answer read from a provider (1 MiB; documented answers are under 2 KiB).
+pub const MAX_RESPONSE_BYTES: usize = 1024 * 1024;
+
+/// An answer over [`MAX_RESPONSE_BYTES`]: to a push, the charge may exist (`outcome_unknown`);
+/// to a query, an unexpected response.
+fn too_large(provider: &'static str, operation: Operation, status: u16) -> Error {
+    let message = format!("HTTP {status} with an answer over {MAX_RESPONSE_BYTES} bytes; not read");
+    match operation {
+        Operation::Initiate => Error::OutcomeUnknown {
+            provider,
+            operation,
+            message,
+        },
+        _ => Error::UnexpectedResponse {
+            provider,
+            status: Some(status),
+            excerpt: message,
+        },
     }
 }
 
@@ -382,6 +412,44 @@ mod tests {
             .unwrap_err();
         assert_eq!(err.kind(), "outcome_unknown", "{err}");
         assert!(!err.is_retryable());
+    }
+
+    #[tokio::test]
+    async fn oversized_answers_are_not_read_into_memory() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            for _ in 0..2 {
+                let (mut socket, _) = listener.accept().await.unwrap();
+                let mut buf = [0u8; 4096];
+                let _ = socket.read(&mut buf).await;
+                let head = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n";
+                if socket.write_all(head.as_bytes()).await.is_err() {
+                    continue;
+                }
+                // 64 MiB announced in 64 KiB chunks; the client stops after 1 MiB.
+                let chunk = vec![b' '; 64 * 1024];
+                for _ in 0..1024 {
+                    let frame = format!("{:x}\r\n", chunk.len());
+                    if socket.write_all(frame.as_bytes()).await.is_err()
+                        || socket.write_all(&chunk).await.is_err()
+                        || socket.write_all(b"\r\n").await.is_err()
+                    {
+                        break;
+                    }
+                }
+            }
+        });
+        let client = HttpClient::new("p", &test_options(), HeaderMap::new()).unwrap();
+        let url = Url::parse(&format!("http://{addr}/push")).unwrap();
+        let push = client
+            .post_json(Operation::Initiate, &url, &[1])
+            .await
+            .unwrap_err();
+        assert_eq!(push.kind(), "outcome_unknown", "{push}");
+        let status = client.get(Operation::Status, &url, &[]).await.unwrap_err();
+        assert_eq!(status.kind(), "unexpected_response", "{status}");
     }
 
     #[test]

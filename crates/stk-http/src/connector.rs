@@ -484,7 +484,10 @@ mod tests {
     async fn other_answers_are_never_re_sent() {
         let (url, seen) = scripted(vec![500, 200]).await;
         let p = provider(&url);
-        assert_eq!(p.initiate(&push()).await.unwrap_err().kind(), "outcome_unknown");
+        assert_eq!(
+            p.initiate(&push()).await.unwrap_err().kind(),
+            "outcome_unknown"
+        );
         assert_eq!(seen.lock().unwrap().len(), 1);
         assert_eq!(p.config().invalidated.load(Ordering::SeqCst), 0);
     }

@@ -22,7 +22,8 @@ mod options;
 pub mod serde_helpers;
 
 pub use client::{
-    HttpClient, RawResponse, parse_retry_after, secret_header, status_error, transport_error,
+    HttpClient, MAX_RESPONSE_BYTES, RawResponse, parse_retry_after, secret_header, status_error,
+    transport_error,
 };
 pub use connector::{Connector, Endpoints, HttpProvider, Request};
 pub use options::{

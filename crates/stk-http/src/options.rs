@@ -49,6 +49,9 @@ pub struct ClientOptionsBuilder {
     pub connect_timeout: Option<Duration>,
     /// The `User-Agent`.
     pub user_agent: Option<String>,
+    /// Accept a plain `http://` base URL to a host other than this machine (test rigs only:
+    /// the API key would travel in clear).
+    pub danger_accept_insecure_http: bool,
 }
 
 impl ClientOptionsBuilder {
@@ -85,6 +88,28 @@ impl ClientOptionsBuilder {
             return Err(Error::config(
                 info.name,
                 format!("{var} must be an http(s) URL, e.g. {example}"),
+            ));
+        }
+        if !base_url.username().is_empty() || base_url.password().is_some() {
+            return Err(Error::config(
+                info.name,
+                format!(
+                    "{var} must not carry a user name or password: set the credentials with \
+                     their own settings, e.g. {example}"
+                ),
+            ));
+        }
+        if base_url.scheme() == "http"
+            && !stk_core::is_loopback(&base_url)
+            && !self.danger_accept_insecure_http
+        {
+            return Err(Error::config(
+                info.name,
+                format!(
+                    "{var} uses http:// to another host, so the credentials would travel in \
+                     clear: use https (plain http is accepted on 127.0.0.1/localhost; test rigs \
+                     elsewhere can opt in with danger_accept_insecure_http)"
+                ),
             ));
         }
         if !base_url.path().ends_with('/') {
@@ -134,6 +159,14 @@ macro_rules! client_options_setters {
             self.$field.user_agent = Some(agent.into());
             self
         }
+
+        /// Accept a plain `http://` base URL to a host other than this machine. For test rigs
+        /// only: the API key then travels in clear. (`http` to 127.0.0.1 or localhost needs no
+        /// opt-in.)
+        pub fn danger_accept_insecure_http(mut self) -> Self {
+            self.$field.danger_accept_insecure_http = true;
+            self
+        }
     };
 }
 
@@ -164,6 +197,34 @@ mod tests {
             let e = build(bad).unwrap_err();
             assert!(e.to_string().contains("P_BASE_URL"), "{e}");
         }
+    }
+
+    #[test]
+    fn secrets_never_go_in_clear_or_in_the_url() {
+        for bad in [
+            "http://api.example.com/v1",
+            "http://10.0.0.5:8080/v1",
+            "https://user:pass@api.example.com/v1",
+            "https://key@api.example.com/v1",
+        ] {
+            let e = build(bad).unwrap_err();
+            assert_eq!(e.kind(), "config", "{bad}");
+            assert!(!e.to_string().contains("pass@"), "{e}");
+        }
+        for good in [
+            "https://api.example.com/v1",
+            "http://127.0.0.1:9/x",
+            "http://localhost/x",
+            "http://[::1]:8/x",
+        ] {
+            assert!(build(good).is_ok(), "{good}");
+        }
+        let rig = ClientOptionsBuilder {
+            base_url: Some("http://emulator.internal:8700/v1".into()),
+            danger_accept_insecure_http: true,
+            ..Default::default()
+        };
+        assert!(rig.build(&INFO, || Ok(String::new())).is_ok());
     }
 
     #[test]

@@ -32,8 +32,8 @@ mod mapping;
 mod wire;
 
 use stk_core::{
-    AmountLimits, CallbackRequest, Error, PaymentEvent, PaymentId, PaymentStatus, PushAccepted,
-    StkPushRequest,
+    AmountLimits, CallbackRequest, Error, InvalidRequest, PaymentEvent, PaymentId, PaymentStatus,
+    PushAccepted, StkPushRequest,
 };
 use stk_http::{ClientOptions, Connector, Endpoints, HttpProvider, RawResponse, Request};
 
@@ -74,6 +74,16 @@ impl Connector for KulmiPayConfig {
     }
 
     fn push_body(&self, request: &StkPushRequest) -> Result<wire::PushBody, Error> {
+        if request.callback_url().is_some() {
+            // Dropping it silently would leave the merchant waiting for callbacks that go
+            // elsewhere.
+            return Err(Error::InvalidRequest(InvalidRequest::Unsupported {
+                provider: NAME,
+                what: "a per-request callback URL: KulmiPay posts results to the webhook URL \
+                       set in its dashboard"
+                    .to_owned(),
+            }));
+        }
         Ok(wire::PushBody::new(self, request))
     }
 

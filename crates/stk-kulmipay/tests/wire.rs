@@ -286,3 +286,19 @@ fn config_from_lookup() {
     .collect();
     insta::assert_snapshot!(errors.join("\n"));
 }
+
+#[test]
+fn a_per_request_callback_url_is_refused_not_dropped() {
+    let request = StkPushRequest::builder()
+        .phone("0712345678")
+        .amount(100)
+        .reference("ORDER-1")
+        .callback_url("https://shop.example/cb")
+        .build()
+        .unwrap();
+    let err = connector(ApiGeneration::Express)
+        .push_body(&request)
+        .unwrap_err();
+    assert_eq!(err.kind(), "invalid_request", "{err}");
+    assert!(err.to_string().contains("dashboard"), "{err}");
+}

@@ -19,9 +19,10 @@ CREATE TABLE IF NOT EXISTS stk_attempts (
     lease_owner TEXT,
     lease_until BIGINT
 );
--- One live (or paid) attempt per order and provider; failed attempts may be retried.
+-- One live (or paid) attempt per order, whatever the provider (a failover to another provider
+-- while the first push's outcome is unknown could charge twice); failed attempts may be retried.
 CREATE UNIQUE INDEX IF NOT EXISTS stk_attempts_one_live_per_order
-    ON stk_attempts (provider, reference) WHERE state <> 'failed';
+    ON stk_attempts (reference) WHERE state <> 'failed';
 CREATE INDEX IF NOT EXISTS stk_attempts_payment_id ON stk_attempts (provider, payment_id);
 CREATE INDEX IF NOT EXISTS stk_attempts_checkout ON stk_attempts (provider, checkout_request_id);
 CREATE INDEX IF NOT EXISTS stk_attempts_due ON stk_attempts (next_check_at);

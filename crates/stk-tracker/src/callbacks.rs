@@ -128,6 +128,7 @@ impl Tracker {
             .inner
             .store
             .claim_inbox(
+                &self.provider_names(),
                 &self.inner.owner,
                 self.now(),
                 ms(config.lease),
@@ -153,10 +154,29 @@ impl Tracker {
     }
 
     async fn process_item(&self, item: InboxItem) -> Result<(), TrackerError> {
-        let (outcome, error) = match self.process_callback(&item).await {
-            Ok(outcome) => (outcome, None),
-            Err((outcome, error)) => (outcome, Some(error)),
-        };
+        match self.process_callback(&item).await {
+            Ok(outcome) => self.finish(&item, &outcome, None).await,
+            Err(Failed::Refused(outcome, why)) => self.finish(&item, &outcome, Some(&why)).await,
+            Err(Failed::Transient(why)) => {
+                // The store or the provider failed: the callback stays in the inbox and is
+                // tried again (the provider got its acknowledgement and will not resend).
+                let retry_at = self.now().saturating_add(ms(RETRY_CALLBACK_AFTER));
+                tracing::warn!(inbox = %item.id, error = %why, "a callback will be processed again later");
+                self.inner
+                    .store
+                    .release_inbox(&item.id, retry_at, &why)
+                    .await?;
+                Ok(())
+            }
+        }
+    }
+
+    async fn finish(
+        &self,
+        item: &InboxItem,
+        outcome: &CallbackOutcome,
+        error: Option<&str>,
+    ) -> Result<(), TrackerError> {
         self.inner
             .store
             .finish_inbox(
@@ -164,28 +184,25 @@ impl Tracker {
                 self.now(),
                 outcome.name(),
                 outcome.attempt_id(),
-                error.as_deref(),
+                error,
             )
             .await?;
         tracing::debug!(inbox = %item.id, outcome = outcome.name(), "callback processed");
         Ok(())
     }
 
-    /// Verify, match, compare, confirm, apply. `Err` carries the outcome and why.
-    async fn process_callback(
-        &self,
-        item: &InboxItem,
-    ) -> Result<CallbackOutcome, (CallbackOutcome, String)> {
+    /// Verify, match, compare, confirm, apply.
+    async fn process_callback(&self, item: &InboxItem) -> Result<CallbackOutcome, Failed> {
         let provider = self
             .provider(&item.provider)
-            .map_err(|e| (CallbackOutcome::Invalid, e.to_string()))?;
+            .map_err(|e| Failed::Refused(CallbackOutcome::Invalid, e.to_string()))?;
         let mut request = CallbackRequest::new(item.body.clone());
         request.headers = item.headers.clone();
         request.path_and_query = item.target.clone();
         let event = provider
             .parse_callback(&request)
-            .map_err(|e| (CallbackOutcome::Invalid, e.to_string()))?;
-        let store_err = |e: crate::store::StoreError| (CallbackOutcome::Unmatched, e.to_string());
+            .map_err(|e| Failed::Refused(CallbackOutcome::Invalid, e.to_string()))?;
+        let store_err = |e: crate::store::StoreError| Failed::Transient(e.to_string());
         let payment_ids: Vec<&str> = [event.payment_id.as_ref(), event.status_id.as_ref()]
             .into_iter()
             .flatten()
@@ -207,14 +224,7 @@ impl Tracker {
             return Ok(CallbackOutcome::Unmatched);
         };
         let attempt_id = attempt.id.clone();
-        let with_attempt = |e: TrackerError| {
-            (
-                CallbackOutcome::Deferred {
-                    attempt_id: attempt_id.clone(),
-                },
-                e.to_string(),
-            )
-        };
+        let with_attempt = |e: TrackerError| Failed::Transient(e.to_string());
         if let Some(what) = claim_mismatch(&attempt, &event) {
             self.anomaly(&attempt, what, json!({ "callback": event }), &item.id)
                 .await
@@ -234,30 +244,23 @@ impl Tracker {
             });
         }
         // Confirm by status query: the attempt's own id first, else the one the callback
-        // says `status()` accepts.
+        // says `status()` accepts. An id only the callback supplies binds nothing unless the
+        // provider confirms the callback's final claim under it.
+        let bound_by_callback = attempt.payment_id.is_none();
         let query_id = attempt
             .payment_id
             .clone()
             .map(PaymentId::new)
             .or_else(|| event.status_id.clone());
         let Some(query_id) = query_id else {
-            self.defer(
-                &attempt,
-                "the callback carries no id the status query accepts",
-            )
-            .await
-            .map_err(with_attempt)?;
+            // Nothing to query by: the claim stays in the inbox as evidence; the attempt is
+            // flagged for review at its deadline.
             return Ok(CallbackOutcome::Deferred { attempt_id });
         };
-        let status = match provider.status(&query_id).await {
-            Ok(status) => status,
-            Err(e) => {
-                self.defer(&attempt, &e.to_string())
-                    .await
-                    .map_err(with_attempt)?;
-                return Err((CallbackOutcome::Deferred { attempt_id }, e.to_string()));
-            }
-        };
+        let status = provider
+            .status(&query_id)
+            .await
+            .map_err(|e| Failed::Transient(format!("the status query failed: {e}")))?;
         if let Some(what) = status_mismatch(&attempt, &status) {
             self.anomaly(
                 &attempt,
@@ -270,11 +273,20 @@ impl Tracker {
             return Ok(CallbackOutcome::Mismatch { attempt_id });
         }
         let confirmed = status.as_str() == event.status.as_str();
+        if bound_by_callback && !(confirmed && status.is_final()) {
+            return Ok(CallbackOutcome::NotConfirmed { attempt_id });
+        }
         let before = (attempt.state, attempt.version);
         let evidence = Evidence {
             observed: observed(&status),
             source: Source::Callback,
-            detail: json!({ "callback": event, "status": status, "confirmed": confirmed, "inbox_id": item.id }),
+            detail: json!({
+                "callback": event,
+                "status": status,
+                "confirmed": confirmed,
+                "inbox_id": item.id,
+                "queried_by_callback_id": bound_by_callback,
+            }),
             payment_id: Some(query_id.to_string()),
             // A callback the query did not confirm (forged, or early) records none of its
             // claims on the attempt: its CheckoutRequestID would match later callbacks.
@@ -294,20 +306,18 @@ impl Tracker {
             Ok(CallbackOutcome::NotConfirmed { attempt_id })
         }
     }
-
-    /// Asks the sweeper to query the attempt soon.
-    async fn defer(&self, attempt: &Attempt, why: &str) -> Result<(), TrackerError> {
-        if !attempt.state.is_open() {
-            return Ok(());
-        }
-        let soon = self.now().saturating_add(1_000);
-        self.inner
-            .store
-            .schedule_check(&attempt.id, Some(soon), false, Some(why))
-            .await?;
-        Ok(())
-    }
 }
+
+/// Why a callback was not processed.
+enum Failed {
+    /// For good: recorded with this outcome.
+    Refused(CallbackOutcome, String),
+    /// For now (the store or the provider failed): tried again later.
+    Transient(String),
+}
+
+/// How long a callback whose processing failed for now waits before it is tried again.
+const RETRY_CALLBACK_AFTER: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// A callback naming this attempt but claiming another reference or amount.
 fn claim_mismatch(attempt: &Attempt, event: &PaymentEvent) -> Option<&'static str> {

@@ -14,6 +14,9 @@ use crate::model::{InboxItem, Inserted, NewAttempt, NewEvent, Source, Transition
 use crate::store::{AttemptKeys, Store};
 use crate::{AttemptState, ids};
 
+/// The provider the checks' rows belong to.
+const MOCK: &[&str] = &["mock"];
+
 /// Two handles (separate connection pools) on one fresh database.
 pub type Pair = (Arc<dyn Store>, Arc<dyn Store>);
 
@@ -188,8 +191,8 @@ pub async fn inbox_dedupes_claims_and_takes_over((a, b): Pair) {
         a.insert_inbox(&callback(n, now)).await.unwrap();
     }
     let (x, y) = tokio::join!(
-        a.claim_inbox("one", now, 60_000, 40),
-        b.claim_inbox("two", now, 60_000, 40)
+        a.claim_inbox(MOCK, "one", now, 60_000, 40),
+        b.claim_inbox(MOCK, "two", now, 60_000, 40)
     );
     let (x, y) = (x.unwrap(), y.unwrap());
     assert_eq!(x.len() + y.len(), 60);
@@ -199,13 +202,13 @@ pub async fn inbox_dedupes_claims_and_takes_over((a, b): Pair) {
     );
     // Claimed: nobody else gets them until the lease ends; then another worker does.
     assert!(
-        a.claim_inbox("three", now + 1, 60_000, 100)
+        a.claim_inbox(MOCK, "three", now + 1, 60_000, 100)
             .await
             .unwrap()
             .is_empty()
     );
     let taken = b
-        .claim_inbox("three", now + 61_000, 60_000, 100)
+        .claim_inbox(MOCK, "three", now + 61_000, 60_000, 100)
         .await
         .unwrap();
     assert_eq!(taken.len(), 60, "expired claims are taken over");
@@ -215,7 +218,7 @@ pub async fn inbox_dedupes_claims_and_takes_over((a, b): Pair) {
             .unwrap();
     }
     assert!(
-        b.claim_inbox("four", now + 200_000, 60_000, 100)
+        b.claim_inbox(MOCK, "four", now + 200_000, 60_000, 100)
             .await
             .unwrap()
             .is_empty()
@@ -285,7 +288,7 @@ pub async fn due_attempts_are_leased((a, b): Pair) {
         );
     }
     assert!(
-        a.claim_due_attempts("one", now, 60_000, 100)
+        a.claim_due_attempts(MOCK, "one", now, 60_000, 100)
             .await
             .unwrap()
             .is_empty(),
@@ -293,23 +296,106 @@ pub async fn due_attempts_are_leased((a, b): Pair) {
     );
     let later = now + 31_000;
     let (x, y) = tokio::join!(
-        a.claim_due_attempts("one", later, 60_000, 100),
-        b.claim_due_attempts("two", later, 60_000, 100)
+        a.claim_due_attempts(MOCK, "one", later, 60_000, 100),
+        b.claim_due_attempts(MOCK, "two", later, 60_000, 100)
     );
     assert_eq!(x.unwrap().len() + y.unwrap().len(), 10);
     assert!(
-        b.claim_due_attempts("three", later + 1, 60_000, 100)
+        b.claim_due_attempts(MOCK, "three", later + 1, 60_000, 100)
             .await
             .unwrap()
             .is_empty()
     );
     assert_eq!(
-        b.claim_due_attempts("three", later + 61_000, 60_000, 100)
+        b.claim_due_attempts(MOCK, "three", later + 61_000, 60_000, 100)
             .await
             .unwrap()
             .len(),
         10
     );
+}
+
+/// Work is claimed only for the providers an instance has; a released callback waits for its
+/// retry time.
+pub async fn claims_are_per_provider_and_releases_wait((a, b): Pair) {
+    let now = ids::unix_ms_now();
+    let mut foreign = callback(1, now);
+    foreign.provider = "lipia".into();
+    a.insert_inbox(&foreign).await.unwrap();
+    a.insert_inbox(&callback(2, now)).await.unwrap();
+    let mine = b.claim_inbox(MOCK, "one", now, 60_000, 10).await.unwrap();
+    assert_eq!(mine.len(), 1);
+    assert_eq!(mine[0].provider, "mock");
+    b.release_inbox(&mine[0].id, now + 30_000, "provider down")
+        .await
+        .unwrap();
+    assert!(
+        a.claim_inbox(MOCK, "two", now + 1_000, 60_000, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        a.claim_inbox(MOCK, "two", now + 31_000, 60_000, 10)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    assert_eq!(
+        a.claim_inbox(&["lipia"], "three", now, 60_000, 10)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+}
+
+/// An attempt's events are offered in order: a later one waits while an earlier one is
+/// undelivered (a refused `failed` must not be overtaken by a `completed`).
+pub async fn events_of_one_attempt_arrive_in_order((a, b): Pair) {
+    let now = ids::unix_ms_now();
+    let attempt = a
+        .insert_attempt(&new_attempt("ORD-1", now))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        a.transition(&move_to(&attempt, AttemptState::Failed, now, true))
+            .await
+            .unwrap()
+    );
+    let failed = a.attempt(&attempt.id).await.unwrap().unwrap();
+    assert!(
+        a.transition(&move_to(&failed, AttemptState::Completed, now + 1, true))
+            .await
+            .unwrap()
+    );
+    let first = b.claim_events("one", now + 2, 60_000, 10).await.unwrap();
+    assert_eq!(first.len(), 1);
+    assert_eq!(first[0].kind, "failed");
+    b.retry_event(&first[0].event_id, now + 5_000, "handler down")
+        .await
+        .unwrap();
+    assert!(
+        a.claim_events("two", now + 3, 60_000, 10)
+            .await
+            .unwrap()
+            .is_empty(),
+        "completed waits"
+    );
+    let again = a
+        .claim_events("two", now + 6_000, 60_000, 10)
+        .await
+        .unwrap();
+    assert_eq!(again.len(), 1);
+    a.ack_event(&again[0].event_id, now + 6_000).await.unwrap();
+    let next = b
+        .claim_events("three", now + 6_001, 60_000, 10)
+        .await
+        .unwrap();
+    assert_eq!(next.len(), 1);
+    assert_eq!(next[0].kind, "completed");
 }
 
 /// Generates one `#[tokio::test]` per conformance check for a store. `$pair` is an async
@@ -324,7 +410,9 @@ macro_rules! store_conformance {
             attempts_are_found_by_any_id,
             inbox_dedupes_claims_and_takes_over,
             outbox_delivers_until_acknowledged,
-            due_attempts_are_leased
+            due_attempts_are_leased,
+            claims_are_per_provider_and_releases_wait,
+            events_of_one_attempt_arrive_in_order
         );
     };
     (@tests $pair:expr; $($check:ident),*) => {$(

@@ -37,18 +37,18 @@ impl Tracker {
     /// Delivers due events to `handler`, in order; returns how many were acknowledged.
     pub async fn deliver_events(&self, handler: &dyn EventHandler) -> Result<usize, TrackerError> {
         let config = &self.inner.config;
-        let events = self
-            .inner
-            .store
-            .claim_events(
-                &self.inner.owner,
-                self.now(),
-                ms(config.lease),
-                config.batch,
-            )
-            .await?;
         let mut acknowledged = 0;
-        for event in events {
+        // One at a time: a claim's lease covers one handler call, not a batch of them (a slow
+        // handler must not let another instance re-claim the rest while it works).
+        for _ in 0..config.batch {
+            let claimed = self
+                .inner
+                .store
+                .claim_events(&self.inner.owner, self.now(), ms(config.lease), 1)
+                .await?;
+            let Some(event) = claimed.into_iter().next() else {
+                break;
+            };
             match handler.handle(&event).await {
                 Ok(()) => {
                     self.inner

@@ -26,10 +26,14 @@ pub(crate) fn new_id(prefix: &str, at_ms: i64) -> String {
     )
 }
 
-/// The key under which identical re-deliveries of a callback are stored once.
-pub(crate) fn dedup_key(provider: &str, body: &[u8]) -> String {
+/// The key under which identical re-deliveries of a callback (same provider, target and body)
+/// are stored once. The target counts: a copy without the URL's secret token must not shadow
+/// the genuine callback.
+pub(crate) fn dedup_key(provider: &str, target: Option<&str>, body: &[u8]) -> String {
     let mut hash = Sha256::new();
     hash.update(provider.as_bytes());
+    hash.update([0]);
+    hash.update(target.unwrap_or("").as_bytes());
     hash.update([0]);
     hash.update(body);
     hex::encode(hash.finalize())
@@ -111,7 +115,11 @@ mod tests {
         // Within one millisecond, in the order they were made (transitions list in order).
         let same_ms: Vec<String> = (0..100).map(|_| new_id("tr", 7)).collect();
         assert!(same_ms.windows(2).all(|w| w[0] < w[1]), "{same_ms:?}");
-        assert_eq!(dedup_key("p", b"x"), dedup_key("p", b"x"));
-        assert_ne!(dedup_key("p", b"x"), dedup_key("q", b"x"));
+        assert_eq!(dedup_key("p", None, b"x"), dedup_key("p", None, b"x"));
+        assert_ne!(dedup_key("p", None, b"x"), dedup_key("q", None, b"x"));
+        assert_ne!(
+            dedup_key("p", Some("/p?token=t"), b"x"),
+            dedup_key("p", Some("/p"), b"x")
+        );
     }
 }

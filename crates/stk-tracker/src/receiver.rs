@@ -47,6 +47,9 @@ pub const MAX_CONNECTIONS: usize = 1024;
 pub fn router(tracker: Tracker) -> Router {
     Router::new()
         .route("/{provider}", post(receive))
+        // A secret token in the path (e.g. Daraja's `/daraja/<token>`) reaches the provider's
+        // verification through the request target.
+        .route("/{provider}/{*rest}", post(receive_nested))
         .layer(DefaultBodyLimit::max(MAX_CALLBACK_BODY))
         .layer(middleware::from_fn(request_timeout))
         .with_state(tracker)
@@ -57,6 +60,16 @@ async fn request_timeout(request: Request, next: Next) -> Response {
         Ok(response) => response,
         Err(_) => (StatusCode::REQUEST_TIMEOUT, "request too slow").into_response(),
     }
+}
+
+async fn receive_nested(
+    state: State<Tracker>,
+    Path((provider, _rest)): Path<(String, String)>,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    receive(state, Path(provider), uri, headers, body).await
 }
 
 async fn receive(

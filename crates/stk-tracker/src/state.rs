@@ -1,7 +1,7 @@
 //! The attempt state machine: forward only, final states never move backwards.
 //!
 //! ```text
-//! created ─┬─> submitted ──────┐
+//! created ─┬─> submitted <─────┐ (a late "accepted")
 //!          ├─> outcome_unknown ┼─> pending ─> processing ─┬─> completed
 //!          └─> failed          │                          ├─> failed ──> completed (paid late: anomaly)
 //!                              └──────────────────────────┴─> expired ─> completed | failed
@@ -134,7 +134,9 @@ pub fn next_state(current: AttemptState, observed: Observed) -> Option<AttemptSt
     use AttemptState as S;
     let open = current.is_open();
     let next = match observed {
-        Observed::Accepted if current == S::Created => S::Submitted,
+        // A late answer to the push (after a sweep or a crash marked it unknown) still brings
+        // the provider's ids.
+        Observed::Accepted if matches!(current, S::Created | S::OutcomeUnknown) => S::Submitted,
         Observed::OutcomeUnknown if current == S::Created => S::OutcomeUnknown,
         Observed::NotAccepted if current == S::Created => S::Failed,
         Observed::Pending if matches!(current, S::Created | S::Submitted | S::OutcomeUnknown) => {
@@ -204,6 +206,11 @@ mod tests {
             Some(S::Submitted)
         );
         assert_eq!(next_state(S::Submitted, Observed::Accepted), None);
+        assert_eq!(
+            next_state(S::OutcomeUnknown, Observed::Accepted),
+            Some(S::Submitted)
+        );
+        assert_eq!(next_state(S::Pending, Observed::Accepted), None);
         assert_eq!(next_state(S::Processing, Observed::Pending), None);
         assert_eq!(next_state(S::Completed, Observed::Failed), None);
         assert_eq!(

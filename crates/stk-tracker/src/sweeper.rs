@@ -34,6 +34,7 @@ impl Tracker {
             .inner
             .store
             .claim_due_attempts(
+                &self.provider_names(),
                 &self.inner.owner,
                 self.now(),
                 ms(config.lease),
@@ -47,7 +48,7 @@ impl Tracker {
         let mut tasks = tokio::task::JoinSet::new();
         for attempt in attempts {
             let tracker = self.clone();
-            tasks.spawn(async move { tracker.reconcile(attempt).await });
+            tasks.spawn(async move { tracker.reconcile(attempt, false).await });
         }
         while let Some(done) = tasks.join_next().await {
             match done {
@@ -63,14 +64,16 @@ impl Tracker {
         Ok(report)
     }
 
-    /// Queries every open attempt now (of the latest `limit`), whatever its schedule; returns
-    /// them as they then stand (`stk payments reconcile`).
+    /// Queries every open or expired (needs review) attempt of this tracker's providers now
+    /// (of the latest `limit`), whatever its schedule; returns them as they then stand
+    /// (`stk payments reconcile`).
     pub async fn reconcile_open(&self, limit: i64) -> Result<Vec<Attempt>, TrackerError> {
         let mut out = Vec::new();
         for attempt in self.inner.store.list_attempts(limit).await? {
-            if attempt.state.is_open() {
+            let mine = self.inner.providers.contains_key(attempt.provider.as_str());
+            if mine && (attempt.state.is_open() || attempt.state == AttemptState::Expired) {
                 let id = attempt.id.clone();
-                self.reconcile(attempt).await?;
+                self.reconcile(attempt, true).await?;
                 out.push(self.attempt(&id).await?);
             }
         }
@@ -80,28 +83,38 @@ impl Tracker {
     /// Queries one attempt now, whatever its schedule (`stk payments reconcile`).
     pub async fn check(&self, attempt_id: &str) -> Result<Attempt, TrackerError> {
         let attempt = self.attempt(attempt_id).await?;
-        self.reconcile(attempt).await?;
+        self.reconcile(attempt, true).await?;
         self.attempt(attempt_id).await
     }
 
-    async fn reconcile(&self, attempt: Attempt) -> Result<Step, TrackerError> {
+    /// One attempt: `manual` (on request) also queries an expired one, which may still be
+    /// paid; the sweeper leaves those to review.
+    async fn reconcile(&self, attempt: Attempt, manual: bool) -> Result<Step, TrackerError> {
         let mut step = Step::default();
         let before = (attempt.state, attempt.version);
         let mut attempt = attempt;
         let now = self.now();
+        let sending = attempt.state == AttemptState::Created
+            && attempt.next_check_at.is_some_and(|at| now < at);
+        if sending {
+            // The push may still be in flight: its answer will bring the ids.
+            return Ok(step);
+        }
         if attempt.state == AttemptState::Created {
             // The push was being sent when the answer was lost (a crash, or still in flight
             // past the grace period): it may have gone out.
             let evidence = Evidence {
                 observed: Observed::OutcomeUnknown,
-                source: Source::StatusQuery,
-                detail: json!({ "reason": "no answer to the push was recorded" }),
+                source: Source::Deadline,
+                detail: json!({ "reason": "no answer to the push was recorded within the send grace" }),
                 payment_id: None,
                 checkout_request_id: None,
             };
             attempt = self.apply(attempt, evidence, None).await?;
         }
-        if attempt.state.is_open() {
+        let queryable =
+            attempt.state.is_open() || (manual && attempt.state == AttemptState::Expired);
+        if queryable {
             if let Some(id) = attempt.payment_id.clone() {
                 step.queried = true;
                 attempt = self.query(attempt, &PaymentId::new(id)).await?;

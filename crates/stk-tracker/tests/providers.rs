@@ -56,6 +56,7 @@ for_each_provider!(
     an_outcome_unknown_push_is_resolved_without_a_second_push,
     an_outcome_unknown_push_without_callbacks_is_flagged_for_review,
     a_callback_before_the_push_answer_is_matched_by_reference,
+    a_callback_whose_confirmation_fails_is_tried_again,
 );
 
 /// (1) The emulator's own callback completes the payment: exactly one `completed` event.
@@ -666,4 +667,37 @@ async fn flood_of_callbacks_at_the_receiver() {
         rows as f64 / secs(process_time),
         events.len(),
     );
+}
+
+/// (10) The status query confirming a callback fails (the provider is down): the callback is
+/// not lost (it was acknowledged, the provider will not resend it); it stays in the inbox and
+/// completes the payment once the provider answers again.
+async fn a_callback_whose_confirmation_fails_is_tried_again(kind: Kind) {
+    let rig = Rig::start(kind, Options::default()).await;
+    let attempt = rig.push(QUICK, "ORDER-10").await.unwrap();
+    let id = attempt.payment_id.clone().unwrap();
+    rig.until_provider_final(&id).await;
+    rig.until_callback_delivered(&id).await;
+    for _ in 0..4 {
+        rig.emulator.faults().push_for(
+            stk_emulator::Endpoint::Status,
+            stk_emulator::Fault::Status(503),
+        );
+    }
+    rig.settle().await;
+    assert_eq!(
+        rig.attempt(&attempt.id).await.state,
+        AttemptState::Submitted,
+        "{kind:?}"
+    );
+    assert!(rig.events.kinds(&attempt.id).is_empty());
+    // Later, the provider answers again: the stored callback completes the payment.
+    rig.emulator.faults().clear();
+    rig.clock.advance(Duration::from_secs(31));
+    rig.settle().await;
+    let done = rig.attempt(&attempt.id).await;
+    assert_eq!(done.state, AttemptState::Completed, "{kind:?}");
+    let last = rig.transitions(&attempt.id).await.pop().unwrap();
+    assert_eq!(last.source, "callback", "{kind:?}");
+    assert_eq!(rig.events.kinds(&attempt.id), ["completed"]);
 }

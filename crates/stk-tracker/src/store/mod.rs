@@ -45,7 +45,8 @@ pub struct AttemptKeys<'a> {
 /// concurrent writers (tasks or processes) cannot interleave.
 #[async_trait]
 pub trait Store: Send + Sync + std::fmt::Debug {
-    /// Records an attempt; `Err(existing)` when the order already has a live or paid attempt.
+    /// Records an attempt; `Err(existing)` when the order already has a live or paid attempt
+    /// (with any provider).
     async fn insert_attempt(
         &self,
         new: &NewAttempt,
@@ -73,10 +74,11 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         queried: bool,
         last_error: Option<&str>,
     ) -> Result<(), StoreError>;
-    /// Claims up to `limit` open attempts due for a check (or past their deadline) for
-    /// `lease_ms`.
+    /// Claims up to `limit` open attempts of `providers` due for a check (or past their
+    /// deadline) for `lease_ms`.
     async fn claim_due_attempts(
         &self,
+        providers: &[&str],
         owner: &str,
         now: i64,
         lease_ms: i64,
@@ -87,9 +89,10 @@ pub trait Store: Send + Sync + std::fmt::Debug {
 
     /// Stores a callback as received (de-duplicated on provider and body).
     async fn insert_inbox(&self, item: &InboxItem) -> Result<Inserted, StoreError>;
-    /// Claims up to `limit` unprocessed callbacks for `lease_ms`.
+    /// Claims up to `limit` unprocessed callbacks for `providers` for `lease_ms`.
     async fn claim_inbox(
         &self,
+        providers: &[&str],
         owner: &str,
         now: i64,
         lease_ms: i64,
@@ -104,10 +107,14 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         attempt_id: Option<&str>,
         error: Option<&str>,
     ) -> Result<(), StoreError>;
+    /// Leaves a callback unprocessed, to be claimed again at `retry_at` (its processing failed
+    /// for a reason that may pass: the store or the provider was unavailable).
+    async fn release_inbox(&self, id: &str, retry_at: i64, error: &str) -> Result<(), StoreError>;
     /// A callback by id.
     async fn inbox_item(&self, id: &str) -> Result<Option<InboxItem>, StoreError>;
 
-    /// Claims up to `limit` undelivered events due now for `lease_ms`.
+    /// Claims up to `limit` undelivered events due now for `lease_ms`; an event waits while an
+    /// older one of the same attempt is undelivered (events arrive in order).
     async fn claim_events(
         &self,
         owner: &str,

@@ -103,6 +103,7 @@ impl SqlStore {
     async fn claim(
         &self,
         claim: Claim<'_>,
+        providers: Option<&[&str]>,
         owner: &str,
         now: i64,
         lease_ms: i64,
@@ -116,6 +117,19 @@ impl SqlStore {
             columns,
         } = claim;
         let free = "(lease_until IS NULL OR lease_until < $3)";
+        // Only what this instance can act on: its providers ($5, $6, …).
+        let mine = providers.map_or(String::new(), |names| {
+            let list: Vec<String> = (0..names.len()).map(|i| format!("${}", i + 5)).collect();
+            format!(
+                " AND provider IN ({})",
+                if list.is_empty() {
+                    "NULL".to_owned()
+                } else {
+                    list.join(", ")
+                }
+            )
+        });
+        let due = format!("{due}{mine}");
         let sql = format!(
             "UPDATE {table} SET lease_owner = $1, lease_until = $2 \
              WHERE {key} IN (SELECT {key} FROM {table} WHERE {due} AND {free} \
@@ -123,14 +137,15 @@ impl SqlStore {
              AND {due} AND {free} RETURNING {columns}",
             lock = self.skip_locked()
         );
-        sqlx::query(&sql)
+        let mut query = sqlx::query(&sql)
             .bind(owner)
             .bind(now.saturating_add(lease_ms))
             .bind(now)
-            .bind(limit)
-            .fetch_all(&self.pool)
-            .await
-            .map_err(db)
+            .bind(limit);
+        for name in providers.unwrap_or_default() {
+            query = query.bind(*name);
+        }
+        query.fetch_all(&self.pool).await.map_err(db)
     }
 
     async fn migrate(&self) -> Result<(), StoreError> {
@@ -185,16 +200,12 @@ impl SqlStore {
         Ok(())
     }
 
-    async fn live_attempt(
-        &self,
-        provider: &str,
-        reference: &str,
-    ) -> Result<Option<Attempt>, StoreError> {
+    /// The order's live (or paid) attempt, with any provider.
+    async fn live_attempt(&self, reference: &str) -> Result<Option<Attempt>, StoreError> {
         let sql = format!(
-            "SELECT {ATTEMPT_COLUMNS} FROM stk_attempts WHERE provider = $1 AND reference = $2 AND state <> 'failed'"
+            "SELECT {ATTEMPT_COLUMNS} FROM stk_attempts WHERE reference = $1 AND state <> 'failed'"
         );
         sqlx::query(&sql)
-            .bind(provider)
             .bind(reference)
             .fetch_optional(&self.pool)
             .await
@@ -354,7 +365,7 @@ impl Store for SqlStore {
             if let Some(row) = row {
                 return Ok(Ok(attempt(&row)?));
             }
-            if let Some(existing) = self.live_attempt(&new.provider, &new.reference).await? {
+            if let Some(existing) = self.live_attempt(&new.reference).await? {
                 return Ok(Err(existing));
             }
             // The live attempt failed in between: try again.
@@ -501,6 +512,7 @@ impl Store for SqlStore {
 
     async fn claim_due_attempts(
         &self,
+        providers: &[&str],
         owner: &str,
         now: i64,
         lease_ms: i64,
@@ -513,7 +525,7 @@ impl Store for SqlStore {
             order: "next_check_at",
             columns: ATTEMPT_COLUMNS,
         };
-        self.claim(claim, owner, now, lease_ms, limit)
+        self.claim(claim, Some(providers), owner, now, lease_ms, limit)
             .await?
             .iter()
             .map(attempt)
@@ -546,7 +558,7 @@ impl Store for SqlStore {
     }
 
     async fn insert_inbox(&self, item: &InboxItem) -> Result<Inserted, StoreError> {
-        let key = ids::dedup_key(&item.provider, &item.body);
+        let key = ids::dedup_key(&item.provider, item.target.as_deref(), &item.body);
         let headers =
             serde_json::to_string(&item.headers).map_err(|e| StoreError::new(e.to_string()))?;
         let inserted = sqlx::query(
@@ -580,6 +592,7 @@ impl Store for SqlStore {
 
     async fn claim_inbox(
         &self,
+        providers: &[&str],
         owner: &str,
         now: i64,
         lease_ms: i64,
@@ -593,7 +606,7 @@ impl Store for SqlStore {
             columns: INBOX_COLUMNS,
         };
         let mut items: Vec<InboxItem> = self
-            .claim(claim, owner, now, lease_ms, limit)
+            .claim(claim, Some(providers), owner, now, lease_ms, limit)
             .await?
             .iter()
             .map(inbox_item)
@@ -625,6 +638,20 @@ impl Store for SqlStore {
         Ok(())
     }
 
+    async fn release_inbox(&self, id: &str, retry_at: i64, error: &str) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE stk_inbox SET lease_owner = NULL, lease_until = $1, error = $2 \
+             WHERE id = $3 AND processed_at IS NULL",
+        )
+        .bind(retry_at)
+        .bind(error)
+        .bind(id)
+        .execute(&self.pool)
+        .await
+        .map_err(db)?;
+        Ok(())
+    }
+
     async fn inbox_item(&self, id: &str) -> Result<Option<InboxItem>, StoreError> {
         let sql = format!("SELECT {INBOX_COLUMNS} FROM stk_inbox WHERE id = $1");
         sqlx::query(&sql)
@@ -646,12 +673,15 @@ impl Store for SqlStore {
         let claim = Claim {
             table: "stk_outbox",
             key: "event_id",
-            due: "delivered_at IS NULL AND next_attempt_at <= $3",
+            due: "delivered_at IS NULL AND next_attempt_at <= $3 AND NOT EXISTS (\
+                  SELECT 1 FROM stk_outbox older WHERE older.attempt_id = stk_outbox.attempt_id \
+                  AND older.delivered_at IS NULL AND (older.created_at < stk_outbox.created_at \
+                  OR (older.created_at = stk_outbox.created_at AND older.event_id < stk_outbox.event_id)))",
             order: "created_at, event_id",
             columns: EVENT_COLUMNS,
         };
         let mut events: Vec<Event> = self
-            .claim(claim, owner, now, lease_ms, limit)
+            .claim(claim, None, owner, now, lease_ms, limit)
             .await?
             .iter()
             .map(event)
