@@ -25,6 +25,7 @@ use stk_emulator::{
 
 const DELAY: Duration = Duration::from_millis(200);
 
+/// Runs `stk` with `env`, on a database of its own unless `env` names one.
 async fn stk(env: &[(&str, String)], args: &[&str]) -> (i32, Value) {
     let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_stk"))
         .env("STK_DATABASE_URL", fresh_database())
@@ -33,7 +34,13 @@ async fn stk(env: &[(&str, String)], args: &[&str]) -> (i32, Value) {
         .output()
         .await
         .unwrap();
-    let json = serde_json::from_slice(&out.stdout).unwrap();
+    let json = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "{e}: {} / {}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
     (out.status.code().unwrap(), json)
 }
 
@@ -232,7 +239,7 @@ async fn daraja_callbacks_through_listen() {
     let banner = stderr.next_line().await.unwrap().unwrap();
     let url = banner.split("on ").nth(1).unwrap().to_owned();
     assert!(url.ends_with("/daraja"), "{banner}");
-    let (code, pushed) = stk_shared_db(
+    let (code, pushed) = stk(
         &env,
         &[
             "--json",
@@ -341,7 +348,7 @@ async fn listen_records_confirms_and_prints_each_payment_once() {
         let env = env.clone();
         async move {
             let args: Vec<&str> = args.iter().map(String::as_str).collect();
-            stk_shared_db(&env, &args).await
+            stk(&env, &args).await
         }
     };
     let (code, paid) = run(push("0712345678", "LISTEN-1")).await;
@@ -376,7 +383,7 @@ async fn listen_records_confirms_and_prints_each_payment_once() {
     // Wait (bounded) until the listener has recorded both outcomes.
     tokio::time::timeout(Duration::from_secs(20), async {
         loop {
-            let (_, list) = stk_shared_db(&env, &["--json", "payments", "list"]).await;
+            let (_, list) = stk(&env, &["--json", "payments", "list"]).await;
             let settled = list["attempts"]
                 .as_array()
                 .unwrap()
@@ -442,7 +449,7 @@ async fn listen_records_confirms_and_prints_each_payment_once() {
     );
 
     // The store shows both, with their timelines.
-    let (code, list) = stk_shared_db(&env, &["--json", "payments", "list"]).await;
+    let (code, list) = stk(&env, &["--json", "payments", "list"]).await;
     assert_eq!(code, 0);
     let attempts = list["attempts"].as_array().unwrap();
     assert_eq!(attempts.len(), 2, "{list}");
@@ -453,29 +460,11 @@ async fn listen_records_confirms_and_prints_each_payment_once() {
         .as_str()
         .unwrap()
         .to_owned();
-    let (code, shown) = stk_shared_db(&env, &["--json", "payments", "show", &id]).await;
+    let (code, shown) = stk(&env, &["--json", "payments", "show", &id]).await;
     assert_eq!(code, 0);
     assert_eq!(shown["attempt"]["state"], "failed");
     assert!(shown["timeline"].as_array().unwrap().len() >= 2, "{shown}");
     emulator.shutdown().await;
-}
-
-/// Runs `stk` with `env` (which carries its own `STK_DATABASE_URL`).
-async fn stk_shared_db(env: &[(&str, String)], args: &[&str]) -> (i32, Value) {
-    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_stk"))
-        .args(args)
-        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
-        .output()
-        .await
-        .unwrap();
-    let json = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-        panic!(
-            "{e}: {} / {}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        )
-    });
-    (out.status.code().unwrap(), json)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -517,7 +506,7 @@ async fn the_cli_keeps_below_upesipays_abuse_limit_by_default() {
     // Ten cancelled pushes to one number, each waited for (the guard learns the outcome).
     for n in 0..10 {
         let reference = format!("ABUSE-{n}");
-        let (code, json) = stk_shared_db(
+        let (code, json) = stk(
             &env,
             &[
                 "--json",
@@ -535,7 +524,7 @@ async fn the_cli_keeps_below_upesipays_abuse_limit_by_default() {
         assert_eq!(code, 1, "{json}");
     }
     // The 11th is refused locally: nothing reaches UpesiPay, the number is not blocked.
-    let (code, json) = stk_shared_db(
+    let (code, json) = stk(
         &env,
         &[
             "--json",
