@@ -339,3 +339,23 @@ fn config_from_lookup() {
     }
     insta::assert_snapshot!(format!("{config:#?}"));
 }
+
+#[test]
+fn a_token_given_with_its_basic_prefix_is_sent_once_prefixed() {
+    for given in [
+        "abc",
+        "Basic abc",
+        "basic abc",
+        "  Basic   abc  ",
+        "BASIC abc",
+    ] {
+        let config = UpesiPayConfig::builder()
+            .api_token(given)
+            .channel_id(1)
+            .build()
+            .unwrap();
+        let headers = config.headers().unwrap();
+        let value = headers.get("authorization").unwrap().to_str().unwrap();
+        assert_eq!(value, "Basic abc", "{given:?}");
+    }
+}
