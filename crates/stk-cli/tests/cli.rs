@@ -266,3 +266,13 @@ fn generated_references_do_not_collide_under_load() {
         .collect();
     assert_eq!(references.len(), 40);
 }
+
+#[test]
+fn amounts_with_separators_are_refused_not_guessed() {
+    // These once charged KES 100, 105 and 150.
+    for amount in ["1,00", "10,5", "1,5,0", "1,000", "+100"] {
+        let (code, json) = push("0712345678", amount, &[]);
+        assert_eq!(code, 2, "{amount}: {json}");
+        assert_eq!(json["error"]["field"], "amount", "{amount}: {json}");
+    }
+}

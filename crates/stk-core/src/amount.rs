@@ -84,25 +84,23 @@ impl Amount {
 impl FromStr for Amount {
     type Err = AmountError;
 
-    /// Accepts `100`, `+100`, `1,000`, `100.00`; rejects fractions, negatives and non-numbers.
+    /// One strict grammar for whole shillings: ASCII digits, optionally followed by `.0` or
+    /// `.00` (surrounding whitespace is ignored). Nothing else: no thousands separators
+    /// (`1,00` is not 100), no sign, no exponent. Used for user input and providers' answers.
     fn from_str(input: &str) -> Result<Self, Self::Err> {
         let not_a_number = || AmountError::NotANumber {
             input: input.chars().take(32).collect(),
         };
         let s = input.trim();
-        let (negative, s) = match s.as_bytes().first() {
-            Some(b'-') => (true, &s[1..]),
-            Some(b'+') => (false, &s[1..]),
-            _ => (false, s),
+        let (negative, s) = match s.strip_prefix('-') {
+            Some(rest) => (true, rest),
+            None => (false, s),
         };
         let (whole, fraction) = match s.split_once('.') {
             Some((w, f)) => (w, Some(f)),
             None => (s, None),
         };
-        if whole.is_empty()
-            || !whole.bytes().all(|b| b.is_ascii_digit() || b == b',')
-            || !whole.bytes().any(|b| b.is_ascii_digit())
-        {
+        if whole.is_empty() || !whole.bytes().all(|b| b.is_ascii_digit()) {
             return Err(not_a_number());
         }
         if let Some(f) = fraction {
@@ -116,10 +114,12 @@ impl FromStr for Amount {
                     AmountError::Fractional
                 });
             }
+            if f.len() > 2 {
+                return Err(not_a_number());
+            }
         }
         let value = whole
             .bytes()
-            .filter(u8::is_ascii_digit)
             .try_fold(0u64, |acc, d| {
                 acc.checked_mul(10)?.checked_add(u64::from(d - b'0'))
             })
@@ -281,9 +281,9 @@ mod tests {
     #[test]
     fn parses_and_rejects() {
         assert_eq!("100".parse::<Amount>().unwrap().shillings(), 100);
-        assert_eq!(" 1,000 ".parse::<Amount>().unwrap().shillings(), 1000);
+        assert_eq!(" 1000 ".parse::<Amount>().unwrap().shillings(), 1000);
         assert_eq!("100.00".parse::<Amount>().unwrap().shillings(), 100);
-        assert_eq!("+7".parse::<Amount>().unwrap().shillings(), 7);
+        assert_eq!("100.0".parse::<Amount>().unwrap().shillings(), 100);
         assert_eq!("0".parse::<Amount>(), Err(AmountError::Zero));
         assert_eq!("-0".parse::<Amount>(), Err(AmountError::Zero));
         assert_eq!("-5".parse::<Amount>(), Err(AmountError::Negative));
@@ -293,7 +293,26 @@ mod tests {
             "99999999999999999999999".parse::<Amount>(),
             Err(AmountError::TooLarge)
         );
-        for bad in ["", "abc", "1e3", "1.", ".5", "0x10", "1 000", "--1", "NaN"] {
+        // Thousands separators and signs are not guessed at: `1,00` once charged KES 100.
+        for bad in [
+            "",
+            "abc",
+            "1e3",
+            "1.",
+            ".5",
+            "0x10",
+            "1 000",
+            "--1",
+            "NaN",
+            "1,00",
+            "10,5",
+            "1,5,0",
+            "1,000",
+            "+7",
+            "100.000",
+            "１００",
+            "100\u{0}",
+        ] {
             assert!(
                 matches!(bad.parse::<Amount>(), Err(AmountError::NotANumber { .. })),
                 "{bad:?}"
@@ -317,6 +336,18 @@ mod tests {
         #[test]
         fn integers_round_trip(n in 1u64..=u64::MAX) {
             prop_assert_eq!(n.to_string().parse::<Amount>().unwrap().shillings(), n);
+            prop_assert_eq!(format!("{n}.00").parse::<Amount>().unwrap().shillings(), n);
+        }
+
+        /// Anything that parses is exactly digits, optionally `.0`/`.00`: never a guess.
+        #[test]
+        fn only_the_strict_grammar_parses(s in "[0-9,.+ -]{1,12}") {
+            if let Ok(a) = s.parse::<Amount>() {
+                let t = s.trim();
+                let whole = t.strip_suffix(".00").or_else(|| t.strip_suffix(".0")).unwrap_or(t);
+                prop_assert!(whole.bytes().all(|b| b.is_ascii_digit()), "{s:?}");
+                prop_assert_eq!(whole.parse::<u64>().ok(), Some(a.shillings()));
+            }
         }
 
         #[test]
