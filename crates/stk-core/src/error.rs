@@ -320,6 +320,66 @@ impl Error {
         }
     }
 
+    /// The same error with every text that came from outside (provider messages, codes,
+    /// customer messages) cut to one line of at most [`MESSAGE_LEN`](Self::MESSAGE_LEN)
+    /// characters, so an answer cannot flood logs or forge lines. Adapters' errors pass
+    /// through this.
+    pub fn bounded(self) -> Self {
+        let cut = |text: String| bounded_text(&text);
+        match self {
+            Self::Config { provider, message } => Self::Config {
+                provider,
+                message: cut(message),
+            },
+            Self::Unauthorized { provider, message } => Self::Unauthorized {
+                provider,
+                message: cut(message),
+            },
+            Self::Rejected {
+                provider,
+                code,
+                message,
+                customer_message,
+            } => Self::Rejected {
+                provider,
+                code: code.map(cut),
+                message: cut(message),
+                customer_message: customer_message.map(cut),
+            },
+            Self::Unavailable {
+                provider,
+                status,
+                message,
+            } => Self::Unavailable {
+                provider,
+                status,
+                message: cut(message),
+            },
+            Self::OutcomeUnknown {
+                provider,
+                operation,
+                message,
+            } => Self::OutcomeUnknown {
+                provider,
+                operation,
+                message: cut(message),
+            },
+            Self::UnexpectedResponse {
+                provider,
+                status,
+                excerpt,
+            } => Self::UnexpectedResponse {
+                provider,
+                status,
+                excerpt: cut(excerpt),
+            },
+            other => other,
+        }
+    }
+
+    /// The longest provider text kept in an error (see [`bounded`](Self::bounded)).
+    pub const MESSAGE_LEN: usize = 300;
+
     /// Whether repeating the same call later is safe and may succeed.
     ///
     /// `false` for [`OutcomeUnknown`](Error::OutcomeUnknown): never re-send a push whose
@@ -362,6 +422,20 @@ impl Error {
             reason: reason.into(),
         }
     }
+}
+
+/// `text` on one line (control characters as spaces), at most [`Error::MESSAGE_LEN`]
+/// characters.
+fn bounded_text(text: &str) -> String {
+    let mut out: String = text
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .take(Error::MESSAGE_LEN)
+        .collect();
+    if text.chars().count() > Error::MESSAGE_LEN {
+        out.push('…');
+    }
+    out
 }
 
 /// The first [`Error::EXCERPT_LEN`] characters of a body, lossily decoded, whitespace folded.
@@ -469,6 +543,21 @@ mod tests {
                 reason: "2547******01 has had 10 failed or cancelled pushes in a row; upesipay blocks a number after more than 10".into(),
             },
         ]
+    }
+
+    #[test]
+    fn provider_text_is_bounded_and_on_one_line() {
+        let long = format!("line one\nFAKE: paid\r\n{}", "x".repeat(10_000));
+        let e = Error::Rejected {
+            provider: "p",
+            code: Some("C".repeat(5_000)),
+            message: long.clone(),
+            customer_message: Some(long),
+        }
+        .bounded();
+        let shown = e.to_string();
+        assert!(shown.len() < 1_500, "{}", shown.len());
+        assert!(!shown.contains('\n') && !shown.contains('\r'), "{shown}");
     }
 
     #[test]

@@ -22,7 +22,7 @@ use stk_core::{
 use tracing::Instrument;
 use url::Url;
 
-use crate::{ClientOptions, HttpClient, RawResponse};
+use crate::{ClientOptions, HttpClient, RawResponse, RetryPolicy};
 
 /// How a request goes on the wire.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -240,17 +240,21 @@ impl<C: Connector> StkProvider for HttpProvider<C> {
         );
         async {
             tracing::debug!("sending STK push");
+            let started = tokio::time::Instant::now();
             let http = &self.inner.http;
             let url = &self.inner.push_url;
             let body = &body;
-            let response = self
-                .send_authorized(Operation::Initiate, |auth| async move {
+            let result = RetryPolicy::run(connector.client_options().retry.as_ref(), || async {
+                self.send_authorized(Operation::Initiate, |auth| async move {
                     http.post_json_authorized(Operation::Initiate, url, body, auth.as_ref())
                         .await
                 })
-                .await;
-            let result = response.and_then(|r| connector.push_response(&r));
-            log_outcome(&result);
+                .await
+                .and_then(|r| connector.push_response(&r))
+            })
+            .await
+            .map_err(Error::bounded);
+            log_outcome(&result, started);
             result
         }
         .instrument(span)
@@ -261,11 +265,12 @@ impl<C: Connector> StkProvider for HttpProvider<C> {
         let connector = &self.inner.connector;
         let span = tracing::debug_span!("stk.status", provider = C::NAME, payment_id = %id);
         async {
+            let started = tokio::time::Instant::now();
             let http = &self.inner.http;
             let url = &self.inner.status_url;
             let request = &connector.status_request(id);
-            let response = self
-                .send_authorized(Operation::Status, |auth| async move {
+            let result = RetryPolicy::run(connector.client_options().retry.as_ref(), || async {
+                self.send_authorized(Operation::Status, |auth| async move {
                     match request {
                         Request::PostJson(body) => {
                             http.post_json_authorized(Operation::Status, url, body, auth.as_ref())
@@ -279,9 +284,12 @@ impl<C: Connector> StkProvider for HttpProvider<C> {
                         }
                     }
                 })
-                .await;
-            let result = response.and_then(|r| connector.status_response(id, &r));
-            log_outcome(&result);
+                .await
+                .and_then(|r| connector.status_response(id, &r))
+            })
+            .await
+            .map_err(Error::bounded);
+            log_outcome(&result, started);
             result
         }
         .instrument(span)
@@ -289,7 +297,10 @@ impl<C: Connector> StkProvider for HttpProvider<C> {
     }
 
     fn parse_callback(&self, callback: &CallbackRequest) -> Result<PaymentEvent, Error> {
-        self.inner.connector.parse_callback(callback)
+        self.inner
+            .connector
+            .parse_callback(callback)
+            .map_err(Error::bounded)
     }
 
     fn callback_ack(&self) -> CallbackAck {
@@ -297,10 +308,13 @@ impl<C: Connector> StkProvider for HttpProvider<C> {
     }
 }
 
-fn log_outcome<T: fmt::Debug>(result: &Result<T, Error>) {
+/// One event per request with its outcome and latency (in the request's span: provider,
+/// operation, masked phone or payment id).
+fn log_outcome<T: fmt::Debug>(result: &Result<T, Error>, started: tokio::time::Instant) {
+    let latency_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
     match result {
-        Ok(value) => tracing::debug!(outcome = "ok", ?value, "answered"),
-        Err(e) => tracing::debug!(outcome = e.kind().as_str(), error = %e, "failed"),
+        Ok(value) => tracing::debug!(outcome = "ok", latency_ms, ?value, "answered"),
+        Err(e) => tracing::debug!(outcome = e.kind().as_str(), latency_ms, error = %e, "failed"),
     }
 }
 
@@ -428,8 +442,13 @@ mod tests {
     }
 
     fn provider(url: &str) -> HttpProvider<Tokens> {
+        provider_with(url, None)
+    }
+
+    fn provider_with(url: &str, retry: Option<RetryPolicy>) -> HttpProvider<Tokens> {
         let options = ClientOptionsBuilder {
             base_url: Some(url.to_owned()),
+            retry,
             ..Default::default()
         }
         .build(
@@ -490,5 +509,45 @@ mod tests {
         );
         assert_eq!(seen.lock().unwrap().len(), 1);
         assert_eq!(p.config().invalidated.load(Ordering::SeqCst), 0);
+    }
+
+    fn quick_retries() -> RetryPolicy {
+        let mut policy = RetryPolicy::attempts(4);
+        policy.base_delay = std::time::Duration::from_millis(1);
+        policy
+    }
+
+    #[tokio::test]
+    async fn retries_only_what_was_certainly_not_processed() {
+        // 503 twice, then accepted: three requests, one acceptance.
+        let (url, seen) = scripted(vec![503, 503, 200]).await;
+        let p = provider_with(&url, Some(quick_retries()));
+        assert!(p.initiate(&push()).await.is_ok());
+        assert_eq!(seen.lock().unwrap().len(), 3);
+        // A 502 to a push may have been forwarded: never sent again, even with retries on.
+        let (url, seen) = scripted(vec![502, 200]).await;
+        let p = provider_with(&url, Some(quick_retries()));
+        assert_eq!(
+            p.initiate(&push()).await.unwrap_err().kind(),
+            "outcome_unknown"
+        );
+        assert_eq!(seen.lock().unwrap().len(), 1);
+        // Status queries are safe to repeat: a 500 there is retried.
+        let (url, seen) = scripted(vec![500, 429, 200]).await;
+        let p = provider_with(&url, Some(quick_retries()));
+        assert!(p.status(&PaymentId::new("P")).await.is_ok());
+        assert_eq!(seen.lock().unwrap().len(), 3);
+        // Off by default.
+        let (url, seen) = scripted(vec![503, 200]).await;
+        assert_eq!(
+            provider(&url).initiate(&push()).await.unwrap_err().kind(),
+            "unavailable"
+        );
+        assert_eq!(seen.lock().unwrap().len(), 1);
+        // The attempts are bounded.
+        let (url, seen) = scripted(vec![503]).await;
+        let p = provider_with(&url, Some(quick_retries()));
+        assert_eq!(p.initiate(&push()).await.unwrap_err().kind(), "unavailable");
+        assert_eq!(seen.lock().unwrap().len(), 4);
     }
 }

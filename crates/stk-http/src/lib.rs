@@ -19,6 +19,7 @@
 mod client;
 mod connector;
 mod options;
+mod retry;
 pub mod serde_helpers;
 
 pub use client::{
@@ -29,6 +30,7 @@ pub use connector::{Connector, Endpoints, HttpProvider, Request};
 pub use options::{
     ClientOptions, ClientOptionsBuilder, DEFAULT_CONNECT_TIMEOUT, DEFAULT_TIMEOUT, ProviderInfo,
 };
+pub use retry::RetryPolicy;
 
 #[cfg(feature = "axum")]
 pub mod receive;

@@ -29,6 +29,8 @@ pub struct ClientOptions {
     pub connect_timeout: Duration,
     /// The `User-Agent` header.
     pub user_agent: String,
+    /// Retries of what was certainly not processed (`None`, the default: never retry).
+    pub retry: Option<crate::RetryPolicy>,
 }
 
 /// Default whole-request timeout.
@@ -52,6 +54,8 @@ pub struct ClientOptionsBuilder {
     /// Accept a plain `http://` base URL to a host other than this machine (test rigs only:
     /// the API key would travel in clear).
     pub danger_accept_insecure_http: bool,
+    /// Retries of what was certainly not processed (off by default).
+    pub retry: Option<crate::RetryPolicy>,
 }
 
 impl ClientOptionsBuilder {
@@ -125,6 +129,7 @@ impl ClientOptionsBuilder {
             user_agent: self
                 .user_agent
                 .unwrap_or_else(|| format!("stk-{}/{}", info.name, env!("CARGO_PKG_VERSION"))),
+            retry: self.retry,
         })
     }
 }
@@ -157,6 +162,15 @@ macro_rules! client_options_setters {
         /// The `User-Agent` header (default `stk-<provider>/<version>`).
         pub fn user_agent(mut self, agent: impl Into<String>) -> Self {
             self.$field.user_agent = Some(agent.into());
+            self
+        }
+
+        /// Retry what was certainly not processed (`unavailable`: nothing sent or HTTP 503;
+        /// `rate_limited`, honouring `Retry-After`) with backoff and jitter within a deadline.
+        /// Off by default. Never retries `outcome_unknown`: a push that may have gone out is
+        /// never sent again.
+        pub fn retry(mut self, policy: $crate::RetryPolicy) -> Self {
+            self.$field.retry = Some(policy);
             self
         }
 

@@ -216,7 +216,7 @@ pub(crate) enum CallbackBody {
 impl CallbackBody {
     /// Reads a callback body; `None` if it is not a JSON object.
     pub(crate) fn from_slice(body: &[u8]) -> Option<Self> {
-        let Value::Object(mut map) = serde_json::from_slice::<Value>(body).ok()? else {
+        let Value::Object(mut map) = stk_http::serde_helpers::strict_value(body)? else {
             return None;
         };
         match map.remove("response") {

@@ -642,3 +642,17 @@ async fn emulator_envelopes_for_auth_validation_and_unknown_references() {
     assert_eq!(h.emulator.ledger().charges_for_reference("12345").len(), 1);
     h.emulator.shutdown().await;
 }
+
+#[test]
+fn repeated_json_keys_are_refused_not_guessed() {
+    // Which of two `TransactionReference`s is the payment? Nobody can tell: outcome unknown.
+    let answer = r#"{"success":true,"data":{"TransactionReference":"aaa","ResponseCode":0,"TransactionReference":"bbb"}}"#;
+    let err = connector().push_response(&raw(200, answer)).unwrap_err();
+    assert_eq!(err.kind(), "outcome_unknown", "{err}");
+    // A callback claiming two amounts is not a callback.
+    let callback = br#"{"response":{"Amount":1,"Amount":150000,"ExternalReference":"R","CheckoutRequestID":"ws_CO_1","Status":"Success","ResultCode":0}}"#;
+    let err = connector()
+        .parse_callback(&stk_core::CallbackRequest::new(callback.to_vec()))
+        .unwrap_err();
+    assert_eq!(err.kind(), "invalid_callback", "{err}");
+}
