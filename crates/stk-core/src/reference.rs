@@ -165,9 +165,24 @@ impl TryFrom<&str> for Description {
 /// assert!(CallbackUrl::parse("http://shop.example/mpesa/callback").is_err());
 /// assert!(CallbackUrl::parse("http://127.0.0.1:8080/cb").is_ok());
 /// ```
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Clone, PartialEq, Eq, serde::Serialize)]
 #[serde(transparent)]
 pub struct CallbackUrl(Url);
+
+/// The query is hidden (`?[redacted]`): it may carry a callback token.
+impl fmt::Debug for CallbackUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut shown = self.0.clone();
+        let had_query = shown.query().is_some();
+        shown.set_query(None);
+        shown.set_fragment(None);
+        if had_query {
+            write!(f, "CallbackUrl({shown}?[redacted])")
+        } else {
+            write!(f, "CallbackUrl({shown})")
+        }
+    }
+}
 
 impl CallbackUrl {
     /// Parses and checks a callback URL. Surrounding whitespace is trimmed.
@@ -371,5 +386,18 @@ mod tests {
                 prop_assert!(u.as_url().scheme() == "https" || u.as_url().scheme() == "http");
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod callback_url_debug {
+    use super::*;
+
+    #[test]
+    fn a_token_in_the_query_never_shows_in_debug() {
+        let url = CallbackUrl::parse("https://shop.example/cb?token=s3cret-token").unwrap();
+        let shown = format!("{url:?}");
+        assert!(!shown.contains("s3cret"), "{shown}");
+        assert_eq!(shown, "CallbackUrl(https://shop.example/cb?[redacted])");
     }
 }

@@ -56,9 +56,13 @@ impl fmt::Debug for UpesiPayConfig {
             .field("channel_id", &self.channel_id)
             .field("base_url", &self.client.base_url.as_str())
             .field("credential_id", &self.credential_id)
+            // The query may carry the callback token (`callback_token` allows it there).
             .field(
                 "callback_url",
-                &self.callback_url.as_ref().map(|u| u.as_str()),
+                &self
+                    .callback_url
+                    .as_ref()
+                    .map(|u| crate::wire::without_query(u.as_str())),
             )
             .field(
                 "callback_token",

@@ -18,6 +18,8 @@
 pub mod faults;
 #[cfg(feature = "emulator")]
 pub mod receiver;
+#[cfg(feature = "emulator")]
+pub mod secrets;
 
 use std::time::Duration;
 

@@ -160,6 +160,18 @@ impl DarajaEmulator {
         lock(&self.running.state.books).tokens.clear();
     }
 
+    /// The access tokens issued and not yet expired or revoked (for tests that check a
+    /// client never shows its bearer token).
+    pub fn access_tokens(&self) -> Vec<String> {
+        let now = Instant::now();
+        lock(&self.running.state.books)
+            .tokens
+            .iter()
+            .filter(|(_, expires)| **expires > now)
+            .map(|(token, _)| token.clone())
+            .collect()
+    }
+
     /// Every callback POST made so far, with whether it was acknowledged.
     pub fn callback_attempts(&self) -> Vec<DarajaCallbackAttempt> {
         lock(&self.running.state.attempts).clone()

@@ -71,14 +71,21 @@ impl SqlStore {
                 redact(url)
             ))
         })?;
-        if sqlite {
-            sqlx::raw_sql("PRAGMA journal_mode = WAL")
-                .execute(&pool)
-                .await
-                .map_err(db)?;
-        }
         let store = Self { pool, sqlite };
-        store.migrate().await?;
+        // Many processes opening a new SQLite file at once race for the lock that switching
+        // to WAL and migrating need; SQLite answers "locked" at once rather than waiting, so
+        // try again for a while.
+        let mut tries = 0;
+        loop {
+            match store.prepare().await {
+                Err(e) if sqlite && e.message.contains("locked") && tries < 100 => {
+                    tries += 1;
+                    tokio::time::sleep(std::time::Duration::from_millis(10 + fastrand::u64(..40)))
+                        .await;
+                }
+                result => break result?,
+            }
+        }
         Ok(store)
     }
 
@@ -146,6 +153,17 @@ impl SqlStore {
             query = query.bind(*name);
         }
         query.fetch_all(&self.pool).await.map_err(db)
+    }
+
+    /// WAL (SQLite) and the migrations.
+    async fn prepare(&self) -> Result<(), StoreError> {
+        if self.sqlite {
+            sqlx::raw_sql("PRAGMA journal_mode = WAL")
+                .execute(&self.pool)
+                .await
+                .map_err(db)?;
+        }
+        self.migrate().await
     }
 
     async fn migrate(&self) -> Result<(), StoreError> {
