@@ -25,6 +25,25 @@ use stk_emulator::{
 
 const DELAY: Duration = Duration::from_millis(200);
 
+/// The variables that point `stk` at the UpesiPay emulator.
+fn upesipay_env(emulator: &UpesiPayEmulator) -> Vec<(&'static str, String)> {
+    vec![
+        ("STK_PROVIDER", "upesipay".to_owned()),
+        ("UPESIPAY_BASE_URL", emulator.base_url().to_owned()),
+        ("UPESIPAY_API_TOKEN", emulator.token().to_owned()),
+        ("UPESIPAY_CHANNEL_ID", emulator.channel_id().to_string()),
+    ]
+}
+
+/// The variables that point `stk` at the Lipia emulator.
+fn lipia_env(emulator: &LipiaEmulator) -> Vec<(&'static str, String)> {
+    vec![
+        ("STK_PROVIDER", "lipia".to_owned()),
+        ("LIPIA_BASE_URL", emulator.base_url().to_owned()),
+        ("LIPIA_API_KEY", emulator.api_key().to_owned()),
+    ]
+}
+
 /// Runs `stk` with `env`, on a database of its own unless `env` names one.
 async fn stk(env: &[(&str, String)], args: &[&str]) -> (i32, Value) {
     let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_stk"))
@@ -100,12 +119,7 @@ async fn upesipay_through_the_cli() {
     let emulator = UpesiPayEmulator::start(UpesiPayEmulatorConfig::default().delay(DELAY))
         .await
         .unwrap();
-    let env = [
-        ("STK_PROVIDER", "upesipay".to_owned()),
-        ("UPESIPAY_BASE_URL", emulator.base_url().to_owned()),
-        ("UPESIPAY_API_TOKEN", emulator.token().to_owned()),
-        ("UPESIPAY_CHANNEL_ID", emulator.channel_id().to_string()),
-    ];
+    let env = upesipay_env(&emulator);
     push_wait_and_status("upesipay", &env, emulator.ledger()).await;
     emulator.shutdown().await;
 }
@@ -115,11 +129,7 @@ async fn lipia_through_the_cli() {
     let emulator = LipiaEmulator::start(LipiaEmulatorConfig::default().delay(DELAY))
         .await
         .unwrap();
-    let env = [
-        ("STK_PROVIDER", "lipia".to_owned()),
-        ("LIPIA_BASE_URL", emulator.base_url().to_owned()),
-        ("LIPIA_API_KEY", emulator.api_key().to_owned()),
-    ];
+    let env = lipia_env(&emulator);
     push_wait_and_status("lipia", &env, emulator.ledger()).await;
     // Lipia's Safaricom-only rule, surfaced as a provider refusal (exit 3).
     let (code, refused) = stk(
@@ -472,11 +482,7 @@ async fn status_exits_zero_only_when_paid() {
     let emulator = LipiaEmulator::start(LipiaEmulatorConfig::default().delay(DELAY))
         .await
         .unwrap();
-    let env = [
-        ("STK_PROVIDER", "lipia".to_owned()),
-        ("LIPIA_BASE_URL", emulator.base_url().to_owned()),
-        ("LIPIA_API_KEY", emulator.api_key().to_owned()),
-    ];
+    let env = lipia_env(&emulator);
     // 0700000007 never answers: accepted (push exits 0), never paid (status exits 5).
     let (code, pushed) = stk(
         &env,
@@ -496,13 +502,8 @@ async fn the_cli_keeps_below_upesipays_abuse_limit_by_default() {
     let emulator = UpesiPayEmulator::start(UpesiPayEmulatorConfig::default().delay(DELAY))
         .await
         .unwrap();
-    let env = [
-        ("STK_PROVIDER", "upesipay".to_owned()),
-        ("UPESIPAY_BASE_URL", emulator.base_url().to_owned()),
-        ("UPESIPAY_API_TOKEN", emulator.token().to_owned()),
-        ("UPESIPAY_CHANNEL_ID", emulator.channel_id().to_string()),
-        ("STK_DATABASE_URL", fresh_database()),
-    ];
+    let mut env = upesipay_env(&emulator);
+    env.push(("STK_DATABASE_URL", fresh_database()));
     // Ten cancelled pushes to one number, each waited for (the guard learns the outcome).
     for n in 0..10 {
         let reference = format!("ABUSE-{n}");
