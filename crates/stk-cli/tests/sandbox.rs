@@ -35,6 +35,20 @@ fn upesipay_env(emulator: &UpesiPayEmulator) -> Vec<(&'static str, String)> {
     ]
 }
 
+/// The variables that point `stk` at the Daraja emulator (sandbox shortcode and passkey).
+#[cfg(feature = "daraja")]
+fn daraja_env(emulator: &stk_emulator::DarajaEmulator) -> Vec<(&'static str, String)> {
+    vec![
+        ("STK_PROVIDER", "daraja".to_owned()),
+        ("DARAJA_BASE_URL", emulator.base_url().to_owned()),
+        ("DARAJA_CONSUMER_KEY", emulator.consumer_key().to_owned()),
+        (
+            "DARAJA_CONSUMER_SECRET",
+            emulator.consumer_secret().to_owned(),
+        ),
+    ]
+}
+
 /// The variables that point `stk` at the Lipia emulator.
 fn lipia_env(emulator: &LipiaEmulator) -> Vec<(&'static str, String)> {
     vec![
@@ -152,19 +166,11 @@ async fn daraja_through_the_cli() {
         .await
         .unwrap();
     // Sandbox defaults: no shortcode or passkey needed against the emulator.
-    let env = [
-        ("STK_PROVIDER", "daraja".to_owned()),
-        ("DARAJA_BASE_URL", emulator.base_url().to_owned()),
-        ("DARAJA_CONSUMER_KEY", emulator.consumer_key().to_owned()),
-        (
-            "DARAJA_CONSUMER_SECRET",
-            emulator.consumer_secret().to_owned(),
-        ),
-        (
-            "DARAJA_CALLBACK_URL",
-            "http://127.0.0.1:9/daraja".to_owned(),
-        ),
-    ];
+    let mut env = daraja_env(&emulator);
+    env.push((
+        "DARAJA_CALLBACK_URL",
+        "http://127.0.0.1:9/daraja".to_owned(),
+    ));
     let push = |phone: &'static str, reference: &'static str| {
         [
             "--json",
@@ -219,16 +225,8 @@ async fn daraja_callbacks_through_listen() {
     let emulator = DarajaEmulator::start(DarajaEmulatorConfig::default().delay(DELAY))
         .await
         .unwrap();
-    let env = [
-        ("STK_PROVIDER", "daraja".to_owned()),
-        ("DARAJA_BASE_URL", emulator.base_url().to_owned()),
-        ("DARAJA_CONSUMER_KEY", emulator.consumer_key().to_owned()),
-        (
-            "DARAJA_CONSUMER_SECRET",
-            emulator.consumer_secret().to_owned(),
-        ),
-        ("STK_DATABASE_URL", fresh_database()),
-    ];
+    let mut env = daraja_env(&emulator);
+    env.push(("STK_DATABASE_URL", fresh_database()));
     let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_stk"))
         .args([
             "--json",

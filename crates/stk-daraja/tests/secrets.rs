@@ -11,12 +11,10 @@ use std::time::Duration;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use stk_contract::receiver::{self, Received};
-use stk_contract::secrets::{self, Callbacks, CapturedLogs, Secret};
+use stk_contract::secrets::{self, Callbacks, Secret};
 use stk_core::{CallbackRequest, CallbackUrl, PaymentId, PollPolicy, StkProvider, wait_for_final};
 use stk_daraja::{CALLBACK_ACK, Daraja, DarajaConfig, TokenPlacement};
 use stk_emulator::{DarajaEmulator, DarajaEmulatorConfig, Endpoint};
-use tracing_subscriber::filter::LevelFilter;
-use tracing_subscriber::fmt::format::FmtSpan;
 
 const CONSUMER_KEY: &str = "daraja-SECRET-consumer-key-0b6f3e";
 const CONSUMER_SECRET: &str = "daraja-SECRET-consumer-secret-d41a97";
@@ -55,15 +53,7 @@ fn basic(key: &str, secret: &str) -> String {
 #[tokio::test]
 async fn no_secret_in_debug_errors_or_traces() {
     // Current-thread runtime: the scoped subscriber sees every task, the emulator's included.
-    let logs = CapturedLogs::default();
-    let writer = logs.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(LevelFilter::TRACE)
-        .with_span_events(FmtSpan::FULL)
-        .with_ansi(false)
-        .with_writer(move || writer.clone())
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
+    let (logs, _guard) = secrets::capture_traces();
 
     let (_callbacks, callback_url) = Received::start(CALLBACK_ACK, CALLBACK_PATH).await;
     let emulator = DarajaEmulator::start(
@@ -170,12 +160,5 @@ async fn no_secret_in_debug_errors_or_traces() {
             password,
         ));
     }
-    let logs = logs.text();
-    assert!(
-        logs.contains("stk.initiate") && logs.contains("stk.status"),
-        "the subscriber captured the adapter's spans:\n{logs}"
-    );
-    secrets::assert_no_secrets("daraja", "Debug output", &shown, &secrets);
-    secrets::assert_no_secrets("daraja", "answers and errors", &answers, &secrets);
-    secrets::assert_no_secrets("daraja", "logs", &logs, &secrets);
+    secrets::assert_clean("daraja", &shown, &answers, &logs.text(), &secrets);
 }

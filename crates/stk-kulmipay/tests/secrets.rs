@@ -4,12 +4,10 @@
 //! refused with 401), or in the tracing output at TRACE; for both API generations.
 #![allow(clippy::unwrap_used)]
 
-use stk_contract::secrets::{self, Callbacks, CapturedLogs, Secret};
+use stk_contract::secrets::{self, Callbacks, Secret};
 use stk_core::{CallbackRequest, PaymentId};
 use stk_emulator::{KulmiPayEmulator, KulmiPayEmulatorConfig};
 use stk_kulmipay::{ApiGeneration, KulmiPay, KulmiPayConfig};
-use tracing_subscriber::filter::LevelFilter;
-use tracing_subscriber::fmt::format::FmtSpan;
 
 const SECRET_KEY: &str = "ISSecretKey_test_SECRETkulmi4c9e21b7a0";
 const WRONG_SECRET_KEY: &str = "ISSecretKey_test_WRONGkulmi8d3f6a2e15";
@@ -40,15 +38,7 @@ impl Callbacks for Source<'_> {
 #[tokio::test]
 async fn no_secret_in_debug_errors_or_traces() {
     // Current-thread runtime: the scoped subscriber sees every task, the emulator's included.
-    let logs = CapturedLogs::default();
-    let writer = logs.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(LevelFilter::TRACE)
-        .with_span_events(FmtSpan::FULL)
-        .with_ansi(false)
-        .with_writer(move || writer.clone())
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
+    let (logs, _guard) = secrets::capture_traces();
 
     let emulator = KulmiPayEmulator::start(
         KulmiPayEmulatorConfig::default()
@@ -100,12 +90,5 @@ async fn no_secret_in_debug_errors_or_traces() {
         ),
         Secret::new("webhook challenge", CHALLENGE),
     ];
-    let logs = logs.text();
-    assert!(
-        logs.contains("stk.initiate") && logs.contains("stk.status"),
-        "the subscriber captured the adapter's spans:\n{logs}"
-    );
-    secrets::assert_no_secrets("kulmipay", "Debug output", &shown, &secrets);
-    secrets::assert_no_secrets("kulmipay", "answers and errors", &answers, &secrets);
-    secrets::assert_no_secrets("kulmipay", "logs", &logs, &secrets);
+    secrets::assert_clean("kulmipay", &shown, &answers, &logs.text(), &secrets);
 }

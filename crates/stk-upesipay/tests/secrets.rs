@@ -6,12 +6,10 @@
 #![allow(clippy::unwrap_used)]
 
 use stk_contract::receiver::{self, Received};
-use stk_contract::secrets::{self, Callbacks, CapturedLogs, Secret};
+use stk_contract::secrets::{self, Callbacks, Secret};
 use stk_core::{CallbackRequest, CallbackUrl, PaymentId};
 use stk_emulator::{UpesiPayEmulator, UpesiPayEmulatorConfig};
 use stk_upesipay::{UpesiPay, UpesiPayConfig};
-use tracing_subscriber::filter::LevelFilter;
-use tracing_subscriber::fmt::format::FmtSpan;
 
 const API_TOKEN: &str = "upesi-SECRET-basic-token-3e8b1d77c2";
 const WRONG_API_TOKEN: &str = "upesi-WRONG-basic-token-a9f04c15e6";
@@ -33,15 +31,7 @@ impl Callbacks for Source<'_> {
 #[tokio::test]
 async fn no_secret_in_debug_errors_or_traces() {
     // Current-thread runtime: the scoped subscriber sees every task, the emulator's included.
-    let logs = CapturedLogs::default();
-    let writer = logs.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(LevelFilter::TRACE)
-        .with_span_events(FmtSpan::FULL)
-        .with_ansi(false)
-        .with_writer(move || writer.clone())
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
+    let (logs, _guard) = secrets::capture_traces();
 
     let (_callbacks, callback_url) =
         Received::start(stk_core::CallbackAck::OK, CALLBACK_PATH).await;
@@ -80,12 +70,5 @@ async fn no_secret_in_debug_errors_or_traces() {
         ),
         Secret::new("callback token", CALLBACK_TOKEN),
     ];
-    let logs = logs.text();
-    assert!(
-        logs.contains("stk.initiate") && logs.contains("stk.status"),
-        "the subscriber captured the adapter's spans:\n{logs}"
-    );
-    secrets::assert_no_secrets("upesipay", "Debug output", &shown, &secrets);
-    secrets::assert_no_secrets("upesipay", "answers and errors", &answers, &secrets);
-    secrets::assert_no_secrets("upesipay", "logs", &logs, &secrets);
+    secrets::assert_clean("upesipay", &shown, &answers, &logs.text(), &secrets);
 }

@@ -152,6 +152,33 @@ pub async fn exercise(
     out
 }
 
+/// Captures every `tracing` event and span (TRACE) on this thread until the guard drops; read
+/// it with [`CapturedLogs::text`]. Use a current-thread runtime so the emulator's tasks are
+/// seen too.
+pub fn capture_traces() -> (CapturedLogs, tracing::subscriber::DefaultGuard) {
+    let logs = CapturedLogs::default();
+    let writer = logs.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing_subscriber::filter::LevelFilter::TRACE)
+        .with_span_events(tracing_subscriber::fmt::format::FmtSpan::FULL)
+        .with_ansi(false)
+        .with_writer(move || writer.clone())
+        .finish();
+    (logs, tracing::subscriber::set_default(subscriber))
+}
+
+/// The checks every adapter's secrets test ends with: the capture really saw the adapter's
+/// request spans, and no secret is in the `Debug` output, the answers and errors, or the logs.
+pub fn assert_clean(provider: &str, debug: &str, answers: &str, logs: &str, secrets: &[Secret]) {
+    assert!(
+        logs.contains("stk.initiate") && logs.contains("stk.status"),
+        "{provider}: the subscriber captured the adapter's spans:\n{logs}"
+    );
+    assert_no_secrets(provider, "Debug output", debug, secrets);
+    assert_no_secrets(provider, "answers and errors", answers, secrets);
+    assert_no_secrets(provider, "logs", logs, secrets);
+}
+
 /// Panics if any of `secrets` appears in `text` (`source` says what the text is: `Debug of
 /// the config`, `logs`, …), naming the secret and showing where.
 pub fn assert_no_secrets(provider: &str, source: &str, text: &str, secrets: &[Secret]) {

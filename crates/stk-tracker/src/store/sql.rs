@@ -223,13 +223,37 @@ impl SqlStore {
         let sql = format!(
             "SELECT {ATTEMPT_COLUMNS} FROM stk_attempts WHERE reference = $1 AND state <> 'failed'"
         );
-        sqlx::query(&sql)
-            .bind(reference)
+        self.one(&sql, reference, attempt).await
+    }
+
+    /// The row `sql` selects by `$1 = key`, decoded.
+    async fn one<T>(
+        &self,
+        sql: &str,
+        key: &str,
+        decode: fn(&AnyRow) -> Result<T, StoreError>,
+    ) -> Result<Option<T>, StoreError> {
+        let row = sqlx::query(sql)
+            .bind(key)
             .fetch_optional(&self.pool)
             .await
-            .map_err(db)?
-            .map(|r| attempt(&r))
-            .transpose()
+            .map_err(db)?;
+        row.as_ref().map(decode).transpose()
+    }
+
+    /// The rows `sql` selects by `$1 = key`, decoded.
+    async fn all<T>(
+        &self,
+        sql: &str,
+        key: &str,
+        decode: fn(&AnyRow) -> Result<T, StoreError>,
+    ) -> Result<Vec<T>, StoreError> {
+        let rows = sqlx::query(sql)
+            .bind(key)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db)?;
+        rows.iter().map(decode).collect()
     }
 }
 
@@ -292,6 +316,18 @@ fn inbox_item(row: &AnyRow) -> Result<InboxItem, StoreError> {
         outcome: get_os("outcome")?,
         attempt_id: get_os("attempt_id")?,
         error: get_os("error")?,
+    })
+}
+
+fn transition(row: &AnyRow) -> Result<Transition, StoreError> {
+    let evidence: String = row.try_get("evidence").map_err(db)?;
+    Ok(Transition {
+        attempt_id: row.try_get("attempt_id").map_err(db)?,
+        from: row.try_get("from_state").map_err(db)?,
+        to: row.try_get("to_state").map_err(db)?,
+        source: row.try_get("source").map_err(db)?,
+        evidence: serde_json::from_str(&evidence).map_err(|e| StoreError::new(e.to_string()))?,
+        at: row.try_get("at").map_err(db)?,
     })
 }
 
@@ -395,13 +431,7 @@ impl Store for SqlStore {
 
     async fn attempt(&self, id: &str) -> Result<Option<Attempt>, StoreError> {
         let sql = format!("SELECT {ATTEMPT_COLUMNS} FROM stk_attempts WHERE id = $1");
-        sqlx::query(&sql)
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(db)?
-            .map(|r| attempt(&r))
-            .transpose()
+        self.one(&sql, id, attempt).await
     }
 
     async fn find_attempt(&self, keys: &AttemptKeys<'_>) -> Result<Option<Attempt>, StoreError> {
@@ -551,28 +581,9 @@ impl Store for SqlStore {
     }
 
     async fn transitions(&self, attempt_id: &str) -> Result<Vec<Transition>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT attempt_id, from_state, to_state, source, evidence, at FROM stk_transitions \
-             WHERE attempt_id = $1 ORDER BY id",
-        )
-        .bind(attempt_id)
-        .fetch_all(&self.pool)
-        .await
-        .map_err(db)?;
-        rows.iter()
-            .map(|row| {
-                let evidence: String = row.try_get("evidence").map_err(db)?;
-                Ok(Transition {
-                    attempt_id: row.try_get("attempt_id").map_err(db)?,
-                    from: row.try_get("from_state").map_err(db)?,
-                    to: row.try_get("to_state").map_err(db)?,
-                    source: row.try_get("source").map_err(db)?,
-                    evidence: serde_json::from_str(&evidence)
-                        .map_err(|e| StoreError::new(e.to_string()))?,
-                    at: row.try_get("at").map_err(db)?,
-                })
-            })
-            .collect()
+        let sql = "SELECT attempt_id, from_state, to_state, source, evidence, at \
+                   FROM stk_transitions WHERE attempt_id = $1 ORDER BY id";
+        self.all(sql, attempt_id, transition).await
     }
 
     async fn insert_inbox(&self, item: &InboxItem) -> Result<Inserted, StoreError> {
@@ -672,13 +683,7 @@ impl Store for SqlStore {
 
     async fn inbox_item(&self, id: &str) -> Result<Option<InboxItem>, StoreError> {
         let sql = format!("SELECT {INBOX_COLUMNS} FROM stk_inbox WHERE id = $1");
-        sqlx::query(&sql)
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(db)?
-            .map(|r| inbox_item(&r))
-            .transpose()
+        self.one(&sql, id, inbox_item).await
     }
 
     async fn claim_events(
@@ -744,14 +749,7 @@ impl Store for SqlStore {
         let sql = format!(
             "SELECT {EVENT_COLUMNS} FROM stk_outbox WHERE attempt_id = $1 ORDER BY created_at, event_id"
         );
-        sqlx::query(&sql)
-            .bind(attempt_id)
-            .fetch_all(&self.pool)
-            .await
-            .map_err(db)?
-            .iter()
-            .map(event)
-            .collect()
+        self.all(&sql, attempt_id, event).await
     }
 }
 
