@@ -103,13 +103,11 @@ impl Tracker {
         if attempt.state == AttemptState::Created {
             // The push was being sent when the answer was lost (a crash, or still in flight
             // past the grace period): it may have gone out.
-            let evidence = Evidence {
-                observed: Observed::OutcomeUnknown,
-                source: Source::Deadline,
-                detail: json!({ "reason": "no answer to the push was recorded within the send grace" }),
-                payment_id: None,
-                checkout_request_id: None,
-            };
+            let evidence = Evidence::new(
+                Observed::OutcomeUnknown,
+                Source::Deadline,
+                json!({ "reason": "no answer to the push was recorded within the send grace" }),
+            );
             attempt = self.apply(attempt, evidence, None).await?;
         }
         let queryable =
@@ -132,13 +130,11 @@ impl Tracker {
             }
         }
         if attempt.state.is_open() && self.now() >= attempt.deadline_at {
-            let evidence = Evidence {
-                observed: Observed::DeadlinePassed,
-                source: Source::Deadline,
-                detail: json!({ "deadline_at": attempt.deadline_at, "state": attempt.state }),
-                payment_id: None,
-                checkout_request_id: None,
-            };
+            let evidence = Evidence::new(
+                Observed::DeadlinePassed,
+                Source::Deadline,
+                json!({ "deadline_at": attempt.deadline_at, "state": attempt.state }),
+            );
             attempt = self.apply(attempt, evidence, None).await?;
             step.expired = attempt.state == AttemptState::Expired;
         }
@@ -163,13 +159,11 @@ impl Tracker {
                     self.schedule(&attempt, None).await?;
                     return Ok(attempt);
                 }
-                let evidence = Evidence {
-                    observed: observed(&status),
-                    source: Source::StatusQuery,
-                    detail: json!({ "status": status }),
-                    payment_id: None,
-                    checkout_request_id: None,
-                };
+                let evidence = Evidence::new(
+                    observed(&status),
+                    Source::StatusQuery,
+                    json!({ "status": status }),
+                );
                 let attempt = self.apply(attempt, evidence, Some(&status)).await?;
                 self.schedule(&attempt, None).await?;
                 Ok(attempt)

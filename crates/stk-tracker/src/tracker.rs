@@ -177,6 +177,19 @@ pub(crate) struct Evidence {
     pub(crate) checkout_request_id: Option<String>,
 }
 
+impl Evidence {
+    /// Evidence that brings no provider ids.
+    pub(crate) fn new(observed: Observed, source: Source, detail: Value) -> Self {
+        Self {
+            observed,
+            source,
+            detail,
+            payment_id: None,
+            checkout_request_id: None,
+        }
+    }
+}
+
 impl Tracker {
     /// Starts a tracker on `store`.
     pub fn builder(store: Arc<dyn Store>) -> TrackerBuilder {
@@ -276,13 +289,11 @@ impl Tracker {
                 };
                 let mut attempt = self.apply(attempt, evidence, None).await?;
                 if accepted.status != PaymentStatus::Pending {
-                    let evidence = Evidence {
-                        observed: observed(&accepted.status),
-                        source: Source::Initiate,
-                        detail: json!({ "status": accepted.status }),
-                        payment_id: None,
-                        checkout_request_id: None,
-                    };
+                    let evidence = Evidence::new(
+                        observed(&accepted.status),
+                        Source::Initiate,
+                        json!({ "status": accepted.status }),
+                    );
                     attempt = self
                         .apply(attempt, evidence, Some(&accepted.status))
                         .await?;
@@ -290,23 +301,19 @@ impl Tracker {
                 Ok(attempt)
             }
             Err(error @ Error::OutcomeUnknown { .. }) => {
-                let evidence = Evidence {
-                    observed: Observed::OutcomeUnknown,
-                    source: Source::Initiate,
-                    detail: json!({ "error": error.kind(), "message": error.to_string() }),
-                    payment_id: None,
-                    checkout_request_id: None,
-                };
+                let evidence = Evidence::new(
+                    Observed::OutcomeUnknown,
+                    Source::Initiate,
+                    json!({ "error": error.kind(), "message": error.to_string() }),
+                );
                 self.apply(attempt, evidence, None).await
             }
             Err(error) => {
-                let evidence = Evidence {
-                    observed: Observed::NotAccepted,
-                    source: Source::Initiate,
-                    detail: json!({ "error": error.kind(), "message": error.to_string() }),
-                    payment_id: None,
-                    checkout_request_id: None,
-                };
+                let evidence = Evidence::new(
+                    Observed::NotAccepted,
+                    Source::Initiate,
+                    json!({ "error": error.kind(), "message": error.to_string() }),
+                );
                 let attempt = self.apply(attempt, evidence, None).await?;
                 Err(TrackerError::Provider {
                     error,
