@@ -276,3 +276,19 @@ fn amounts_with_separators_are_refused_not_guessed() {
         assert_eq!(json["error"]["field"], "amount", "{amount}: {json}");
     }
 }
+
+#[test]
+fn a_bad_database_url_is_a_typed_error_without_its_password() {
+    for url in ["mysql://user:hunter2@db/x", "/proc/no-such-dir/payments.db"] {
+        let out = Command::new(env!("CARGO_BIN_EXE_stk"))
+            .args(["--json", "payments", "list"])
+            .env_remove("STK_PROVIDER")
+            .env("STK_DATABASE_URL", url)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{url}");
+        let json: Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(json["error"]["kind"], "store", "{url}: {json}");
+        assert!(!json.to_string().contains("hunter2"), "{json}");
+    }
+}
