@@ -171,8 +171,7 @@ pub(crate) fn parse_body(body: &[u8]) -> Result<PaymentEvent, Error> {
         .ok_or_else(|| {
             Error::invalid_callback(NAME, "Body.stkCallback has no CheckoutRequestID")
         })?;
-    let status = callback_status(&callback)
-        .ok_or_else(|| Error::invalid_callback(NAME, "Body.stkCallback has no ResultCode"))?;
+    let status = callback_status(&callback).map_err(|e| Error::invalid_callback(NAME, e))?;
     Ok(
         PaymentEvent::new(NAME, Some(PaymentId::new(checkout.clone())), status)
             .checkout_request_id(Some(checkout)),

@@ -250,13 +250,15 @@ pub(crate) fn status_response(
 }
 
 /// The status a callback reports: `ResultCode` `0` is completed with the metadata's receipt,
-/// amount and date; any other code failed through the core mapping. `None` without a
-/// `ResultCode`.
-pub(crate) fn callback_status(callback: &StkCallback) -> Option<PaymentStatus> {
-    let code = ResultCode::new(non_empty(callback.ResultCode.as_deref())?);
+/// amount and date; any other code failed through the core mapping. An error without a
+/// `ResultCode`, or with an `Amount` that is not whole shillings.
+pub(crate) fn callback_status(callback: &StkCallback) -> Result<PaymentStatus, String> {
+    let code =
+        non_empty(callback.ResultCode.as_deref()).ok_or("Body.stkCallback has no ResultCode")?;
+    let code = ResultCode::new(code);
     if !code.is_success() {
         let message = non_empty(callback.ResultDesc.as_deref()).map(str::to_owned);
-        return Some(PaymentStatus::Failed(Failure::from_code(code, message)));
+        return Ok(PaymentStatus::Failed(Failure::from_code(code, message)));
     }
     let items = callback
         .CallbackMetadata
@@ -265,13 +267,16 @@ pub(crate) fn callback_status(callback: &StkCallback) -> Option<PaymentStatus> {
         .unwrap_or_default();
     let text = |name: &str| items.get(name).and_then(Option::as_ref).and_then(item_text);
     let amount = text("Amount")
-        .and_then(|a| a.parse::<u64>().ok())
-        .and_then(|a| stk_core::Amount::new(a).ok());
+        .map(|a| {
+            a.parse::<stk_core::Amount>()
+                .map_err(|e| format!("the Amount item {a:?} is not whole shillings: {e}"))
+        })
+        .transpose()?;
     let mut done = Completed::default()
         .amount(amount)
         .completed_at(text("TransactionDate"));
     done.receipt = text("MpesaReceiptNumber");
-    Some(PaymentStatus::Completed(done))
+    Ok(PaymentStatus::Completed(done))
 }
 
 /// Maps the answer to a token request.

@@ -12,7 +12,7 @@ use proptest::prelude::*;
 use secrecy::ExposeSecret;
 use serde_json::{Value, json};
 use stk_core::{
-    CallbackRequest, CallbackUrl, PaymentId, PaymentStatus, StkProvider, StkPushRequest,
+    CallbackRequest, CallbackUrl, ErrorKind, PaymentId, PaymentStatus, StkProvider, StkPushRequest,
 };
 use stk_daraja::{Daraja, DarajaConfig, TokenPlacement};
 use stk_http::{Connector, RawResponse};
@@ -160,7 +160,7 @@ proptest! {
     }
 
     #[test]
-    fn callback_amounts_are_whole_shillings_or_nothing(value in prop_oneof![
+    fn callback_amounts_are_whole_shillings_or_refused(value in prop_oneof![
         any::<u32>().prop_map(|n| json!(n)),
         "[0-9]{1,6}(\\.[0-9]{0,3})?".prop_map(Value::String),
         any::<f64>().prop_map(|f| json!(f)),
@@ -168,18 +168,35 @@ proptest! {
     ]) {
         let body = json!({"Body": {"stkCallback": {"CheckoutRequestID": "ws_CO_1", "ResultCode": 0,
             "CallbackMetadata": {"Item": [{"Name": "Amount", "Value": value.clone()}]}}}});
-        let event = provider(None).parse_callback(&CallbackRequest::new(serde_json::to_vec(&body).unwrap())).unwrap();
-        let PaymentStatus::Completed(done) = event.status else { panic!("completed") };
-        if let Some(amount) = done.amount {
-            let text = value.as_str().map(str::trim);
-            let whole = value
-                .as_u64()
-                .or_else(|| value.as_f64().filter(|f| f.fract() == 0.0).map(|f| f as u64))
-                .or_else(|| {
-                    let (whole, fraction) = text?.split_once('.').unwrap_or((text?, ""));
-                    fraction.bytes().all(|b| b == b'0').then(|| whole.parse().ok()).flatten()
-                });
-            prop_assert_eq!(Some(amount.shillings()), whole);
+        let parsed = provider(None).parse_callback(&CallbackRequest::new(serde_json::to_vec(&body).unwrap()));
+        let text = value.as_str().map(str::trim);
+        // Whole shillings in Amount's grammar: digits, optionally `.0`/`.00`, above zero.
+        let whole = value
+            .as_u64()
+            .or_else(|| value.as_f64().filter(|f| f.fract() == 0.0 && *f < 1e15).map(|f| f as u64))
+            .or_else(|| {
+                let whole = match text?.split_once('.') {
+                    Some((w, f)) if (1..=2).contains(&f.len()) && f.bytes().all(|b| b == b'0') => w,
+                    Some(_) => return None,
+                    None => text?,
+                };
+                whole.parse().ok()
+            })
+            .filter(|&n| n > 0);
+        match parsed {
+            Ok(event) => {
+                let PaymentStatus::Completed(done) = event.status else { panic!("completed") };
+                match done.amount {
+                    Some(amount) => prop_assert_eq!(Some(amount.shillings()), whole),
+                    // Only an absent or blank amount is no amount.
+                    None => prop_assert!(value.is_null() || text.is_some_and(str::is_empty)),
+                }
+            }
+            // Refused: never a readable whole amount.
+            Err(e) => {
+                prop_assert_eq!(e.kind(), ErrorKind::InvalidCallback);
+                prop_assert_eq!(whole, None, "{} refused: {}", value, e);
+            }
         }
     }
 

@@ -285,7 +285,7 @@ fn callbacks() {
         ("cancelled, no metadata", cancelled.to_owned()),
         ("ResultCode as text", cancelled.replace("1032", r#""1032""#)),
         ("integer Amount, Balance null, items reordered", r#"{"Body":{"stkCallback":{"CheckoutRequestID":"ws_CO_2","ResultCode":0,"ResultDesc":"ok","CallbackMetadata":{"Item":[{"Name":"PhoneNumber","Value":254712345678},{"Name":"Balance","Value":null},{"Name":"MpesaReceiptNumber","Value":"QKL1234567"},{"Name":"Amount","Value":150000},{"Name":"TransactionDate","Value":20240115103000}]}}}}"#.to_owned()),
-        ("fractional Amount is no amount", success.replace("1.0", "1.5")),
+        ("fractional Amount is refused", success.replace("1.0", "1.5")),
         ("malformed items skipped", r#"{"Body":{"stkCallback":{"CheckoutRequestID":"ws_CO_3","ResultCode":0,"CallbackMetadata":{"Item":[{"Value":1},"x",{"Name":"MpesaReceiptNumber","Value":"QKL7654321"}]}}}}"#.to_owned()),
         ("metadata of the wrong shape", r#"{"Body":{"stkCallback":{"CheckoutRequestID":"ws_CO_4","ResultCode":0,"CallbackMetadata":[1,2]}}}"#.to_owned()),
         ("expired", cancelled.replace("1032", "1019").replace("Request cancelled by user", "Transaction has expired")),

@@ -3,17 +3,109 @@
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer};
 use serde_json::Value;
+use stk_core::Amount;
 
-/// Parses `body` as a JSON value refusing duplicate object keys ([`strict_value`]), then as
-/// `T` (whose fields may be lenient).
+/// Parses `body` as a JSON value ([`strict_value`]: no repeated keys, every number exact),
+/// then as `T` (whose fields may be lenient).
 pub fn from_slice<T: DeserializeOwned>(body: &[u8]) -> Option<T> {
-    serde_json::from_value(strict_value(body)?).ok()
+    parse(body).ok()
 }
 
-/// `body` as a JSON value, or `None` if it is not JSON or any object in it repeats a key: with
-/// two `"Amount"` keys, which one a parser keeps is a guess, and money is never guessed.
+/// [`from_slice`], with the reason when `body` is refused (for error messages).
+pub fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, String> {
+    serde_json::from_value(parse_value(body)?).map_err(|e| e.to_string())
+}
+
+/// `body` as a JSON value, or `None` if it is not JSON, any object in it repeats a key (with
+/// two `"Amount"` keys, which one a parser keeps is a guess), or a number in it cannot be
+/// read exactly (`99.99999999999999999` is not 100). Money is never guessed.
 pub fn strict_value(body: &[u8]) -> Option<Value> {
-    serde_json::from_slice::<Strict>(body).ok().map(|s| s.0)
+    parse_value(body).ok()
+}
+
+fn parse_value(body: &[u8]) -> Result<Value, String> {
+    let value = serde_json::from_slice::<Strict>(body)
+        .map_err(|e| e.to_string())?
+        .0;
+    match inexact_number(body) {
+        Some(number) => Err(format!(
+            "the number {:?} cannot be read exactly",
+            number.chars().take(40).collect::<String>()
+        )),
+        None => Ok(value),
+    }
+}
+
+/// The first number literal in the JSON text `body` whose parsed value does not print back as
+/// the same decimal (too many digits for a float, or out of range), if any.
+pub fn inexact_number(body: &[u8]) -> Option<&str> {
+    let mut i = 0;
+    while i < body.len() {
+        match body[i] {
+            b'"' => {
+                i += 1;
+                while i < body.len() && body[i] != b'"' {
+                    i += if body[i] == b'\\' { 2 } else { 1 };
+                }
+                i += 1;
+            }
+            b'-' | b'0'..=b'9' => {
+                let start = i;
+                while i < body.len()
+                    && matches!(body[i], b'0'..=b'9' | b'-' | b'+' | b'.' | b'e' | b'E')
+                {
+                    i += 1;
+                }
+                let token = std::str::from_utf8(&body[start..i]).unwrap_or("?");
+                if !number_is_exact(token) {
+                    return Some(token);
+                }
+            }
+            _ => i += 1,
+        }
+    }
+    None
+}
+
+/// Whether serde_json reads the literal `token` as a number with the same decimal value.
+fn number_is_exact(token: &str) -> bool {
+    let Ok(number) = serde_json::from_str::<serde_json::Number>(token) else {
+        return false;
+    };
+    if number.is_u64() || number.is_i64() {
+        return true;
+    }
+    match (decimal(token), decimal(&number.to_string())) {
+        (Some(sent), Some(read)) => sent == read,
+        _ => false,
+    }
+}
+
+/// A decimal literal as (negative, significant digits, power of ten); zero is `(false, [], 0)`.
+fn decimal(text: &str) -> Option<(bool, Vec<u8>, i64)> {
+    let (negative, text) = match text.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, text),
+    };
+    let (mantissa, exponent) = match text.find(['e', 'E']) {
+        Some(at) => (&text[..at], text[at + 1..].parse::<i64>().ok()?),
+        None => (text, 0),
+    };
+    let (whole, fraction) = mantissa.split_once('.').unwrap_or((mantissa, ""));
+    let mut digits: Vec<u8> = whole.bytes().chain(fraction.bytes()).collect();
+    if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    let mut exponent = exponent.checked_sub(i64::try_from(fraction.len()).ok()?)?;
+    let Some(first) = digits.iter().position(|&d| d != b'0') else {
+        return Some((false, Vec::new(), 0));
+    };
+    digits.drain(..first);
+    while digits.last() == Some(&b'0') {
+        digits.pop();
+        exponent = exponent.checked_add(1)?;
+    }
+    Some((negative, digits, exponent))
 }
 
 /// A JSON value whose objects have no repeated keys.
@@ -104,6 +196,19 @@ pub fn loose_bool<'de, D: Deserializer<'de>>(d: D) -> Result<Option<bool>, D::Er
     })
 }
 
+/// An amount a provider reports, read strictly as whole shillings ([`Amount`]'s grammar, from
+/// a JSON string or number): `None` when absent, null or blank; any other text that is not
+/// whole shillings refuses the whole answer rather than being rounded or dropped.
+pub fn whole_shillings<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Amount>, D::Error> {
+    match loose_string(d)? {
+        Some(text) if !text.trim().is_empty() => text
+            .parse::<Amount>()
+            .map(Some)
+            .map_err(|e| serde::de::Error::custom(format!("amount {text:?}: {e}"))),
+        _ => Ok(None),
+    }
+}
+
 /// `T`, or `None` if the value does not fit.
 pub fn lenient<'de, D: Deserializer<'de>, T: DeserializeOwned>(
     d: D,
@@ -140,7 +245,82 @@ mod tests {
         assert!(from_slice::<T>(b"{not json").is_none());
     }
 
+    #[test]
+    fn numbers_that_floats_cannot_carry_are_refused() {
+        // Through an f64, 99.99999999999999999 would become 100.
+        assert_eq!(
+            inexact_number(br#"{"Amount": 99.99999999999999999}"#),
+            Some("99.99999999999999999")
+        );
+        assert!(strict_value(br#"{"Amount": 99.99999999999999999}"#).is_none());
+        assert!(parse::<Value>(br#"{"a": 1e400}"#).is_err());
+        assert!(strict_value(br#"{"a": 100000000000000000001}"#).is_none());
+        // Digits inside strings are text, not numbers.
+        assert_eq!(
+            inexact_number(br#"{"a": "99.99999999999999999", "b\"1": 2}"#),
+            None
+        );
+        for exact in [
+            "100",
+            "1.0",
+            "100.00",
+            "-0",
+            "0.1",
+            "1e2",
+            "18446744073709551615",
+            "-9223372036854775808",
+            "254794721438",
+            "20200511201419",
+        ] {
+            assert_eq!(inexact_number(exact.as_bytes()), None, "{exact}");
+        }
+    }
+
+    #[test]
+    fn provider_amounts_are_whole_shillings_or_refused() {
+        #[derive(Deserialize, Debug)]
+        struct A {
+            #[serde(default, deserialize_with = "whole_shillings")]
+            amount: Option<Amount>,
+        }
+        let read =
+            |body: &str| from_slice::<A>(body.as_bytes()).map(|a| a.amount.map(Amount::shillings));
+        assert_eq!(read(r#"{"amount": 100}"#), Some(Some(100)));
+        assert_eq!(read(r#"{"amount": "100.00"}"#), Some(Some(100)));
+        assert_eq!(read(r#"{"amount": 1.0}"#), Some(Some(1)));
+        assert_eq!(read(r#"{"amount": null}"#), Some(None));
+        assert_eq!(read(r#"{"amount": " "}"#), Some(None));
+        assert_eq!(read(r#"{}"#), Some(None));
+        for refused in [
+            r#"{"amount": 99.5}"#,
+            r#"{"amount": "1,000"}"#,
+            r#"{"amount": 0}"#,
+            r#"{"amount": -5}"#,
+            r#"{"amount": "18446744073709551616"}"#,
+            r#"{"amount": 99.99999999999999999}"#,
+        ] {
+            assert_eq!(read(refused), None, "{refused}");
+        }
+    }
+
     proptest! {
+        #[test]
+        fn every_integer_and_shortest_float_is_exact(n in any::<i64>(), u in any::<u64>(), f in any::<f64>()) {
+            let (n, u) = (n.to_string(), u.to_string());
+            prop_assert_eq!(inexact_number(n.as_bytes()), None);
+            prop_assert_eq!(inexact_number(u.as_bytes()), None);
+            if f.is_finite() {
+                let text = serde_json::to_string(&f).unwrap();
+                prop_assert_eq!(inexact_number(text.as_bytes()), None, "{}", text);
+            }
+        }
+
+        #[test]
+        fn more_digits_than_a_float_carries_are_refused(whole in 1u64..1_000_000, tail in "[1-9][0-9]{20,30}") {
+            let text = format!("{whole}.{tail}");
+            prop_assert_eq!(inexact_number(text.as_bytes()), Some(text.as_str()));
+        }
+
         #[test]
         fn any_bytes_parse_or_not_without_panicking(body in proptest::collection::vec(any::<u8>(), 0..256)) {
             let _ = from_slice::<T>(&body);

@@ -31,7 +31,7 @@ pub(crate) fn parse(
     if let (Some(secret), Some(signature)) = (challenge, signature) {
         verify_signature(secret.expose_secret().as_bytes(), &callback.body, signature)?;
     }
-    let event: CollectionEvent = serde_json::from_slice(&callback.body).map_err(|e| {
+    let event: CollectionEvent = stk_http::serde_helpers::parse(&callback.body).map_err(|e| {
         Error::invalid_callback(NAME, format!("not a collection_event JSON object: {e}"))
     })?;
     if let Some(secret) = challenge {

@@ -26,6 +26,7 @@ use stk_core::{
     ResultCode, excerpt,
 };
 
+use stk_http::serde_helpers::from_slice;
 use stk_http::{RawResponse, status_error};
 
 use crate::NAME;
@@ -45,7 +46,7 @@ pub(crate) fn invoice_status(invoice: &Invoice) -> PaymentStatus {
         "PROCESSING" => PaymentStatus::Processing,
         "COMPLETE" | "COMPLETED" => {
             let mut done = Completed::default()
-                .amount(invoice.value.as_deref().and_then(|a| a.parse().ok()))
+                .amount(invoice.value)
                 .completed_at(invoice.updated_at.clone())
                 .fees(invoice.charges.clone(), invoice.net_amount.clone());
             done.receipt = invoice
@@ -98,7 +99,7 @@ pub(crate) fn push_response(
             excerpt(body)
         ),
     };
-    let parsed: PushResponse = serde_json::from_slice(body).map_err(|_| unknown())?;
+    let parsed: PushResponse = from_slice(body).ok_or_else(unknown)?;
     let invoice = parsed.invoice.unwrap_or_default();
     let id = match api {
         ApiGeneration::Express => invoice.handle().map(str::to_owned),
@@ -126,7 +127,7 @@ pub(crate) fn status_response(
     }
     let (status, body) = (response.status, response.body.as_slice());
     let parsed: StatusResponse =
-        serde_json::from_slice(body).map_err(|_| Error::unexpected(NAME, Some(status), body))?;
+        from_slice(body).ok_or_else(|| Error::unexpected(NAME, Some(status), body))?;
     match parsed.invoice {
         Some(invoice) if invoice.state.is_some() => Ok(invoice_status(&invoice)),
         _ => Err(Error::unexpected(NAME, Some(status), body)),

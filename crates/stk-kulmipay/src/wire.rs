@@ -4,8 +4,8 @@
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use stk_core::StkPushRequest;
-use stk_http::serde_helpers::loose_string;
+use stk_core::{Amount, StkPushRequest};
+use stk_http::serde_helpers::{loose_string, whole_shillings};
 
 use crate::{ApiGeneration, KulmiPayConfig, MobileTariff};
 
@@ -69,9 +69,9 @@ pub(crate) struct Invoice {
     /// `M-PESA`.
     #[serde(default, deserialize_with = "loose_string")]
     pub provider: Option<String>,
-    /// The amount, as decimal text.
-    #[serde(default, deserialize_with = "loose_string")]
-    pub value: Option<String>,
+    /// The amount, in whole shillings (decimal text on the wire).
+    #[serde(default, deserialize_with = "whole_shillings")]
+    pub value: Option<Amount>,
     /// The fee, as decimal text.
     #[serde(default, deserialize_with = "loose_string")]
     pub charges: Option<String>,

@@ -46,7 +46,7 @@ fn non_empty(s: Option<&str>) -> Option<&str> {
 /// A completed status from a record: receipt, amount, transaction date.
 fn completed(record: &PaymentRecord) -> PaymentStatus {
     let mut done = Completed::default()
-        .amount(record.Amount.as_deref().and_then(|a| a.parse().ok()))
+        .amount(record.Amount)
         .completed_at(non_empty(record.TransactionDate.as_deref()).map(str::to_owned));
     done.receipt = non_empty(record.MpesaReceiptNumber.as_deref()).map(str::to_owned);
     PaymentStatus::Completed(done)

@@ -8,8 +8,8 @@ use secrecy::ExposeSecret;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use stk_core::StkPushRequest;
-use stk_http::serde_helpers::{lenient, loose_bool, loose_string};
+use stk_core::{Amount, StkPushRequest};
+use stk_http::serde_helpers::{lenient, loose_bool, loose_string, whole_shillings};
 
 use crate::{LipiaConfig, TOKEN_PARAM};
 
@@ -160,9 +160,9 @@ pub(crate) struct PaymentRecord {
     /// The status handle (flat callbacks only).
     #[serde(default, deserialize_with = "loose_string")]
     pub TransactionReference: Option<String>,
-    /// The amount, in shillings.
-    #[serde(default, deserialize_with = "loose_string")]
-    pub Amount: Option<String>,
+    /// The amount, in whole shillings.
+    #[serde(default, deserialize_with = "whole_shillings")]
+    pub Amount: Option<Amount>,
     /// The merchant reference, echoed.
     #[serde(default, deserialize_with = "loose_string")]
     pub ExternalReference: Option<String>,

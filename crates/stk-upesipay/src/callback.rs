@@ -42,7 +42,7 @@ pub(crate) fn parse(
 
 /// Parses a callback body (no verification).
 pub(crate) fn parse_body(body: &[u8]) -> Result<PaymentEvent, Error> {
-    let envelope: CallbackEnvelope = serde_json::from_slice(body).map_err(|e| {
+    let envelope: CallbackEnvelope = stk_http::serde_helpers::parse(body).map_err(|e| {
         Error::invalid_callback(NAME, format!("not an UpesiPay callback JSON object: {e}"))
     })?;
     let response = envelope
@@ -107,8 +107,7 @@ pub(crate) fn parse_body(body: &[u8]) -> Result<PaymentEvent, Error> {
 }
 
 fn completed(response: &crate::wire::CallbackResponse) -> Completed {
-    let mut done =
-        Completed::default().amount(response.amount.as_deref().and_then(|a| a.parse().ok()));
+    let mut done = Completed::default().amount(response.amount);
     done.receipt = response
         .mpesa_receipt_number
         .as_deref()

@@ -31,6 +31,7 @@ use stk_core::{
     Completed, Error, Failure, FailureReason, Operation, PaymentId, PaymentStatus, PushAccepted,
     ResultCode, excerpt,
 };
+use stk_http::serde_helpers::from_slice;
 use stk_http::{RawResponse, status_error};
 
 use crate::NAME;
@@ -93,7 +94,7 @@ pub(crate) fn transaction_status(response: &StatusResponse) -> PaymentStatus {
     match status {
         PaymentStatus::Completed(_) => {
             let mut done = Completed::default()
-                .amount(response.amount.as_deref().and_then(|a| a.parse().ok()))
+                .amount(response.amount)
                 .completed_at(non_empty(response.transaction_date.as_ref()));
             done.receipt = non_empty(response.provider_reference.as_ref())
                 .or_else(|| non_empty(response.third_party_reference.as_ref()));
@@ -170,7 +171,7 @@ pub(crate) fn push_response(response: &RawResponse) -> Result<PushAccepted, Erro
             excerpt(body)
         ),
     };
-    let parsed: PushResponse = serde_json::from_slice(body).map_err(|_| unknown())?;
+    let parsed: PushResponse = from_slice(body).ok_or_else(unknown)?;
     let reference = non_empty(parsed.reference.as_ref());
     let Some(reference) = reference else {
         if parsed.success == Some(false) {
@@ -198,8 +199,7 @@ pub(crate) fn status_response(
         return Err(error_response(Operation::Status, Some(id), response));
     }
     let unexpected = || Error::unexpected(NAME, Some(response.status), &response.body);
-    let parsed: StatusResponse =
-        serde_json::from_slice(&response.body).map_err(|_| unexpected())?;
+    let parsed: StatusResponse = from_slice(&response.body).ok_or_else(unexpected)?;
     if parsed.status.as_deref().is_none_or(|s| s.trim().is_empty()) {
         return Err(unexpected());
     }

@@ -6,8 +6,8 @@ use std::fmt;
 
 use secrecy::ExposeSecret;
 use serde::{Deserialize, Serialize};
-use stk_core::StkPushRequest;
-use stk_http::serde_helpers::{loose_bool, loose_string};
+use stk_core::{Amount, StkPushRequest};
+use stk_http::serde_helpers::{loose_bool, loose_string, whole_shillings};
 
 use crate::{CALLBACK_TOKEN_PARAM, CUSTOMER_NAME_KEY, UpesiPayConfig};
 
@@ -175,8 +175,8 @@ pub(crate) struct StatusResponse {
     )]
     pub result_desc: Option<String>,
     /// The amount, when sent (not in the documented sample).
-    #[serde(default, alias = "Amount", deserialize_with = "loose_string")]
-    pub amount: Option<String>,
+    #[serde(default, alias = "Amount", deserialize_with = "whole_shillings")]
+    pub amount: Option<Amount>,
 }
 
 /// The callback POSTed to `callback_url`:
@@ -200,8 +200,8 @@ pub(crate) struct CallbackEnvelope {
 #[non_exhaustive]
 pub(crate) struct CallbackResponse {
     /// The amount paid.
-    #[serde(rename = "Amount", default, deserialize_with = "loose_string")]
-    pub amount: Option<String>,
+    #[serde(rename = "Amount", default, deserialize_with = "whole_shillings")]
+    pub amount: Option<Amount>,
     /// M-Pesa's checkout request id.
     #[serde(
         rename = "CheckoutRequestID",
