@@ -13,26 +13,119 @@ pub fn from_slice<T: DeserializeOwned>(body: &[u8]) -> Option<T> {
 
 /// [`from_slice`], with the reason when `body` is refused (for error messages).
 pub fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, String> {
-    serde_json::from_value(parse_value(body)?).map_err(|e| e.to_string())
+    check(body)?;
+    serde_json::from_slice(body).map_err(|e| e.to_string())
 }
 
 /// `body` as a JSON value, or `None` if it is not JSON, any object in it repeats a key (with
 /// two `"Amount"` keys, which one a parser keeps is a guess), or a number in it cannot be
 /// read exactly (`99.99999999999999999` is not 100). Money is never guessed.
 pub fn strict_value(body: &[u8]) -> Option<Value> {
-    parse_value(body).ok()
+    parse(body).ok()
 }
 
-fn parse_value(body: &[u8]) -> Result<Value, String> {
-    let value = serde_json::from_slice::<Strict>(body)
-        .map_err(|e| e.to_string())?
-        .0;
+/// Refuses what [`strict_value`] refuses, without building anything: one pass for repeated
+/// keys, one for inexact numbers.
+fn check(body: &[u8]) -> Result<(), String> {
+    serde_json::from_slice::<NoRepeatedKeys>(body).map_err(|e| e.to_string())?;
     match inexact_number(body) {
         Some(number) => Err(format!(
             "the number {:?} cannot be read exactly",
             number.chars().take(40).collect::<String>()
         )),
-        None => Ok(value),
+        None => Ok(()),
+    }
+}
+
+/// Any JSON value whose objects repeat no key (the values themselves are dropped).
+struct NoRepeatedKeys;
+
+impl<'de> Deserialize<'de> for NoRepeatedKeys {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(NoRepeatedKeys)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for NoRepeatedKeys {
+    type Value = Self;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("JSON without repeated object keys")
+    }
+    fn visit_bool<E>(self, _: bool) -> Result<Self, E> {
+        Ok(self)
+    }
+    fn visit_i64<E>(self, _: i64) -> Result<Self, E> {
+        Ok(self)
+    }
+    fn visit_u64<E>(self, _: u64) -> Result<Self, E> {
+        Ok(self)
+    }
+    fn visit_f64<E>(self, _: f64) -> Result<Self, E> {
+        Ok(self)
+    }
+    fn visit_str<E>(self, _: &str) -> Result<Self, E> {
+        Ok(self)
+    }
+    fn visit_unit<E>(self) -> Result<Self, E> {
+        Ok(self)
+    }
+    fn visit_none<E>(self) -> Result<Self, E> {
+        Ok(self)
+    }
+    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Self, D::Error> {
+        Self::deserialize(d)
+    }
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Self, A::Error> {
+        while seq.next_element::<Self>()?.is_some() {}
+        Ok(self)
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Self, A::Error> {
+        // Small objects (all documented ones) compare in a list; big ones in a set, so a
+        // hostile object with many keys stays linear.
+        let mut few: Vec<Key<'de>> = Vec::new();
+        let mut many: std::collections::HashSet<Key<'de>> = std::collections::HashSet::new();
+        while let Some(key) = map.next_key::<Key<'de>>()? {
+            let repeated = if many.is_empty() && few.len() < 16 {
+                let repeated = few.contains(&key);
+                few.push(key.clone());
+                repeated
+            } else {
+                many.extend(few.drain(..));
+                !many.insert(key.clone())
+            };
+            if repeated {
+                return Err(serde::de::Error::custom(format!(
+                    "repeated key {:?}",
+                    key.0
+                )));
+            }
+            map.next_value::<Self>()?;
+        }
+        Ok(self)
+    }
+}
+
+/// An object key, borrowed from the input unless it had escapes.
+#[derive(Clone, PartialEq, Eq, Hash)]
+struct Key<'de>(std::borrow::Cow<'de, str>);
+
+impl<'de> Deserialize<'de> for Key<'de> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct KeyVisitor;
+        impl<'de> serde::de::Visitor<'de> for KeyVisitor {
+            type Value = Key<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("an object key")
+            }
+            fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Key<'de>, E> {
+                Ok(Key(std::borrow::Cow::Borrowed(v)))
+            }
+            fn visit_str<E>(self, v: &str) -> Result<Key<'de>, E> {
+                Ok(Key(std::borrow::Cow::Owned(v.to_owned())))
+            }
+        }
+        d.deserialize_str(KeyVisitor)
     }
 }
 
@@ -108,69 +201,6 @@ fn decimal(text: &str) -> Option<(bool, Vec<u8>, i64)> {
     Some((negative, digits, exponent))
 }
 
-/// A JSON value whose objects have no repeated keys.
-struct Strict(Value);
-
-impl<'de> Deserialize<'de> for Strict {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        d.deserialize_any(StrictVisitor).map(Strict)
-    }
-}
-
-struct StrictVisitor;
-
-impl<'de> serde::de::Visitor<'de> for StrictVisitor {
-    type Value = Value;
-
-    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("JSON without repeated object keys")
-    }
-    fn visit_bool<E>(self, v: bool) -> Result<Value, E> {
-        Ok(Value::Bool(v))
-    }
-    fn visit_i64<E>(self, v: i64) -> Result<Value, E> {
-        Ok(Value::from(v))
-    }
-    fn visit_u64<E>(self, v: u64) -> Result<Value, E> {
-        Ok(Value::from(v))
-    }
-    fn visit_f64<E>(self, v: f64) -> Result<Value, E> {
-        Ok(serde_json::Number::from_f64(v).map_or(Value::Null, Value::Number))
-    }
-    fn visit_str<E>(self, v: &str) -> Result<Value, E> {
-        Ok(Value::String(v.to_owned()))
-    }
-    fn visit_string<E>(self, v: String) -> Result<Value, E> {
-        Ok(Value::String(v))
-    }
-    fn visit_unit<E>(self) -> Result<Value, E> {
-        Ok(Value::Null)
-    }
-    fn visit_none<E>(self) -> Result<Value, E> {
-        Ok(Value::Null)
-    }
-    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
-        Strict::deserialize(d).map(|s| s.0)
-    }
-    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
-        let mut items = Vec::new();
-        while let Some(Strict(item)) = seq.next_element()? {
-            items.push(item);
-        }
-        Ok(Value::Array(items))
-    }
-    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
-        let mut object = serde_json::Map::new();
-        while let Some(key) = map.next_key::<String>()? {
-            let Strict(value) = map.next_value()?;
-            if object.insert(key.clone(), value).is_some() {
-                return Err(serde::de::Error::custom(format!("repeated key {key:?}")));
-            }
-        }
-        Ok(Value::Object(object))
-    }
-}
-
 /// Text, from a JSON string, number or boolean; `None` for null and anything else.
 pub fn loose_string<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
     Ok(match Option::<Value>::deserialize(d)? {
@@ -241,6 +271,14 @@ mod tests {
         assert!(from_slice::<T>(br#"{"s": "a", "b": 0, "s": "b"}"#).is_none());
         assert!(strict_value(br#"{"x": [{"Amount": 1, "Amount": 150000}]}"#).is_none());
         assert!(strict_value(br#"{"x": [{"Amount": 1}, {"Amount": 2}]}"#).is_some());
+        // Big objects too (past the small-object list).
+        let keys: Vec<String> = (0..1000).map(|i| format!("\"k{i}\": {i}")).collect();
+        let object = format!("{{{}}}", keys.join(","));
+        assert!(strict_value(object.as_bytes()).is_some());
+        let repeated = format!("{{{}, \"k500\": 1}}", keys.join(","));
+        assert!(strict_value(repeated.as_bytes()).is_none());
+        // Escaped keys are compared by their text.
+        assert!(strict_value(br#"{"Amount": 1, "Amo\u0075nt": 2}"#).is_none());
         assert!(from_slice::<T>(b"\"text\"").is_none());
         assert!(from_slice::<T>(b"{not json").is_none());
     }
