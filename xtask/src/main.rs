@@ -4,10 +4,15 @@
 //!   and the check that `stk-core` stays free of HTTP clients.
 //! - `feature-matrix`: builds each crate alone and the facade and CLI with each single
 //!   provider feature, proving "depend only on what you need".
+//! - `bench [--quick]`: every benchmark side by side in one run; writes `BENCHMARKS.md`.
+//! - `fuzz [--smoke]`: every fuzz target for a bounded time.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
+
+mod bench;
+mod fuzz;
 
 /// Provider features of the facade (`stk`) and CLI (`stk-cli`).
 const PROVIDER_FEATURES: &[&str] = &["mock", "kulmipay", "upesipay", "lipia", "daraja"];
@@ -20,9 +25,10 @@ fn main() -> ExitCode {
     let result = match args.first().map(String::as_str) {
         Some("ci") => ci(),
         Some("feature-matrix") => feature_matrix(),
-        Some("bench") => cargo(&["bench", "-p", "stk-core", "--bench", "parsing"], &[]),
+        Some("fuzz") => fuzz::run(&args[1..]),
+        Some("bench") => bench::run(&args[1..]),
         _ => {
-            eprintln!("usage: cargo xtask <ci | feature-matrix | bench>");
+            eprintln!("usage: cargo xtask <ci | feature-matrix | bench | fuzz>");
             return ExitCode::from(2);
         }
     };

@@ -136,9 +136,17 @@ pub fn inexact_number(body: &[u8]) -> Option<&str> {
     while i < body.len() {
         match body[i] {
             b'"' => {
+                // Skip the string: to its closing quote, stepping over escapes.
                 i += 1;
-                while i < body.len() && body[i] != b'"' {
-                    i += if body[i] == b'\\' { 2 } else { 1 };
+                while let Some(at) = body[i.min(body.len())..]
+                    .iter()
+                    .position(|&b| b == b'"' || b == b'\\')
+                {
+                    i += at;
+                    if body[i] == b'"' {
+                        break;
+                    }
+                    i += 2;
                 }
                 i += 1;
             }

@@ -95,7 +95,9 @@ fn check_statuses<C: Connector>(name: &str, connector: &C, template: &str) {
                 assert_eq!(amount_of(&status), Some(shillings), "{name} {amount}");
             }
             // Not a status anyone may act on: the tracker asks again later.
-            (Err(e), None) => assert_eq!(e.kind(), ErrorKind::UnexpectedResponse, "{name} {amount}"),
+            (Err(e), None) => {
+                assert_eq!(e.kind(), ErrorKind::UnexpectedResponse, "{name} {amount}")
+            }
             (other, _) => panic!("{name}: status amount {amount} gave {other:?}"),
         }
     }
