@@ -5,6 +5,8 @@ use serde::{Deserialize, Deserializer};
 use serde_json::Value;
 use stk_core::Amount;
 
+mod strict;
+
 /// Parses `body` as a JSON value ([`strict_value`]: no repeated keys, every number exact),
 /// then as `T` (whose fields may be lenient).
 pub fn from_slice<T: DeserializeOwned>(body: &[u8]) -> Option<T> {
@@ -24,189 +26,18 @@ pub fn strict_value(body: &[u8]) -> Option<Value> {
     parse(body).ok()
 }
 
-/// Refuses what [`strict_value`] refuses, without building anything: one pass for repeated
-/// keys, one for inexact numbers.
+/// Refuses what [`strict_value`] refuses, in one pass over the text, building nothing.
 fn check(body: &[u8]) -> Result<(), String> {
-    serde_json::from_slice::<NoRepeatedKeys>(body).map_err(|e| e.to_string())?;
-    match inexact_number(body) {
-        Some(number) => Err(format!(
-            "the number {:?} cannot be read exactly",
-            number.chars().take(40).collect::<String>()
-        )),
-        None => Ok(()),
-    }
-}
-
-/// Any JSON value whose objects repeat no key (the values themselves are dropped).
-struct NoRepeatedKeys;
-
-impl<'de> Deserialize<'de> for NoRepeatedKeys {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        d.deserialize_any(NoRepeatedKeys)
-    }
-}
-
-impl<'de> serde::de::Visitor<'de> for NoRepeatedKeys {
-    type Value = Self;
-
-    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("JSON without repeated object keys")
-    }
-    fn visit_bool<E>(self, _: bool) -> Result<Self, E> {
-        Ok(self)
-    }
-    fn visit_i64<E>(self, _: i64) -> Result<Self, E> {
-        Ok(self)
-    }
-    fn visit_u64<E>(self, _: u64) -> Result<Self, E> {
-        Ok(self)
-    }
-    fn visit_f64<E>(self, _: f64) -> Result<Self, E> {
-        Ok(self)
-    }
-    fn visit_str<E>(self, _: &str) -> Result<Self, E> {
-        Ok(self)
-    }
-    fn visit_unit<E>(self) -> Result<Self, E> {
-        Ok(self)
-    }
-    fn visit_none<E>(self) -> Result<Self, E> {
-        Ok(self)
-    }
-    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Self, D::Error> {
-        Self::deserialize(d)
-    }
-    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Self, A::Error> {
-        while seq.next_element::<Self>()?.is_some() {}
-        Ok(self)
-    }
-    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Self, A::Error> {
-        // Small objects (all documented ones) compare in a list; big ones in a set, so a
-        // hostile object with many keys stays linear.
-        let mut few: Vec<Key<'de>> = Vec::new();
-        let mut many: std::collections::HashSet<Key<'de>> = std::collections::HashSet::new();
-        while let Some(key) = map.next_key::<Key<'de>>()? {
-            let repeated = if many.is_empty() && few.len() < 16 {
-                let repeated = few.contains(&key);
-                few.push(key.clone());
-                repeated
-            } else {
-                many.extend(few.drain(..));
-                !many.insert(key.clone())
-            };
-            if repeated {
-                return Err(serde::de::Error::custom(format!(
-                    "repeated key {:?}",
-                    key.0
-                )));
-            }
-            map.next_value::<Self>()?;
-        }
-        Ok(self)
-    }
-}
-
-/// An object key, borrowed from the input unless it had escapes.
-#[derive(Clone, PartialEq, Eq, Hash)]
-struct Key<'de>(std::borrow::Cow<'de, str>);
-
-impl<'de> Deserialize<'de> for Key<'de> {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct KeyVisitor;
-        impl<'de> serde::de::Visitor<'de> for KeyVisitor {
-            type Value = Key<'de>;
-            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str("an object key")
-            }
-            fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Key<'de>, E> {
-                Ok(Key(std::borrow::Cow::Borrowed(v)))
-            }
-            fn visit_str<E>(self, v: &str) -> Result<Key<'de>, E> {
-                Ok(Key(std::borrow::Cow::Owned(v.to_owned())))
-            }
-        }
-        d.deserialize_str(KeyVisitor)
-    }
+    strict::scan(body, true).map_err(|refusal| refusal.to_string())
 }
 
 /// The first number literal in the JSON text `body` whose parsed value does not print back as
 /// the same decimal (too many digits for a float, or out of range), if any.
 pub fn inexact_number(body: &[u8]) -> Option<&str> {
-    let mut i = 0;
-    while i < body.len() {
-        match body[i] {
-            b'"' => {
-                // Skip the string: to its closing quote, stepping over escapes.
-                i += 1;
-                while let Some(at) = body[i.min(body.len())..]
-                    .iter()
-                    .position(|&b| b == b'"' || b == b'\\')
-                {
-                    i += at;
-                    if body[i] == b'"' {
-                        break;
-                    }
-                    i += 2;
-                }
-                i += 1;
-            }
-            b'-' | b'0'..=b'9' => {
-                let start = i;
-                while i < body.len()
-                    && matches!(body[i], b'0'..=b'9' | b'-' | b'+' | b'.' | b'e' | b'E')
-                {
-                    i += 1;
-                }
-                let token = std::str::from_utf8(&body[start..i]).unwrap_or("?");
-                if !number_is_exact(token) {
-                    return Some(token);
-                }
-            }
-            _ => i += 1,
-        }
+    match strict::scan(body, false) {
+        Err(strict::Refusal::InexactNumber(token)) => Some(token),
+        _ => None,
     }
-    None
-}
-
-/// Whether serde_json reads the literal `token` as a number with the same decimal value.
-fn number_is_exact(token: &str) -> bool {
-    let Ok(number) = serde_json::from_str::<serde_json::Number>(token) else {
-        return false;
-    };
-    if number.is_u64() || number.is_i64() {
-        return true;
-    }
-    match (decimal(token), decimal(&number.to_string())) {
-        (Some(sent), Some(read)) => sent == read,
-        _ => false,
-    }
-}
-
-/// A decimal literal as (negative, significant digits, power of ten); zero is `(false, [], 0)`.
-fn decimal(text: &str) -> Option<(bool, Vec<u8>, i64)> {
-    let (negative, text) = match text.strip_prefix('-') {
-        Some(rest) => (true, rest),
-        None => (false, text),
-    };
-    let (mantissa, exponent) = match text.find(['e', 'E']) {
-        Some(at) => (&text[..at], text[at + 1..].parse::<i64>().ok()?),
-        None => (text, 0),
-    };
-    let (whole, fraction) = mantissa.split_once('.').unwrap_or((mantissa, ""));
-    let mut digits: Vec<u8> = whole.bytes().chain(fraction.bytes()).collect();
-    if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
-        return None;
-    }
-    let mut exponent = exponent.checked_sub(i64::try_from(fraction.len()).ok()?)?;
-    let Some(first) = digits.iter().position(|&d| d != b'0') else {
-        return Some((false, Vec::new(), 0));
-    };
-    digits.drain(..first);
-    while digits.last() == Some(&b'0') {
-        digits.pop();
-        exponent = exponent.checked_add(1)?;
-    }
-    Some((negative, digits, exponent))
 }
 
 /// Text, from a JSON string, number or boolean; `None` for null and anything else.
