@@ -260,12 +260,11 @@ pub(crate) fn callback_status(callback: &StkCallback) -> Result<PaymentStatus, S
         let message = non_empty(callback.ResultDesc.as_deref()).map(str::to_owned);
         return Ok(PaymentStatus::Failed(Failure::from_code(code, message)));
     }
-    let items = callback
-        .CallbackMetadata
-        .as_ref()
-        .map(|m| m.items())
-        .unwrap_or_default();
-    let text = |name: &str| items.get(name).and_then(Option::as_ref).and_then(item_text);
+    let items = match &callback.CallbackMetadata {
+        Some(metadata) => metadata.items()?,
+        None => Default::default(),
+    };
+    let text = |name: &str| items.get(name).copied().flatten().and_then(item_text);
     let amount = text("Amount")
         .map(|a| {
             a.parse::<stk_core::Amount>()

@@ -13,7 +13,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize, Serializer};
 use serde_json::Value;
 use stk_core::{Error, FieldError, InvalidRequest, PaymentId, StkPushRequest};
-use stk_http::serde_helpers::{lenient, loose_string};
+use stk_http::serde_helpers::loose_string;
 
 use crate::config::TokenPlacement;
 use crate::{DarajaConfig, TOKEN_PARAM};
@@ -371,7 +371,7 @@ pub(crate) struct QueryResponse {
 #[non_exhaustive]
 pub(crate) struct CallbackEnvelope {
     /// `Body`.
-    #[serde(default, rename = "Body", deserialize_with = "lenient")]
+    #[serde(default, rename = "Body")]
     pub body: Option<CallbackBody>,
 }
 
@@ -380,7 +380,7 @@ pub(crate) struct CallbackEnvelope {
 #[non_exhaustive]
 pub(crate) struct CallbackBody {
     /// `stkCallback`.
-    #[serde(default, rename = "stkCallback", deserialize_with = "lenient")]
+    #[serde(default, rename = "stkCallback")]
     pub stk_callback: Option<StkCallback>,
 }
 
@@ -401,8 +401,8 @@ pub(crate) struct StkCallback {
     /// The M-Pesa result text.
     #[serde(default, deserialize_with = "loose_string")]
     pub ResultDesc: Option<String>,
-    /// Present on success only.
-    #[serde(default, deserialize_with = "lenient")]
+    /// Present on success only (a malformed one refuses the callback: the amount is in it).
+    #[serde(default)]
     pub CallbackMetadata: Option<CallbackMetadata>,
 }
 
@@ -412,24 +412,26 @@ pub(crate) struct StkCallback {
 #[allow(non_snake_case)]
 pub(crate) struct CallbackMetadata {
     /// The items, as sent (malformed ones are skipped by [`Self::items`]).
-    #[serde(default, deserialize_with = "lenient")]
+    #[serde(default)]
     pub Item: Option<Vec<Value>>,
 }
 
 impl CallbackMetadata {
     /// The items as name → optional value (`Balance` often comes without a `Value`; `null`
-    /// counts as none). Items without a string `Name` are skipped; a repeated name keeps its
-    /// first value.
-    pub(crate) fn items(&self) -> BTreeMap<String, Option<Value>> {
+    /// counts as none). Items without a string `Name` are skipped; a name given twice is an
+    /// error naming it (which `Amount` is meant is a guess).
+    pub(crate) fn items(&self) -> Result<BTreeMap<&str, Option<&Value>>, String> {
         let mut items = BTreeMap::new();
         for item in self.Item.iter().flatten() {
             let Some(name) = item.get("Name").and_then(Value::as_str) else {
                 continue;
             };
-            let value = item.get("Value").filter(|v| !v.is_null()).cloned();
-            items.entry(name.trim().to_owned()).or_insert(value);
+            let value = item.get("Value").filter(|v| !v.is_null());
+            if items.insert(name.trim(), value).is_some() {
+                return Err(format!("CallbackMetadata names the item {:?} twice", name.trim()));
+            }
         }
-        items
+        Ok(items)
     }
 }
 
