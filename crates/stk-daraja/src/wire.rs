@@ -428,7 +428,10 @@ impl CallbackMetadata {
             };
             let value = item.get("Value").filter(|v| !v.is_null());
             if items.insert(name.trim(), value).is_some() {
-                return Err(format!("CallbackMetadata names the item {:?} twice", name.trim()));
+                return Err(format!(
+                    "CallbackMetadata names the item {:?} twice",
+                    name.trim()
+                ));
             }
         }
         Ok(items)
