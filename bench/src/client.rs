@@ -67,11 +67,7 @@ impl Client {
 
 /// Runs the loop and prints the result.
 pub(crate) fn run(options: Options) -> Result<(), String> {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(options.workers.max(1))
-        .enable_all()
-        .build()
-        .map_err(|e| e.to_string())?;
+    let runtime = crate::runtime(options.workers)?;
     let mut run = runtime.block_on(measure(&options))?;
     run.provider = options.provider;
     run.concurrency = options.concurrency;

@@ -21,11 +21,7 @@ pub(crate) struct Options {
 
 /// Pushes, settles and reads every payment; prints one JSON line.
 pub(crate) fn run(options: Options) -> Result<(), String> {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .start_paused(true)
-        .build()
-        .map_err(|e| e.to_string())?;
+    let runtime = crate::paused_runtime()?;
     let rss_at_start = stats::rss_kb();
     let n = options.payments;
     let started = Instant::now();

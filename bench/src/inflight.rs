@@ -22,10 +22,7 @@ pub(crate) struct Options {
 
 /// Starts every push at once and waits for all; prints the result.
 pub(crate) fn run(options: Options) -> Result<(), String> {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| e.to_string())?;
+    let runtime = crate::runtime(2)?;
     let provider = runtime.block_on(async { sdk(&options.provider, &options.base_url) })?;
     let provider: std::sync::Arc<dyn stk_core::StkProvider> = provider.into();
     let before = rss_kb();

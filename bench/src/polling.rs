@@ -35,11 +35,7 @@ pub(crate) struct Options {
 
 /// Runs both measurements; prints one JSON line.
 pub(crate) fn run(options: Options) -> Result<(), String> {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .start_paused(true)
-        .build()
-        .map_err(|e| e.to_string())?;
+    let runtime = crate::paused_runtime()?;
     let started = std::time::Instant::now();
     let n = options.payments;
     let delays: Vec<Duration> = {

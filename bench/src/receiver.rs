@@ -43,11 +43,7 @@ pub(crate) async fn listen() -> Result<TcpListener, String> {
 
 /// Serves until stdin closes; prints the port first and the count last.
 pub(crate) fn run(options: Options) -> Result<(), String> {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(options.workers.max(1))
-        .enable_all()
-        .build()
-        .map_err(|e| e.to_string())?;
+    let runtime = crate::runtime(options.workers)?;
     runtime.block_on(serve(options))
 }
 

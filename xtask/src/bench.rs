@@ -3,7 +3,7 @@
 //! (`--quick`, the CI smoke: debug build, tiny counts; proves every section still runs and
 //! measures nothing).
 //! Starts a throwaway PostgreSQL (`.ci/postgres.sh`) for the tracker section when none is
-//! given in `STK_BENCH_POSTGRES_URL`.
+//! given in `STK_BENCH_POSTGRES_URL` (or `STK_TEST_POSTGRES_URL`, as in CI).
 
 use std::process::Command;
 
@@ -60,8 +60,16 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
     let shown = command.join(" ");
     println!("\n==> {shown}");
     // A throwaway PostgreSQL for the tracker receiver, unless one is given.
-    let script = if std::env::var_os("STK_BENCH_POSTGRES_URL").is_some() {
-        format!("exec {}", quote(&command))
+    let given = std::env::var("STK_BENCH_POSTGRES_URL")
+        .or_else(|_| std::env::var("STK_TEST_POSTGRES_URL"))
+        .ok()
+        .filter(|url| !url.is_empty());
+    let script = if let Some(url) = given {
+        format!(
+            "STK_BENCH_POSTGRES_URL={} exec {}",
+            quote(&[url]),
+            quote(&command)
+        )
     } else {
         format!(
             "trap stop_postgres EXIT; STK_PG_PORT=${{STK_BENCH_PG_PORT:-55439}} source .ci/postgres.sh && STK_BENCH_POSTGRES_URL=\"$STK_TEST_POSTGRES_URL\" {}",
