@@ -33,39 +33,22 @@ const MAX_DEPTH: usize = 256;
 /// Keys compared in a list up to this many per object; past it, in a set (stays linear).
 const SMALL_OBJECT: usize = 16;
 
-/// An open object's keys (arrays have `None`).
+/// An open object or array.
 struct Frame<'a> {
-    keys: Option<Keys<'a>>,
+    /// Where this object's keys start in the shared key list (`None` for arrays).
+    keys_from: Option<usize>,
+    /// A big object's keys, in a set instead of the list.
+    many: Option<HashSet<Cow<'a, [u8]>>>,
     /// The next string in this object is a key.
     expect_key: bool,
-}
-
-#[derive(Default)]
-struct Keys<'a> {
-    few: Vec<Cow<'a, str>>,
-    many: HashSet<Cow<'a, str>>,
-}
-
-impl<'a> Keys<'a> {
-    /// Adds `key`; `false` if it was there.
-    fn insert(&mut self, key: Cow<'a, str>) -> bool {
-        if self.many.is_empty() && self.few.len() < SMALL_OBJECT {
-            if self.few.contains(&key) {
-                return false;
-            }
-            self.few.push(key);
-            true
-        } else {
-            self.many.extend(self.few.drain(..));
-            self.many.insert(key)
-        }
-    }
 }
 
 /// Scans `body`: the first repeated key (when `keys`) or inexact number. Text that is not
 /// JSON may pass; serde_json refuses it afterwards.
 pub(super) fn scan(body: &[u8], keys: bool) -> Result<(), Refusal<'_>> {
     let mut stack: Vec<Frame<'_>> = Vec::new();
+    // The keys of every open small object, innermost last (no allocation per object).
+    let mut seen: Vec<Cow<'_, [u8]>> = Vec::new();
     let mut i = 0;
     while i < body.len() {
         match body[i] {
@@ -75,18 +58,21 @@ pub(super) fn scan(body: &[u8], keys: bool) -> Result<(), Refusal<'_>> {
                 }
                 let object = open == b'{' && keys;
                 stack.push(Frame {
-                    keys: object.then(Keys::default),
+                    keys_from: object.then_some(seen.len()),
+                    many: None,
                     expect_key: object,
                 });
                 i += 1;
             }
             b'}' | b']' => {
-                stack.pop();
+                if let Some(from) = stack.pop().and_then(|f| f.keys_from) {
+                    seen.truncate(from);
+                }
                 i += 1;
             }
             b',' => {
                 if let Some(frame) = stack.last_mut() {
-                    frame.expect_key = frame.keys.is_some();
+                    frame.expect_key = frame.keys_from.is_some();
                 }
                 i += 1;
             }
@@ -96,12 +82,13 @@ pub(super) fn scan(body: &[u8], keys: bool) -> Result<(), Refusal<'_>> {
                 if let Some(frame) = stack.last_mut().filter(|f| f.expect_key) {
                     frame.expect_key = false;
                     let Some(key) = key_text(&body[start..end.min(body.len())], escaped) else {
-                        return Ok(()); // not UTF-8 or a bad escape: not JSON
+                        return Ok(()); // a bad escape: not JSON
                     };
-                    if let Some(keys) = frame.keys.as_mut() {
-                        if !keys.insert(key.clone()) {
-                            return Err(Refusal::RepeatedKey(key));
-                        }
+                    if !insert(frame, &mut seen, key.clone()) {
+                        return Err(Refusal::RepeatedKey(match key {
+                            Cow::Borrowed(k) => String::from_utf8_lossy(k),
+                            Cow::Owned(k) => Cow::Owned(String::from_utf8_lossy(&k).into_owned()),
+                        }));
                     }
                 }
                 i = end + 1;
@@ -124,6 +111,28 @@ pub(super) fn scan(body: &[u8], keys: bool) -> Result<(), Refusal<'_>> {
     Ok(())
 }
 
+/// Adds `key` to the innermost object's keys; `false` if it was there. Small objects compare
+/// in the shared list; past [`SMALL_OBJECT`] keys an object moves to its own set.
+fn insert<'a>(frame: &mut Frame<'a>, seen: &mut Vec<Cow<'a, [u8]>>, key: Cow<'a, [u8]>) -> bool {
+    let Some(from) = frame.keys_from else {
+        return true;
+    };
+    if let Some(many) = frame.many.as_mut() {
+        return many.insert(key);
+    }
+    if seen[from..].contains(&key) {
+        return false;
+    }
+    if seen.len() - from < SMALL_OBJECT {
+        seen.push(key);
+    } else {
+        let mut many: HashSet<_> = seen.drain(from..).collect();
+        many.insert(key);
+        frame.many = Some(many);
+    }
+    true
+}
+
 /// Where the string starting at `start` (just after its opening quote) ends (its closing
 /// quote, or the end of the text), and whether it has escapes.
 fn string_end(body: &[u8], mut i: usize) -> (usize, bool) {
@@ -142,19 +151,19 @@ fn string_end(body: &[u8], mut i: usize) -> (usize, bool) {
     (body.len(), escaped)
 }
 
-/// A key's text: borrowed when it has no escapes, decoded otherwise.
-fn key_text(raw: &[u8], escaped: bool) -> Option<Cow<'_, str>> {
-    if escaped {
-        let mut quoted = Vec::with_capacity(raw.len() + 2);
-        quoted.push(b'"');
-        quoted.extend_from_slice(raw);
-        quoted.push(b'"');
-        serde_json::from_slice::<String>(&quoted)
-            .ok()
-            .map(Cow::Owned)
-    } else {
-        std::str::from_utf8(raw).ok().map(Cow::Borrowed)
+/// A key's bytes: borrowed when it has no escapes, decoded otherwise (`None` if the escapes
+/// are not JSON).
+fn key_text(raw: &[u8], escaped: bool) -> Option<Cow<'_, [u8]>> {
+    if !escaped {
+        return Some(Cow::Borrowed(raw));
     }
+    let mut quoted = Vec::with_capacity(raw.len() + 2);
+    quoted.push(b'"');
+    quoted.extend_from_slice(raw);
+    quoted.push(b'"');
+    serde_json::from_slice::<String>(&quoted)
+        .ok()
+        .map(|k| Cow::Owned(k.into_bytes()))
 }
 
 /// Whether serde_json reads the literal `token` as a number with the same decimal value.
