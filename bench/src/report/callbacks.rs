@@ -1,0 +1,251 @@
+//! The callback section: a burst of documented callbacks against our receivers and FastAPI.
+
+use std::fmt::Write as _;
+use std::path::Path;
+use std::process::Command;
+use std::sync::Arc;
+use std::time::Instant;
+
+use super::Sizes;
+use super::processes::{Peers, Server, bench, free_port, root};
+use crate::providers::{CALLBACK_SECRET, PROVIDERS, callback};
+use crate::stats::Run;
+
+/// A receiver to start: its command and, for uvicorn, the fixed port it was given.
+type Starter = Result<(Command, Option<u16>), String>;
+
+/// Posts `total` documented callbacks (the four providers in turn) at `concurrency`.
+fn load_callbacks(base: &str, total: u64, concurrency: u64) -> Result<Run, String> {
+    let runtime = crate::runtime(1)?;
+    let bodies: Vec<(String, Vec<u8>)> = (0..total)
+        .map(|i| {
+            callback(PROVIDERS[(i % 4) as usize], i)
+                .map(|(target, body)| (format!("{base}{target}"), body))
+        })
+        .collect::<Result<_, _>>()?;
+    let bodies = Arc::new(bodies);
+    runtime.block_on(async move {
+        let http = reqwest::Client::new();
+        let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let started = Instant::now();
+        let workers: Vec<_> = (0..concurrency)
+            .map(|_| {
+                let (http, next, bodies) = (http.clone(), Arc::clone(&next), Arc::clone(&bodies));
+                tokio::spawn(async move {
+                    let (mut latencies, mut errors) = (Vec::new(), 0u64);
+                    loop {
+                        let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        let Some((url, body)) = bodies.get(i) else {
+                            break;
+                        };
+                        let at = Instant::now();
+                        let sent = http
+                            .post(url)
+                            .header("content-type", "application/json")
+                            .body(body.clone())
+                            .send()
+                            .await;
+                        let ok = match sent {
+                            Ok(r) => r.status().is_success() && r.bytes().await.is_ok(),
+                            Err(_) => false,
+                        };
+                        if ok {
+                            latencies.push(at.elapsed());
+                        } else {
+                            errors += 1;
+                        }
+                    }
+                    (latencies, errors)
+                })
+            })
+            .collect();
+        let (mut latencies, mut errors) = (Vec::new(), 0);
+        for w in workers {
+            if let Ok((l, e)) = w.await {
+                latencies.extend(l);
+                errors += e;
+            }
+        }
+        Ok(Run::from_latencies(
+            "load",
+            latencies,
+            errors,
+            started.elapsed(),
+        ))
+    })
+}
+
+pub(crate) fn callbacks(
+    out: &mut String,
+    sizes: &Sizes,
+    peers: &Peers,
+    postgres: Option<String>,
+) -> Result<(), String> {
+    let dir = std::env::temp_dir().join(format!("stk-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+    let concurrency = 64;
+    let mut rows = Vec::new();
+    let tracker_db = dir.join("tracker.db");
+    let fastapi_db = dir.join("fastapi.db");
+    let mut receivers: Vec<(&str, Starter)> = vec![
+        (
+            "ceiling: static answer, no parsing",
+            bench(&["static-server"]).map(|c| (c, None)),
+        ),
+        (
+            "stk parse + ack",
+            bench(&["receiver", "--mode", "parse"]).map(|c| (c, None)),
+        ),
+        (
+            "stk tracker, SQLite",
+            bench(&[
+                "receiver",
+                "--mode",
+                "sqlite",
+                "--database",
+                &tracker_db.to_string_lossy(),
+            ])
+            .map(|c| (c, None)),
+        ),
+    ];
+    if let Some(url) = &postgres {
+        receivers.push((
+            "stk tracker, PostgreSQL",
+            bench(&["receiver", "--mode", "postgres", "--database", url]).map(|c| (c, None)),
+        ));
+    }
+    // uvicorn takes a fixed port and prints `ready`.
+    let fastapi = |sqlite: Option<&Path>| -> Starter {
+        let port = free_port()?;
+        let mut c = Command::new(peers.python.clone()?);
+        c.arg(root().join("bench/peers/receiver_fastapi.py")).args([
+            "--port",
+            &port.to_string(),
+            "--kulmipay-challenge",
+            CALLBACK_SECRET,
+        ]);
+        if let Some(path) = sqlite {
+            c.arg("--sqlite").arg(path);
+        }
+        Ok((c, Some(port)))
+    };
+    receivers.push(("FastAPI parse + ack", fastapi(None)));
+    receivers.push(("FastAPI + SQLite row", fastapi(Some(&fastapi_db))));
+    let stored_before_pg = postgres
+        .as_deref()
+        .and_then(|url| count_url(url, "SELECT COUNT(*) FROM stk_inbox"));
+    for (name, command) in receivers {
+        let result = command.and_then(|(command, port)| {
+            let server = Server::start(command, port)?;
+            let load = load_callbacks(&server.base(), sizes.callbacks, concurrency)?;
+            drop(server);
+            Ok(load)
+        });
+        if let Err(e) = &result {
+            eprintln!("stk-bench: callbacks {name}: {e}");
+        }
+        rows.push((name, result));
+    }
+    let stored_fastapi = count_rows(&fastapi_db);
+    let stored_tracker = count_inbox(&tracker_db);
+    let stored_pg = postgres
+        .as_deref()
+        .and_then(|url| count_url(url, "SELECT COUNT(*) FROM stk_inbox"))
+        .map(|after| after - stored_before_pg.unwrap_or(0));
+    let _ = std::fs::remove_dir_all(&dir);
+    let _ = writeln!(
+        out,
+        "## Callbacks: a burst of documented callbacks\n\n\
+         {} callbacks (KulmiPay, UpesiPay, Lipia and Daraja in turn, each with its verification: challenge or URL token) from a loopback load generator at {concurrency} connections (keep-alive). \
+         Receivers run as their own process with one runtime thread (uvicorn: one worker). `stk parse + ack` verifies and parses with the SDK and answers the documented acknowledgement; \
+         `stk tracker` stores the raw callback durably in the tracker's inbox and acknowledges (processing happens after, as in production). The ceiling row is the same load against a server that answers without reading the body: what the load generator and loopback allow on this machine. Targets: parse + ack at least 10x FastAPI; tracker on SQLite at least 3x FastAPI + SQLite, nothing lost.\n\n\
+         | receiver | callbacks/s | p50 / p99 (ms) | acknowledged | errors | stored |\n|---|---|---|---|---|---|",
+        sizes.callbacks
+    );
+    let base_rps = |n: &str| {
+        rows.iter()
+            .find(|(name, _)| *name == n)
+            .and_then(|(_, r)| r.as_ref().ok())
+            .map(|r| r.rps)
+    };
+    for (name, result) in &rows {
+        let stored = match *name {
+            "stk tracker, SQLite" => stored_tracker.map_or("?".into(), |n| n.to_string()),
+            "FastAPI + SQLite row" => stored_fastapi.map_or("?".into(), |n| n.to_string()),
+            "stk tracker, PostgreSQL" => stored_pg.map_or("?".into(), |n| n.to_string()),
+            _ => "-".into(),
+        };
+        match result {
+            Ok(r) => {
+                let _ = writeln!(
+                    out,
+                    "| {name} | {:.0} | {:.2} / {:.2} | {} | {} | {stored} |",
+                    r.rps, r.p50_ms, r.p99_ms, r.ok, r.errors
+                );
+            }
+            Err(e) => {
+                let _ = writeln!(
+                    out,
+                    "| {name} | n/a ({}) | | | | |",
+                    e.chars().take(80).collect::<String>()
+                );
+            }
+        }
+    }
+    let ratio = |a: &str, b: &str| match (base_rps(a), base_rps(b)) {
+        (Some(a), Some(b)) if b > 0.0 => format!("{:.1}x", a / b),
+        _ => "n/a".into(),
+    };
+    let _ = writeln!(
+        out,
+        "\nstk parse + ack / FastAPI parse + ack: **{}** (target 10x). stk tracker on SQLite / FastAPI + SQLite: **{}** (target 3x).{}\n",
+        ratio("stk parse + ack", "FastAPI parse + ack"),
+        ratio("stk tracker, SQLite", "FastAPI + SQLite row"),
+        if postgres.is_none() {
+            " PostgreSQL: skipped (no `STK_BENCH_POSTGRES_URL`)."
+        } else {
+            ""
+        }
+    );
+    // Our receivers must work; the peers may be missing here.
+    let ours: Vec<String> = rows
+        .iter()
+        .filter(|(name, _)| name.starts_with("stk"))
+        .filter_map(|(name, r)| match r {
+            Err(e) => Some(format!("{name}: {e}")),
+            Ok(run) if run.errors > 0 => Some(format!("{name}: {} errors", run.errors)),
+            Ok(_) => None,
+        })
+        .collect();
+    if ours.is_empty() {
+        Ok(())
+    } else {
+        Err(ours.join("; "))
+    }
+}
+
+fn sqlite_count(path: &Path, sql: &'static str) -> Option<u64> {
+    count_url(&format!("sqlite://{}", path.display()), sql)
+}
+
+/// The single number `sql` selects from the database at `url`.
+fn count_url(url: &str, sql: &'static str) -> Option<u64> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .ok()?;
+    runtime.block_on(async {
+        sqlx::any::install_default_drivers();
+        let pool = sqlx::AnyPool::connect(url).await.ok()?;
+        let n: i64 = sqlx::query_scalar(sql).fetch_one(&pool).await.ok()?;
+        u64::try_from(n).ok()
+    })
+}
+
+fn count_rows(path: &Path) -> Option<u64> {
+    sqlite_count(path, "SELECT COUNT(*) FROM callbacks")
+}
+
+fn count_inbox(path: &Path) -> Option<u64> {
+    sqlite_count(path, "SELECT COUNT(*) FROM stk_inbox")
+}
