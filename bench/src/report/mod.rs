@@ -50,7 +50,7 @@ pub(crate) struct Sizes {
 
 const FULL: Sizes = Sizes {
     client_requests: 3000,
-    client_rounds: 2,
+    client_rounds: 3,
     concurrency: &[1, 16, 64],
     inflight: 10_000,
     callbacks: 5000,
