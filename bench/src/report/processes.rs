@@ -7,6 +7,7 @@ use std::process::{Child, Command, Stdio};
 
 use crate::stats::Run;
 
+/// What `program args` prints (stdout, else stderr), trimmed.
 pub(crate) fn output(program: &str, args: &[&str]) -> Result<String, String> {
     let out = Command::new(program)
         .args(args)
@@ -41,17 +42,22 @@ pub(crate) struct Server {
 impl Server {
     /// Starts `command`, which prints its port (or `ready`) as its first line.
     pub(crate) fn start(mut command: Command, fixed_port: Option<u16>) -> Result<Self, String> {
-        let mut child = command
+        let child = command
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
             .map_err(|e| format!("cannot start {command:?}: {e}"))?;
-        let stdout = child.stdout.take().ok_or("no stdout")?;
+        // From here on an error drops (and so kills) the process.
+        let mut server = Self { child, port: 0 };
+        let stdout = server.child.stdout.take().ok_or("no stdout")?;
         let mut first = String::new();
         let mut reader = BufReader::new(stdout);
         reader.read_line(&mut first).map_err(|e| e.to_string())?;
-        let port = match fixed_port {
+        if first.trim().is_empty() {
+            return Err(format!("{command:?} exited before it was ready"));
+        }
+        server.port = match fixed_port {
             Some(port) => port,
             None => first
                 .trim()
@@ -60,7 +66,7 @@ impl Server {
         };
         // Drain the rest of its stdout so it never blocks writing.
         std::thread::spawn(move || reader.lines().map_while(Result::ok).for_each(drop));
-        Ok(Self { child, port })
+        Ok(server)
     }
 
     pub(crate) fn base(&self) -> String {
