@@ -131,9 +131,8 @@ pub(crate) fn callbacks(
     };
     receivers.push(("FastAPI parse + ack", fastapi(None)));
     receivers.push(("FastAPI + SQLite row", fastapi(Some(&fastapi_db))));
-    let stored_before_pg = postgres
-        .as_deref()
-        .and_then(|url| count_url(url, "SELECT COUNT(*) FROM stk_inbox"));
+    let inbox_rows = |url: &str| count_rows(url, "stk_inbox");
+    let stored_before_pg = postgres.as_deref().and_then(inbox_rows);
     for (name, command) in receivers {
         let result = command.and_then(|(command, port)| {
             let server = Server::start(command, port)?;
@@ -146,11 +145,12 @@ pub(crate) fn callbacks(
         }
         rows.push((name, result));
     }
-    let stored_fastapi = count_rows(&fastapi_db);
-    let stored_tracker = count_inbox(&tracker_db);
+    let sqlite = |path: &Path| format!("sqlite://{}", path.display());
+    let stored_fastapi = count_rows(&sqlite(&fastapi_db), "callbacks");
+    let stored_tracker = inbox_rows(&sqlite(&tracker_db));
     let stored_pg = postgres
         .as_deref()
-        .and_then(|url| count_url(url, "SELECT COUNT(*) FROM stk_inbox"))
+        .and_then(inbox_rows)
         .map(|after| after - stored_before_pg.unwrap_or(0));
     let _ = std::fs::remove_dir_all(&dir);
     let _ = writeln!(
@@ -224,12 +224,8 @@ pub(crate) fn callbacks(
     }
 }
 
-fn sqlite_count(path: &Path, sql: &'static str) -> Option<u64> {
-    count_url(&format!("sqlite://{}", path.display()), sql)
-}
-
-/// The single number `sql` selects from the database at `url`.
-fn count_url(url: &str, sql: &'static str) -> Option<u64> {
+/// The number of rows in `table` of the database at `url`.
+fn count_rows(url: &str, table: &str) -> Option<u64> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -237,15 +233,10 @@ fn count_url(url: &str, sql: &'static str) -> Option<u64> {
     runtime.block_on(async {
         sqlx::any::install_default_drivers();
         let pool = sqlx::AnyPool::connect(url).await.ok()?;
-        let n: i64 = sqlx::query_scalar(sql).fetch_one(&pool).await.ok()?;
+        let n: i64 = sqlx::query_scalar(&format!("SELECT COUNT(*) FROM {table}"))
+            .fetch_one(&pool)
+            .await
+            .ok()?;
         u64::try_from(n).ok()
     })
-}
-
-fn count_rows(path: &Path) -> Option<u64> {
-    sqlite_count(path, "SELECT COUNT(*) FROM callbacks")
-}
-
-fn count_inbox(path: &Path) -> Option<u64> {
-    sqlite_count(path, "SELECT COUNT(*) FROM stk_inbox")
 }
