@@ -101,7 +101,10 @@ fn adapter<C: Connector>(c: &mut Criterion, s: Samples<C>) {
     serde_json::to_vec(&body).expect("serializable");
     s.config.push_response(&push).expect("push answer maps");
     let done = s.config.status_response(&id, &status).expect("status maps");
-    assert!(done.is_final(), "{name}: the status sample is not final");
+    assert!(
+        done.status.is_final(),
+        "{name}: the status sample is not final"
+    );
     let event = s
         .config
         .parse_callback(&s.callback)

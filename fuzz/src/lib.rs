@@ -7,7 +7,7 @@
 //! - `<adapter>_callback`, `phone`, `amount`, `reference`: the whole input.
 #![forbid(unsafe_code)]
 
-use stk_core::{Error, PaymentEvent, PaymentStatus, PushAccepted};
+use stk_core::{Error, PaymentEvent, PaymentStatus, PushAccepted, StatusReport};
 use stk_http::RawResponse;
 
 /// The HTTP statuses the response targets try: the documented successes and errors, and the
@@ -66,14 +66,20 @@ pub fn check_push(response: &RawResponse, result: &Result<PushAccepted, Error>) 
 
 /// The invariants of reading a status answer (`allow_processing`: whether the provider has a
 /// `Processing` state; only KulmiPay has).
-pub fn check_status_answer(result: &Result<PaymentStatus, Error>, allow_processing: bool) {
+pub fn check_status_answer(result: &Result<StatusReport, Error>, allow_processing: bool) {
     match result {
-        Ok(status) => {
+        Ok(report) => {
+            let status = &report.status;
             assert!(
                 allow_processing || !matches!(status, PaymentStatus::Processing),
                 "this provider has no processing state"
             );
             check_status(status);
+            // What it names is trimmed and not blank, and it serializes and shows (masked).
+            for named in [&report.merchant_reference, &report.phone].into_iter().flatten() {
+                assert!(!named.is_empty() && named.trim() == named);
+            }
+            let _ = (serde_json::to_string(report), format!("{report:?}"));
         }
         Err(e) => check_error(e),
     }

@@ -1,6 +1,6 @@
 //! Command-line arguments.
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 
 /// Send M-Pesa STK pushes and query payments.
 ///
@@ -69,6 +69,31 @@ pub(crate) enum PaymentsCommand {
         /// The attempt id; every open attempt if omitted.
         id: Option<String>,
     },
+    /// Record your decision for an attempt the provider's answers could not settle
+    /// (`needs_review`, `expired`, outcome unknown): completed or failed, with a note. A
+    /// completed attempt never moves.
+    Resolve {
+        /// The attempt id (`att_…`).
+        id: String,
+        /// Your decision.
+        #[arg(long = "as", value_enum)]
+        resolution: ResolveAs,
+        /// Why, kept on the attempt's timeline (e.g. "statement shows UAB1C2D3E4").
+        #[arg(long)]
+        note: String,
+        /// The M-Pesa receipt of the payment, for `--as completed`, if you know it.
+        #[arg(long)]
+        receipt: Option<String>,
+    },
+}
+
+/// An operator's decision.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum ResolveAs {
+    /// The customer paid.
+    Completed,
+    /// The customer did not pay (the order may be pushed again).
+    Failed,
 }
 
 #[derive(Debug, Args)]
@@ -100,6 +125,11 @@ pub(crate) struct SandboxArgs {
     /// Where the emulators POST webhooks (callbacks), if anywhere.
     #[arg(long)]
     pub(crate) webhook_url: Option<String>,
+
+    /// Seed of the emulators' ids and receipts (default: from the clock, printed; give the
+    /// printed one to replay a run).
+    #[arg(long)]
+    pub(crate) seed: Option<u64>,
 }
 
 #[derive(Debug, Args)]

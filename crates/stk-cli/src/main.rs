@@ -79,6 +79,8 @@ impl CliError {
             Self::Tracker(stk_tracker::TrackerError::Provider { error, .. }) => {
                 output::exit_code(error)
             }
+            Self::Tracker(stk_tracker::TrackerError::Unrecorded { .. }) => exit::UNKNOWN,
+            Self::Tracker(stk_tracker::TrackerError::Store(_)) => exit::STORE,
             Self::Tracker(_) | Self::Usage(_) | Self::Io { .. } => exit::INVALID,
         }
     }

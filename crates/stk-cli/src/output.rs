@@ -18,6 +18,9 @@ pub(crate) mod exit {
     pub(crate) const UNKNOWN: u8 = 4;
     /// `stk status`: the payment is not final yet (pending or processing): not paid.
     pub(crate) const NOT_PAID_YET: u8 = 5;
+    /// The payment store failed before anything was sent: nothing was charged; retry once
+    /// the store is back.
+    pub(crate) const STORE: u8 = 6;
 }
 
 /// The exit code for an error.
@@ -108,9 +111,26 @@ pub(crate) fn cli_error_json(e: &crate::CliError) -> Value {
     match e {
         crate::CliError::Tracker(t) => {
             err["kind"] = json!(t.kind());
-            if let stk_tracker::TrackerError::AlreadyLive { attempt } = t {
-                err["attempt_id"] = json!(attempt.id);
-                err["state"] = json!(attempt.state);
+            match t {
+                stk_tracker::TrackerError::AlreadyLive { attempt } => {
+                    err["attempt_id"] = json!(attempt.id);
+                    err["state"] = json!(attempt.state);
+                }
+                stk_tracker::TrackerError::Unrecorded {
+                    attempt_id,
+                    payment_id,
+                    ..
+                } => {
+                    err["attempt_id"] = json!(attempt_id);
+                    err["payment_id"] = json!(payment_id);
+                }
+                stk_tracker::TrackerError::NotResolvable {
+                    attempt_id, state, ..
+                } => {
+                    err["attempt_id"] = json!(attempt_id);
+                    err["state"] = json!(state);
+                }
+                _ => {}
             }
         }
         crate::CliError::Io { .. } => err["kind"] = json!("io"),

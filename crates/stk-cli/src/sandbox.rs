@@ -21,6 +21,9 @@ fn started<T>(name: &str, port: u16, result: std::io::Result<T>) -> Result<T, Cl
 /// Starts the emulators, prints how to use them, and runs until Ctrl-C or `--duration`.
 pub(crate) async fn run(args: SandboxArgs) -> Result<(), CliError> {
     let delay = Duration::from_millis(args.delay_ms);
+    // Ids and receipts differ on every start (a store kept across restarts must never see
+    // one again for another payment); `--seed` replays a run.
+    let seed = args.seed.unwrap_or_else(clock_seed);
     let ports = [
         args.port,
         args.port.wrapping_add(1),
@@ -29,7 +32,8 @@ pub(crate) async fn run(args: SandboxArgs) -> Result<(), CliError> {
     ];
     let mut kulmipay = KulmiPayEmulatorConfig::default()
         .port(ports[0])
-        .delay(delay);
+        .delay(delay)
+        .seed(seed);
     if let Some(url) = &args.webhook_url {
         kulmipay = kulmipay
             .webhook_url(url.clone())
@@ -46,19 +50,32 @@ pub(crate) async fn run(args: SandboxArgs) -> Result<(), CliError> {
         UpesiPayEmulator::start(
             UpesiPayEmulatorConfig::default()
                 .port(ports[1])
-                .delay(delay),
+                .delay(delay)
+                .seed(seed),
         )
         .await,
     )?;
     let lipia = started(
         "Lipia",
         ports[2],
-        LipiaEmulator::start(LipiaEmulatorConfig::default().port(ports[2]).delay(delay)).await,
+        LipiaEmulator::start(
+            LipiaEmulatorConfig::default()
+                .port(ports[2])
+                .delay(delay)
+                .seed(seed),
+        )
+        .await,
     )?;
     let daraja = started(
         "Daraja",
         ports[3],
-        DarajaEmulator::start(DarajaEmulatorConfig::default().port(ports[3]).delay(delay)).await,
+        DarajaEmulator::start(
+            DarajaEmulatorConfig::default()
+                .port(ports[3])
+                .delay(delay)
+                .seed(seed),
+        )
+        .await,
     )?;
 
     out!("KulmiPay emulator: {}", kulmipay.base_url());
@@ -105,6 +122,7 @@ pub(crate) async fn run(args: SandboxArgs) -> Result<(), CliError> {
         .unwrap_or("http://127.0.0.1:8710/daraja");
     out!("  export DARAJA_CALLBACK_URL={daraja_callback}");
     out!();
+    out!("Seed {seed}: `stk sandbox --seed {seed}` replays this run's ids and receipts.");
     out!("Then, in another terminal: stk push --phone 0712345678 --amount 100 --wait");
     out!(
         "Test numbers script the outcome (README: 0700000001 cancels, 0700000003 has no funds, …)."
@@ -122,4 +140,12 @@ pub(crate) async fn run(args: SandboxArgs) -> Result<(), CliError> {
     lipia.shutdown().await;
     daraja.shutdown().await;
     Ok(())
+}
+
+/// A seed from the clock: a new one on every start.
+fn clock_seed() -> u64 {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    u64::try_from(nanos % u128::from(u64::MAX)).unwrap_or_default() ^ u64::from(std::process::id())
 }

@@ -4,29 +4,55 @@ use std::sync::Arc;
 
 use serde_json::{Value, json};
 use stk::{GuardRules, GuardStore, Guarded, StkProvider};
-use stk_tracker::{Attempt, SqlStore, Tracker, TrackerConfig, TrackerError};
+use stk_tracker::{Attempt, Resolution, SqlStore, Tracker, TrackerConfig, TrackerError};
 
 use crate::CliError;
-use crate::args::PaymentsCommand;
+use crate::args::{PaymentsCommand, ResolveAs};
 
-/// The store URL: `--database`/`STK_DATABASE_URL`, else `<data dir>/stk/payments.db`.
-pub(crate) fn database_url(explicit: Option<&str>) -> Result<String, CliError> {
-    if let Some(url) = explicit.map(str::trim).filter(|u| !u.is_empty()) {
-        if url.contains("://") {
-            return Ok(url.to_owned());
+/// Where payments are recorded: `--database`/`STK_DATABASE_URL`, else
+/// `<data dir>/stk/payments.db`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Database {
+    /// A SQLite file, by path (any file name).
+    File(std::path::PathBuf),
+    /// A `sqlite:` or `postgres://` URL.
+    Url(String),
+}
+
+impl Database {
+    pub(crate) fn from_setting(explicit: Option<&str>) -> Result<Self, CliError> {
+        if let Some(setting) = explicit.map(str::trim).filter(|u| !u.is_empty()) {
+            let lower = setting.to_ascii_lowercase();
+            if ["sqlite:", "postgres://", "postgresql://"]
+                .iter()
+                .any(|scheme| lower.starts_with(scheme))
+            {
+                return Ok(Self::Url(setting.to_owned()));
+            }
+            if let Some((scheme, _)) = setting.split_once("://") {
+                let scheme: String = scheme.chars().take(20).collect();
+                return Err(CliError::Usage(format!(
+                    "unsupported database URL scheme {:?} in --database/STK_DATABASE_URL: use a file path, sqlite:PATH or postgres://…",
+                    printable(&scheme)
+                )));
+            }
+            return Ok(Self::File(setting.into()));
         }
-        return Ok(format!("sqlite://{url}?mode=rwc"));
+        let dir = dirs::data_dir().ok_or_else(|| {
+            CliError::Usage(
+                "no data directory is known for this user: set STK_DATABASE_URL to a file path"
+                    .to_owned(),
+            )
+        })?;
+        Ok(Self::File(dir.join("stk").join("payments.db")))
     }
-    let dir = dirs::data_dir().ok_or_else(|| {
-        CliError::Usage(
-            "no data directory is known for this user: set STK_DATABASE_URL to a file path"
-                .to_owned(),
-        )
-    })?;
-    let path = dir.join("stk").join("payments.db");
-    std::fs::create_dir_all(dir.join("stk"))
-        .map_err(|e| CliError::io(format!("create {}", dir.join("stk").display()), e))?;
-    Ok(format!("sqlite://{}?mode=rwc", path.display()))
+
+    async fn open(&self) -> Result<SqlStore, TrackerError> {
+        Ok(match self {
+            Self::File(path) => SqlStore::open_sqlite(path).await?,
+            Self::Url(url) => SqlStore::connect(url).await?,
+        })
+    }
 }
 
 /// The abuse rules a provider documents, if any: the CLI keeps below them unless `--no-guard`.
@@ -46,8 +72,7 @@ pub(crate) async fn open_store(
     provider: Box<dyn StkProvider>,
     guard: bool,
 ) -> Result<(Arc<SqlStore>, Arc<dyn StkProvider>), CliError> {
-    let url = database_url(database)?;
-    let store = Arc::new(SqlStore::connect(&url).await.map_err(TrackerError::from)?);
+    let store = Arc::new(Database::from_setting(database)?.open().await?);
     let provider: Arc<dyn StkProvider> = match documented_guard_rules(provider.name()) {
         Some(rules) if guard => Arc::new(Guarded::with_store(
             provider,
@@ -153,6 +178,25 @@ pub(crate) async fn payments(
             }
             json!({ "attempts": attempts })
         }
+        PaymentsCommand::Resolve {
+            id,
+            resolution,
+            note,
+            receipt,
+        } => {
+            let resolution = match resolution {
+                ResolveAs::Completed => Resolution::Completed,
+                ResolveAs::Failed => Resolution::Failed,
+            };
+            let attempt = tracker
+                .resolve(&id, resolution, &note, receipt.as_deref())
+                .await?;
+            if !json {
+                out!("{}", attempt_line(&attempt));
+                return Ok(());
+            }
+            json!({ "attempt": attempt })
+        }
     };
     out!("{out}");
     Ok(())
@@ -214,14 +258,28 @@ mod tests {
     }
 
     #[test]
-    fn database_urls() {
+    fn database_settings() {
+        let file = |p: &str| Database::File(p.into());
+        let url = |u: &str| Database::Url(u.to_owned());
         assert_eq!(
-            database_url(Some("/tmp/x.db")).unwrap(),
-            "sqlite:///tmp/x.db?mode=rwc"
+            Database::from_setting(Some("/tmp/x.db")).unwrap(),
+            file("/tmp/x.db")
         );
         assert_eq!(
-            database_url(Some("postgres://u@h/db")).unwrap(),
-            "postgres://u@h/db"
+            Database::from_setting(Some(" a b?%.db ")).unwrap(),
+            file("a b?%.db")
         );
+        for setting in [
+            "sqlite:///tmp/x.db",
+            "sqlite:x.db",
+            "SQLITE://x.db",
+            "postgres://u@h/db",
+            "postgresql://h/db",
+        ] {
+            assert_eq!(Database::from_setting(Some(setting)).unwrap(), url(setting));
+        }
+        let refused = Database::from_setting(Some("mysql://u:secret@h/db")).unwrap_err();
+        assert!(!refused.to_string().contains("secret"), "{refused}");
+        assert!(refused.to_string().contains("mysql"), "{refused}");
     }
 }

@@ -279,16 +279,85 @@ fn amounts_with_separators_are_refused_not_guessed() {
 
 #[test]
 fn a_bad_database_url_is_a_typed_error_without_its_password() {
-    for url in ["mysql://user:hunter2@db/x", "/proc/no-such-dir/payments.db"] {
+    // (setting, exit code, error kind): an unsupported scheme is a usage error; a store that
+    // cannot be opened is a store error (exit 6: nothing was sent). No password, in any of
+    // the URL's forms, appears.
+    let cases = [
+        ("mysql://user:hunter2@db/x", 2, "usage"),
+        ("/proc/no-such-dir/payments.db", 6, "store"),
+        ("postgres://user:hunter2@127.0.0.1:9/pay", 6, "store"),
+        (
+            "postgres://user@127.0.0.1:9/pay?password=hunter2&sslmode=disable",
+            6,
+            "store",
+        ),
+        (
+            "postgresql://127.0.0.1:9/pay?user=u&password=hunter%32",
+            6,
+            "store",
+        ),
+    ];
+    for (url, code, kind) in cases {
         let out = Command::new(env!("CARGO_BIN_EXE_stk"))
             .args(["--json", "payments", "list"])
             .env_remove("STK_PROVIDER")
             .env("STK_DATABASE_URL", url)
             .output()
             .unwrap();
-        assert_eq!(out.status.code(), Some(2), "{url}");
+        assert_eq!(out.status.code(), Some(code), "{url}");
         let json: Value = serde_json::from_slice(&out.stdout).unwrap();
-        assert_eq!(json["error"]["kind"], "store", "{url}: {json}");
-        assert!(!json.to_string().contains("hunter2"), "{json}");
+        assert_eq!(json["error"]["kind"], kind, "{url}: {json}");
+        let shown = format!("{json}{}", String::from_utf8_lossy(&out.stderr));
+        assert!(!shown.contains("hunter"), "{shown}");
     }
+}
+
+/// Every documented way to name a new SQLite file creates it: a plain path (spaces, `?`,
+/// `%`, `#` included), `sqlite:///absolute`, `sqlite:relative`, in a directory that does not
+/// exist yet.
+#[test]
+fn every_documented_sqlite_setting_creates_a_new_store() {
+    let base = std::env::temp_dir().join(format!("stk-cli-db-{}", fastrand::u64(..)));
+    let odd = base.join("a dir/pay?ments 100%#1.db");
+    let settings = [
+        (odd.display().to_string(), odd.clone()),
+        (
+            format!("sqlite://{}", base.join("new/a.db").display()),
+            base.join("new/a.db"),
+        ),
+        (
+            format!("sqlite:{}", base.join("b.db").display()),
+            base.join("b.db"),
+        ),
+    ];
+    for (setting, file) in settings {
+        let out = Command::new(env!("CARGO_BIN_EXE_stk"))
+            .args(["--json", "push", "--phone", "0712345678", "--amount", "100"])
+            .env_remove("STK_PROVIDER")
+            .env("STK_MOCK_DELAY_MS", "0")
+            .env("STK_DATABASE_URL", &setting)
+            .output()
+            .unwrap();
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{setting}: {}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+        assert!(
+            file.is_file(),
+            "{setting}: {} was not created",
+            file.display()
+        );
+    }
+    let relative = Command::new(env!("CARGO_BIN_EXE_stk"))
+        .args(["--json", "payments", "list"])
+        .current_dir(&base)
+        .env_remove("STK_PROVIDER")
+        .env("STK_DATABASE_URL", "sqlite:rel.db")
+        .output()
+        .unwrap();
+    assert_eq!(relative.status.code(), Some(0));
+    assert!(base.join("rel.db").is_file());
+    let _ = std::fs::remove_dir_all(&base);
 }

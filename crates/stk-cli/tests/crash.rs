@@ -1,5 +1,7 @@
-//! Crashes (SIGKILL) at the worst moments lose nothing: the `stk` binary over the UpesiPay
-//! emulator on 127.0.0.1, with `STK_TRACKER_CRASH_AT` making the process kill itself.
+//! Crashes (SIGKILL) at the worst moments lose nothing: the `stk` binary over the Lipia
+//! emulator on 127.0.0.1 (flat callbacks: they carry the id Lipia's status query takes, and
+//! its answer names the order, so a callback can prove a payment whose push answer a crash
+//! lost), with `STK_TRACKER_CRASH_AT` making the process kill itself.
 
 #![allow(clippy::unwrap_used)]
 
@@ -7,19 +9,21 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use serde_json::Value;
-use stk_emulator::{UpesiPayEmulator, UpesiPayEmulatorConfig};
+use stk_emulator::{LipiaCallbackShape, LipiaEmulator, LipiaEmulatorConfig};
 use tokio::io::{AsyncBufReadExt, BufReader, Lines};
 use tokio::process::{Child, ChildStdout, Command};
 
 struct Rig {
-    emulator: UpesiPayEmulator,
+    emulator: LipiaEmulator,
     env: Vec<(&'static str, String)>,
 }
 
 impl Rig {
     async fn start() -> Self {
-        let emulator = UpesiPayEmulator::start(
-            UpesiPayEmulatorConfig::default().delay(Duration::from_millis(100)),
+        let emulator = LipiaEmulator::start(
+            LipiaEmulatorConfig::default()
+                .delay(Duration::from_millis(100))
+                .callback_shape(LipiaCallbackShape::Flat),
         )
         .await
         .unwrap();
@@ -32,10 +36,9 @@ impl Rig {
             .display()
             .to_string();
         let env = vec![
-            ("STK_PROVIDER", "upesipay".to_owned()),
-            ("UPESIPAY_BASE_URL", emulator.base_url().to_owned()),
-            ("UPESIPAY_API_TOKEN", emulator.token().to_owned()),
-            ("UPESIPAY_CHANNEL_ID", emulator.channel_id().to_string()),
+            ("STK_PROVIDER", "lipia".to_owned()),
+            ("LIPIA_BASE_URL", emulator.base_url().to_owned()),
+            ("LIPIA_API_KEY", emulator.api_key().to_owned()),
             ("STK_DATABASE_URL", database),
         ];
         Self { emulator, env }

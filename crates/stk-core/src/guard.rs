@@ -12,7 +12,7 @@ use tokio::time::Instant;
 
 use crate::{
     AmountLimits, CallbackAck, CallbackRequest, Error, PaymentEvent, PaymentId, PaymentStatus,
-    PhoneNumber, PushAccepted, StkProvider, StkPushRequest,
+    PhoneNumber, PushAccepted, StatusReport, StkProvider, StkPushRequest,
 };
 
 /// Refuse pushes to a number once it has had `max_successive_failures` failures in a row,
@@ -505,10 +505,14 @@ impl<P: StkProvider> StkProvider for Guarded<P> {
     }
 
     async fn status(&self, id: &PaymentId) -> Result<PaymentStatus, Error> {
-        let status = self.inner.status(id).await?;
-        self.observe(&[Some(id.as_str())], &status);
+        self.status_report(id).await.map(|report| report.status)
+    }
+
+    async fn status_report(&self, id: &PaymentId) -> Result<StatusReport, Error> {
+        let report = self.inner.status_report(id).await?;
+        self.observe(&[Some(id.as_str())], &report.status);
         self.shared.flush().await?;
-        Ok(status)
+        Ok(report)
     }
 
     fn parse_callback(&self, callback: &CallbackRequest) -> Result<PaymentEvent, Error> {

@@ -41,7 +41,9 @@ pub use poll::{PollPolicy, wait_for_final, wait_for_final_with};
 pub use provider::StkProvider;
 pub use reference::{CallbackUrl, Description, FieldError, Metadata, Reference, is_loopback};
 pub use request::{PaymentId, PushAccepted, StkPushRequest, StkPushRequestBuilder};
-pub use status::{Completed, Failure, FailureReason, PaymentEvent, PaymentStatus, ResultCode};
+pub use status::{
+    Completed, Failure, FailureReason, PaymentEvent, PaymentStatus, ResultCode, StatusReport,
+};
 pub use webhook::{CallbackAck, CallbackRequest, SeenEvents, secrets_match};
 
 /// Re-exported so providers and wrappers can implement [`StkProvider`] without a direct

@@ -7,7 +7,7 @@ use async_trait::async_trait;
 
 use crate::{
     AmountLimits, CallbackAck, CallbackRequest, Error, PaymentEvent, PaymentId, PaymentStatus,
-    PushAccepted, StkPushRequest,
+    PushAccepted, StatusReport, StkPushRequest,
 };
 
 /// A way to send STK pushes: an aggregator adapter, Daraja, the fake provider, or a wrapper
@@ -34,6 +34,14 @@ pub trait StkProvider: Send + Sync + fmt::Debug {
     /// Asks the provider where a payment stands. Safe to repeat.
     async fn status(&self, id: &PaymentId) -> Result<PaymentStatus, Error>;
 
+    /// Asks where a payment stands, with the merchant reference and phone the provider's
+    /// answer names ([`StatusReport`]): what a tracker compares before a callback's claim may
+    /// pay an order. The default names neither (providers whose answers carry them override
+    /// it; every adapter in this workspace does).
+    async fn status_report(&self, id: &PaymentId) -> Result<StatusReport, Error> {
+        self.status(id).await.map(StatusReport::new)
+    }
+
     /// Verifies and parses a callback the provider POSTed to you.
     fn parse_callback(&self, callback: &CallbackRequest) -> Result<PaymentEvent, Error>;
 
@@ -59,6 +67,9 @@ macro_rules! forward {
             }
             async fn status(&self, id: &PaymentId) -> Result<PaymentStatus, Error> {
                 (**self).status(id).await
+            }
+            async fn status_report(&self, id: &PaymentId) -> Result<StatusReport, Error> {
+                (**self).status_report(id).await
             }
             fn parse_callback(&self, callback: &CallbackRequest) -> Result<PaymentEvent, Error> {
                 (**self).parse_callback(callback)

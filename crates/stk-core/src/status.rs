@@ -274,6 +274,84 @@ impl fmt::Display for PaymentStatus {
     }
 }
 
+/// A status answer with what it says about *whose* payment it is: the merchant reference and
+/// the phone the provider's own answer names (receipt, amount and time are in
+/// [`Completed`]). Fields the provider's answer does not carry are `None`.
+///
+/// This is the provider's own proof that a payment belongs to an order: a tracker lets an id
+/// that only a callback supplied pay an order only when this report names that order.
+#[derive(Clone, PartialEq, Eq, serde::Serialize)]
+#[non_exhaustive]
+pub struct StatusReport {
+    /// Where the payment stands (serialized flat: `status`, then its fields).
+    #[serde(flatten)]
+    pub status: PaymentStatus,
+    /// The merchant reference (your order) the answer names, trimmed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub merchant_reference: Option<String>,
+    /// The phone the answer names, as the provider wrote it (trimmed); compare it after
+    /// [`PhoneNumber::parse`](crate::PhoneNumber::parse). Masked in `Debug`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub phone: Option<String>,
+}
+
+impl StatusReport {
+    /// A report of `status` that names no order or phone.
+    pub fn new(status: PaymentStatus) -> Self {
+        Self {
+            status,
+            merchant_reference: None,
+            phone: None,
+        }
+    }
+
+    /// Sets the merchant reference the answer names (blank is `None`).
+    pub fn merchant_reference(mut self, reference: Option<&str>) -> Self {
+        self.merchant_reference = non_blank(reference);
+        self
+    }
+
+    /// Sets the phone the answer names (blank is `None`).
+    pub fn phone(mut self, phone: Option<&str>) -> Self {
+        self.phone = non_blank(phone);
+        self
+    }
+
+    /// The phone the answer names, canonical (`2547…`): `None` when it names none,
+    /// `Some(Err(()))` when it names one that is not a Kenyan mobile number.
+    pub fn parsed_phone(&self) -> Option<Result<crate::PhoneNumber, ()>> {
+        self.phone
+            .as_deref()
+            .map(|p| crate::PhoneNumber::parse(p).map_err(|_| ()))
+    }
+}
+
+fn non_blank(text: Option<&str>) -> Option<String> {
+    text.map(str::trim)
+        .filter(|t| !t.is_empty())
+        .map(str::to_owned)
+}
+
+impl From<PaymentStatus> for StatusReport {
+    fn from(status: PaymentStatus) -> Self {
+        Self::new(status)
+    }
+}
+
+impl fmt::Debug for StatusReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let phone = self.parsed_phone().map(|p| match p {
+            Ok(phone) => phone.masked(),
+            Err(()) => "<not a Kenyan mobile number>".to_owned(),
+        });
+        f.debug_struct("StatusReport")
+            .field("status", &self.status)
+            .field("merchant_reference", &self.merchant_reference)
+            .field("phone", &phone)
+            .finish()
+    }
+}
+
 /// What a provider's callback (webhook) says about a payment.
 ///
 /// Callbacks are unsigned or weakly signed at most providers: treat an event as a hint and

@@ -79,7 +79,7 @@ use std::time::SystemTime;
 use reqwest::header::{HeaderMap, HeaderValue};
 use stk_core::{
     AmountLimits, CallbackAck, CallbackRequest, Error, Operation, PaymentEvent, PaymentId,
-    PaymentStatus, PushAccepted, StkPushRequest,
+    PushAccepted, StatusReport, StkPushRequest,
 };
 use stk_http::{
     ClientOptions, Connector, Endpoints, HttpClient, HttpProvider, RawResponse, Request,
@@ -153,7 +153,7 @@ impl Connector for DarajaConfig {
         &self,
         id: &PaymentId,
         response: &RawResponse,
-    ) -> Result<PaymentStatus, Error> {
+    ) -> Result<StatusReport, Error> {
         mapping::status_response(id, response)
     }
 

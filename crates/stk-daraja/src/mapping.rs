@@ -49,7 +49,7 @@ use std::time::Duration;
 use secrecy::SecretString;
 use stk_core::{
     Completed, Error, Failure, Operation, PaymentId, PaymentStatus, PushAccepted, ResultCode,
-    excerpt,
+    StatusReport, excerpt,
 };
 use stk_http::serde_helpers::from_slice;
 use stk_http::{RawResponse, status_error};
@@ -224,7 +224,13 @@ pub(crate) fn push_response(response: &RawResponse) -> Result<PushAccepted, Erro
 pub(crate) fn status_response(
     id: &PaymentId,
     response: &RawResponse,
-) -> Result<PaymentStatus, Error> {
+) -> Result<StatusReport, Error> {
+    status_of(id, response).map(StatusReport::new)
+}
+
+/// The status a query answer gives. Daraja's answer names no reference, phone, amount or
+/// receipt: the `CheckoutRequestID` it was asked about is its only tie to the push.
+fn status_of(id: &PaymentId, response: &RawResponse) -> Result<PaymentStatus, Error> {
     if let Some(body) = error_body(response) {
         if code_of(&body) == BEING_PROCESSED && !mentions(message_of(&body), "credential") {
             return Ok(PaymentStatus::Pending);
@@ -367,11 +373,11 @@ mod tests {
         let id = PaymentId::new("ws_CO_1");
         let pending = r#"{"requestId":"ws_CO_1","errorCode":"500.001.1001","errorMessage":"The transaction is being processed"}"#;
         assert_eq!(
-            status_response(&id, &raw(500, pending)),
+            status_of(&id, &raw(500, pending)),
             Ok(PaymentStatus::Pending)
         );
         let cancelled = r#"{"ResponseCode":"0","ResponseDescription":"The service request has been accepted successsfully","MerchantRequestID":"1-2-3","CheckoutRequestID":"ws_CO_1","ResultCode":"1032","ResultDesc":"Request cancelled by user"}"#;
-        let Ok(PaymentStatus::Failed(f)) = status_response(&id, &raw(200, cancelled)) else {
+        let Ok(PaymentStatus::Failed(f)) = status_of(&id, &raw(200, cancelled)) else {
             panic!("failed")
         };
         assert_eq!(f.reason, stk_core::FailureReason::Cancelled);

@@ -17,7 +17,7 @@ use reqwest::header::{HeaderMap, HeaderValue};
 use serde::Serialize;
 use stk_core::{
     AmountLimits, CallbackAck, CallbackRequest, Error, Operation, PaymentEvent, PaymentId,
-    PaymentStatus, PushAccepted, StkProvider, StkPushRequest, async_trait,
+    PaymentStatus, PushAccepted, StatusReport, StkProvider, StkPushRequest, async_trait,
 };
 use tracing::Instrument;
 use url::Url;
@@ -112,12 +112,13 @@ pub trait Connector: fmt::Debug + Send + Sync + 'static {
     fn push_response(&self, response: &RawResponse) -> Result<PushAccepted, Error>;
     /// The status query for `id`.
     fn status_request(&self, id: &PaymentId) -> Request<Self::StatusBody>;
-    /// Reads the answer to a status query about `id`.
+    /// Reads the answer to a status query about `id`, with the merchant reference and phone
+    /// it names where the provider's answer carries them.
     fn status_response(
         &self,
         id: &PaymentId,
         response: &RawResponse,
-    ) -> Result<PaymentStatus, Error>;
+    ) -> Result<StatusReport, Error>;
 
     /// Verifies and parses a callback.
     fn parse_callback(&self, callback: &CallbackRequest) -> Result<PaymentEvent, Error>;
@@ -262,6 +263,10 @@ impl<C: Connector> StkProvider for HttpProvider<C> {
     }
 
     async fn status(&self, id: &PaymentId) -> Result<PaymentStatus, Error> {
+        self.status_report(id).await.map(|report| report.status)
+    }
+
+    async fn status_report(&self, id: &PaymentId) -> Result<StatusReport, Error> {
         let connector = &self.inner.connector;
         let span = tracing::debug_span!("stk.status", provider = C::NAME, payment_id = %id);
         async {
@@ -424,9 +429,9 @@ mod tests {
             &self,
             id: &PaymentId,
             response: &RawResponse,
-        ) -> Result<PaymentStatus, Error> {
+        ) -> Result<StatusReport, Error> {
             match response.status {
-                200 => Ok(PaymentStatus::Pending),
+                200 => Ok(StatusReport::new(PaymentStatus::Pending)),
                 _ => Err(crate::status_error(
                     "t",
                     Operation::Status,

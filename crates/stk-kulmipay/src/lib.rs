@@ -32,8 +32,8 @@ mod mapping;
 mod wire;
 
 use stk_core::{
-    AmountLimits, CallbackRequest, Error, InvalidRequest, PaymentEvent, PaymentId, PaymentStatus,
-    PushAccepted, StkPushRequest,
+    AmountLimits, CallbackRequest, Error, InvalidRequest, PaymentEvent, PaymentId, PushAccepted,
+    StatusReport, StkPushRequest,
 };
 use stk_http::{ClientOptions, Connector, Endpoints, HttpProvider, RawResponse, Request};
 
@@ -101,7 +101,7 @@ impl Connector for KulmiPayConfig {
         &self,
         id: &PaymentId,
         response: &RawResponse,
-    ) -> Result<PaymentStatus, Error> {
+    ) -> Result<StatusReport, Error> {
         mapping::status_response(id, response)
     }
 

@@ -23,7 +23,7 @@
 use serde_json::Value;
 use stk_core::{
     Completed, Error, Failure, FailureReason, Operation, PaymentId, PaymentStatus, PushAccepted,
-    ResultCode, excerpt,
+    ResultCode, StatusReport, excerpt,
 };
 
 use stk_http::serde_helpers::from_slice;
@@ -121,7 +121,7 @@ pub(crate) fn push_response(
 pub(crate) fn status_response(
     id: &PaymentId,
     response: &RawResponse,
-) -> Result<PaymentStatus, Error> {
+) -> Result<StatusReport, Error> {
     if !response.is_success() {
         return Err(error_response(Operation::Status, Some(id), response));
     }
@@ -129,7 +129,9 @@ pub(crate) fn status_response(
     let parsed: StatusResponse =
         from_slice(body).ok_or_else(|| Error::unexpected(NAME, Some(status), body))?;
     match parsed.invoice {
-        Some(invoice) if invoice.state.is_some() => Ok(invoice_status(&invoice)),
+        Some(invoice) if invoice.state.is_some() => Ok(StatusReport::new(invoice_status(&invoice))
+            .merchant_reference(invoice.api_ref.as_deref())
+            .phone(invoice.account.as_deref())),
         _ => Err(Error::unexpected(NAME, Some(status), body)),
     }
 }

@@ -42,8 +42,8 @@ mod mapping;
 mod wire;
 
 use stk_core::{
-    AmountLimits, CallbackAck, CallbackRequest, Error, PaymentEvent, PaymentId, PaymentStatus,
-    PushAccepted, StkPushRequest,
+    AmountLimits, CallbackAck, CallbackRequest, Error, PaymentEvent, PaymentId, PushAccepted,
+    StatusReport, StkPushRequest,
 };
 use stk_http::{ClientOptions, Connector, Endpoints, HttpProvider, RawResponse, Request};
 
@@ -96,7 +96,7 @@ impl Connector for LipiaConfig {
         &self,
         id: &PaymentId,
         response: &RawResponse,
-    ) -> Result<PaymentStatus, Error> {
+    ) -> Result<StatusReport, Error> {
         mapping::status_response(id, response)
     }
 

@@ -31,7 +31,7 @@
 use serde_json::Value;
 use stk_core::{
     Completed, Error, Failure, FailureReason, Operation, PaymentId, PaymentStatus, PhoneNumber,
-    PushAccepted, ResultCode, excerpt,
+    PushAccepted, ResultCode, StatusReport, excerpt,
 };
 use stk_http::serde_helpers::from_slice;
 use stk_http::{RawResponse, status_error};
@@ -241,7 +241,7 @@ pub(crate) fn push_response(response: &RawResponse) -> Result<PushAccepted, Erro
 pub(crate) fn status_response(
     id: &PaymentId,
     response: &RawResponse,
-) -> Result<PaymentStatus, Error> {
+) -> Result<StatusReport, Error> {
     if !response.is_success() {
         return Err(error_response(Operation::Status, Some(id), response));
     }
@@ -250,12 +250,15 @@ pub(crate) fn status_response(
     if envelope.is_error() {
         return Err(envelope_error(Operation::Status, Some(id), &envelope));
     }
-    envelope
+    let record = envelope
         .data
         .as_ref()
         .and_then(|d| d.response.as_ref())
-        .and_then(record_status)
-        .ok_or_else(unexpected)
+        .ok_or_else(unexpected)?;
+    let status = record_status(record).ok_or_else(unexpected)?;
+    Ok(StatusReport::new(status)
+        .merchant_reference(record.ExternalReference.as_deref())
+        .phone(record.Phone.as_deref()))
 }
 
 #[cfg(test)]
@@ -272,23 +275,27 @@ mod tests {
         let id = PaymentId::new("abc");
         let pending = r#"{"success":true,"data":{"response":{"Status":"PENDING","ResultCode":0},"status":false}}"#;
         assert_eq!(
-            status_response(&id, &raw(200, pending)),
+            status_response(&id, &raw(200, pending)).map(|r| r.status),
             Ok(PaymentStatus::Pending)
         );
         let failed = r#"{"success":true,"data":{"response":{"Status":"failed","ResultCode":1032,"ResultDesc":"Request cancelled by user"},"status":false}}"#;
-        let Ok(PaymentStatus::Failed(f)) = status_response(&id, &raw(200, failed)) else {
+        let Ok(PaymentStatus::Failed(f)) =
+            status_response(&id, &raw(200, failed)).map(|r| r.status)
+        else {
             panic!("failed")
         };
         assert_eq!(f.reason, FailureReason::Cancelled);
         let done = r#"{"success":true,"data":{"response":{"Status":"SUCCESS","ResultCode":0,"MpesaReceiptNumber":"NEF61H8J60","Amount":100,"TransactionDate":"20240115103000"},"status":true}}"#;
-        let Ok(PaymentStatus::Completed(c)) = status_response(&id, &raw(200, done)) else {
+        let Ok(PaymentStatus::Completed(c)) =
+            status_response(&id, &raw(200, done)).map(|r| r.status)
+        else {
             panic!("completed")
         };
         assert_eq!(c.receipt.as_deref(), Some("NEF61H8J60"));
         assert_eq!(c.amount.map(Amount::shillings), Some(100));
         let odd = r#"{"success":true,"data":{"response":{"Status":"QUEUED"}}}"#;
         assert_eq!(
-            status_response(&id, &raw(200, odd)),
+            status_response(&id, &raw(200, odd)).map(|r| r.status),
             Ok(PaymentStatus::Pending)
         );
     }

@@ -6,8 +6,8 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use stk_core::{
     AmountLimits, CallbackRequest, Completed, Error, Failure, PaymentEvent, PaymentId,
-    PaymentStatus, PhoneNumber, PushAccepted, ResultCode, StkProvider, StkPushRequest, async_trait,
-    secrets_match,
+    PaymentStatus, PhoneNumber, PushAccepted, ResultCode, StatusReport, StkProvider,
+    StkPushRequest, async_trait, secrets_match,
 };
 use tokio::sync::broadcast;
 use tokio::time::Instant;
@@ -279,9 +279,19 @@ impl StkProvider for MockProvider {
     }
 
     async fn status(&self, id: &PaymentId) -> Result<PaymentStatus, Error> {
+        self.status_report(id).await.map(|report| report.status)
+    }
+
+    /// The fake provider's answer names the payment's reference and phone, as KulmiPay's
+    /// and Lipia's do.
+    async fn status_report(&self, id: &PaymentId) -> Result<StatusReport, Error> {
         let sim = lock(&self.inner.simulation);
         sim.get(id)
-            .map(|p| p.status_at(Instant::now()))
+            .map(|p| {
+                StatusReport::new(p.status_at(Instant::now()))
+                    .merchant_reference(Some(&p.reference))
+                    .phone(Some(&p.phone.international()))
+            })
             .ok_or_else(|| Error::UnknownPayment {
                 provider: NAME,
                 id: id.clone(),

@@ -3,13 +3,17 @@
 //! an attempt.
 
 use serde_json::json;
-use stk_core::{CallbackAck, CallbackRequest, PaymentEvent, PaymentId, PaymentStatus};
+use stk_core::{
+    CallbackAck, CallbackRequest, PaymentEvent, PaymentId, PaymentStatus, StatusReport,
+};
 
+use crate::AttemptState;
+use crate::binding::{Tie, Verdict, judge};
 use crate::error::TrackerError;
 use crate::ids;
 use crate::model::{Attempt, InboxItem, Inserted, Source};
-use crate::store::AttemptKeys;
-use crate::tracker::{Evidence, Tracker, ms, observed};
+use crate::store::{AttemptKeys, Held};
+use crate::tracker::{Evidence, Tracker, ms};
 
 /// What processing a callback concluded.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -37,9 +41,10 @@ pub enum CallbackOutcome {
     Invalid,
     /// No attempt carries any of its ids or its reference; kept in the inbox.
     Unmatched,
-    /// It could not be confirmed now (no id to query, or the query failed); the sweeper will
-    /// query again.
-    Deferred {
+    /// A claim the provider's answers can neither confirm nor refute (no id to query, or an
+    /// answer that does not tie the payment to this order): evidence only, raised as a
+    /// `needs_review` event.
+    NeedsReview {
         /// The attempt.
         attempt_id: String,
     },
@@ -53,7 +58,7 @@ impl CallbackOutcome {
             Self::Mismatch { .. } => "mismatch",
             Self::Invalid => "invalid",
             Self::Unmatched => "unmatched",
-            Self::Deferred { .. } => "deferred",
+            Self::NeedsReview { .. } => "needs_review",
         }
     }
 
@@ -62,7 +67,7 @@ impl CallbackOutcome {
             Self::Applied { attempt_id, .. }
             | Self::NotConfirmed { attempt_id }
             | Self::Mismatch { attempt_id }
-            | Self::Deferred { attempt_id } => Some(attempt_id),
+            | Self::NeedsReview { attempt_id } => Some(attempt_id),
             Self::Invalid | Self::Unmatched => None,
         }
     }
@@ -233,7 +238,7 @@ impl Tracker {
         }
         // A paid attempt cannot move: a re-delivery or a late claim needs no status query
         // (this keeps a flood of callbacks from becoming a flood of queries).
-        if attempt.state == crate::AttemptState::Completed {
+        if attempt.state == AttemptState::Completed {
             return Ok(if event.status.as_str() == "completed" {
                 CallbackOutcome::Applied {
                     attempt_id,
@@ -243,59 +248,87 @@ impl Tracker {
                 CallbackOutcome::NotConfirmed { attempt_id }
             });
         }
-        // Confirm by status query: the attempt's own id first, else the one the callback
-        // says `status()` accepts. An id only the callback supplies binds nothing unless the
-        // provider confirms the callback's final claim under it.
-        let bound_by_callback = attempt.payment_id.is_none();
-        let query_id = attempt
-            .payment_id
-            .clone()
-            .map(PaymentId::new)
-            .or_else(|| event.status_id.clone());
-        let Some(query_id) = query_id else {
-            // Nothing to query by: the claim stays in the inbox as evidence; the attempt is
-            // flagged for review at its deadline.
-            return Ok(CallbackOutcome::Deferred { attempt_id });
+        // Confirm by status query: the attempt's own id (the provider's answer to the push
+        // gave it) first, else the id the callback says `status()` accepts. What the answer
+        // may then do is decided by the binding rules (`crate::binding`).
+        let (query_id, tie) = match (&attempt.payment_id, &event.status_id) {
+            (Some(own), _) => (PaymentId::new(own.clone()), Tie::Own),
+            (None, Some(claimed)) => (claimed.clone(), Tie::Claimed),
+            (None, None) => {
+                let why = "the callback carries no id the provider's status query accepts, and the provider cannot be asked by merchant reference";
+                return self
+                    .unverifiable(&attempt, &event, None, why, &item.id)
+                    .await;
+            }
         };
-        let status = provider
-            .status(&query_id)
+        if tie == Tie::Claimed {
+            // An id another attempt holds pays nothing here (and costs no query).
+            if let Some(other) = self
+                .inner
+                .store
+                .attempt_holding(provider.name(), Held::PaymentId(query_id.as_str()))
+                .await
+                .map_err(store_err)?
+                .filter(|other| other.id != attempt.id)
+            {
+                let detail = json!({ "callback": event, "held_by": other.id, "key": query_id });
+                self.anomaly(&attempt, "payment_id_already_bound", detail, &item.id)
+                    .await
+                    .map_err(with_attempt)?;
+                return Ok(CallbackOutcome::Mismatch { attempt_id });
+            }
+        }
+        let report = provider
+            .status_report(&query_id)
             .await
             .map_err(|e| Failed::Transient(format!("the status query failed: {e}")))?;
-        if let Some(what) = status_mismatch(&attempt, &status) {
-            self.anomaly(
-                &attempt,
-                what,
-                json!({ "callback": event, "status": status }),
-                &item.id,
-            )
-            .await
-            .map_err(with_attempt)?;
-            return Ok(CallbackOutcome::Mismatch { attempt_id });
+        let verdict = judge(&attempt, &report, tie);
+        match verdict {
+            Verdict::Proven => {}
+            Verdict::Mismatch { field } => {
+                let detail = json!({ "field": field, "callback": event, "status": report, "queried": query_id });
+                self.anomaly(&attempt, "status_mismatch", detail, &item.id)
+                    .await
+                    .map_err(with_attempt)?;
+                return Ok(CallbackOutcome::Mismatch { attempt_id });
+            }
+            Verdict::Unproven { why } => {
+                return self
+                    .unverifiable(&attempt, &event, Some(&report), why, &item.id)
+                    .await;
+            }
         }
-        let confirmed = status.as_str() == event.status.as_str();
-        if bound_by_callback && !(confirmed && status.is_final()) {
-            return Ok(CallbackOutcome::NotConfirmed { attempt_id });
-        }
+        let confirmed = report.status.as_str() == event.status.as_str();
+        // Daraja's answer has no receipt: the confirmed callback's is kept, marked as such,
+        // unless another completed attempt holds it.
+        let (status, receipt_from_callback) = if confirmed {
+            self.with_callback_receipt(&attempt, report.status.clone(), &event, &item.id)
+                .await
+                .map_err(with_attempt)?
+        } else {
+            (report.status.clone(), false)
+        };
         let before = (attempt.state, attempt.version);
         let evidence = Evidence {
-            observed: observed(&status),
-            source: Source::Callback,
-            detail: json!({
-                "callback": event,
-                "status": status,
-                "confirmed": confirmed,
-                "inbox_id": item.id,
-                "queried_by_callback_id": bound_by_callback,
-            }),
             payment_id: Some(query_id.to_string()),
             // A callback the query did not confirm (forged, or early) records none of its
             // claims on the attempt: its CheckoutRequestID would match later callbacks.
             checkout_request_id: event.checkout_request_id.clone().filter(|_| confirmed),
+            ..Evidence::of_status(
+                Source::Callback,
+                status,
+                json!({
+                    "callback": event,
+                    "status": report,
+                    "confirmed": confirmed,
+                    "inbox_id": item.id,
+                    "queried_by_callback_id": tie == Tie::Claimed,
+                    "binding": verdict.to_json(),
+                    "receipt_from_callback": receipt_from_callback,
+                }),
+            )
         };
-        let after = self
-            .apply(attempt, evidence, Some(&status))
-            .await
-            .map_err(with_attempt)?;
+        let after = self.apply(attempt, evidence).await.map_err(with_attempt)?;
         let changed = (after.state, after.version) != before;
         if confirmed {
             Ok(CallbackOutcome::Applied {
@@ -305,6 +338,74 @@ impl Tracker {
         } else {
             Ok(CallbackOutcome::NotConfirmed { attempt_id })
         }
+    }
+
+    /// A claim the provider's answers cannot confirm or refute. A non-final claim is simply
+    /// not confirmed. While the push's own answer is still expected (`created`) a final one
+    /// waits in the inbox and is processed again later: that answer brings the id to query
+    /// (or, if it never comes, the attempt becomes outcome-unknown and the claim is raised).
+    /// Otherwise the claim is evidence, raised once per attempt as a `needs_review` event
+    /// (every further claim is recorded on the timeline), and nothing moves.
+    async fn unverifiable(
+        &self,
+        attempt: &Attempt,
+        event: &PaymentEvent,
+        report: Option<&StatusReport>,
+        why: &str,
+        inbox_id: &str,
+    ) -> Result<CallbackOutcome, Failed> {
+        let attempt_id = attempt.id.clone();
+        if !event.status.is_final() {
+            // "Pending" or "processing" claims nothing worth a person's time.
+            return Ok(CallbackOutcome::NotConfirmed { attempt_id });
+        }
+        if attempt.state == AttemptState::Created {
+            return Err(Failed::Transient(format!(
+                "deferred: the answer to attempt {attempt_id}'s push is not recorded yet"
+            )));
+        }
+        let detail = json!({ "claim": event, "status": report, "why": why, "inbox_id": inbox_id });
+        self.needs_review(attempt, detail)
+            .await
+            .map_err(|e| Failed::Transient(e.to_string()))?;
+        Ok(CallbackOutcome::NeedsReview { attempt_id })
+    }
+
+    /// The status to apply and whether its receipt came from the callback: the callback's
+    /// receipt (and time) fill a confirmed completion that has none, unless another completed
+    /// attempt holds that receipt (then it is left out and raised as an anomaly).
+    async fn with_callback_receipt(
+        &self,
+        attempt: &Attempt,
+        status: PaymentStatus,
+        event: &PaymentEvent,
+        inbox_id: &str,
+    ) -> Result<(PaymentStatus, bool), TrackerError> {
+        let (PaymentStatus::Completed(mut done), PaymentStatus::Completed(claimed)) =
+            (status.clone(), &event.status)
+        else {
+            return Ok((status, false));
+        };
+        let Some(receipt) = claimed.receipt.clone().filter(|_| done.receipt.is_none()) else {
+            return Ok((status, false));
+        };
+        let held = self
+            .inner
+            .store
+            .attempt_holding(&attempt.provider, Held::Receipt(&receipt))
+            .await?
+            .filter(|other| other.id != attempt.id && other.state == AttemptState::Completed);
+        if let Some(other) = held {
+            let detail = json!({ "held_by": other.id, "key": receipt, "from": "callback" });
+            self.anomaly(attempt, "receipt_already_used", detail, inbox_id)
+                .await?;
+            return Ok((status, false));
+        }
+        done.receipt = Some(receipt);
+        if done.completed_at.is_none() {
+            done.completed_at.clone_from(&claimed.completed_at);
+        }
+        Ok((PaymentStatus::Completed(done), true))
     }
 }
 
@@ -333,18 +434,6 @@ fn claim_mismatch(attempt: &Attempt, event: &PaymentEvent) -> Option<&'static st
             if done.amount.is_some_and(|a| a.shillings() != attempt.amount) =>
         {
             Some("amount_mismatch")
-        }
-        _ => None,
-    }
-}
-
-/// A provider's completion that names another amount than the attempt's.
-pub(crate) fn status_mismatch(attempt: &Attempt, status: &PaymentStatus) -> Option<&'static str> {
-    match status {
-        PaymentStatus::Completed(done)
-            if done.amount.is_some_and(|a| a.shillings() != attempt.amount) =>
-        {
-            Some("confirmed_amount_mismatch")
         }
         _ => None,
     }

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use serde_json::json;
 
 use crate::model::{InboxItem, Inserted, NewAttempt, NewEvent, Source, TransitionRequest};
-use crate::store::{AttemptKeys, Store};
+use crate::store::{AttemptKeys, Held, Store};
 use crate::{AttemptState, ids};
 
 /// The provider the checks' rows belong to.
@@ -44,6 +44,7 @@ fn move_to(attempt: &crate::Attempt, to: AttemptState, at: i64, event: bool) -> 
         at,
         payment_id: Some(format!("PAY-{}", attempt.reference)),
         checkout_request_id: Some(format!("ws_CO_{}", attempt.reference)),
+        receipt: (to == AttemptState::Completed).then(|| format!("REC-{}", attempt.reference)),
         next_check_at: to.is_open().then_some(at + 30_000),
         event: event.then(|| NewEvent {
             event_id: format!("{}:{}", attempt.id, to),
@@ -398,6 +399,87 @@ pub async fn events_of_one_attempt_arrive_in_order((a, b): Pair) {
     assert_eq!(next[0].kind, "completed");
 }
 
+/// One provider payment id per attempt, one receipt per completed attempt: two pools racing
+/// to give the same id (or receipt) to two attempts, exactly one wins and the other gets a
+/// conflict, changing nothing. Another provider may use the same id.
+pub async fn a_payment_id_or_receipt_binds_one_attempt((a, b): Pair) {
+    let now = ids::unix_ms_now();
+    for round in 0..5 {
+        let x = a
+            .insert_attempt(&new_attempt(&format!("BIND-X{round}"), now))
+            .await
+            .unwrap()
+            .unwrap();
+        let y = b
+            .insert_attempt(&new_attempt(&format!("BIND-Y{round}"), now))
+            .await
+            .unwrap()
+            .unwrap();
+        let shared = |attempt: &crate::Attempt, to: AttemptState| {
+            let mut request = move_to(attempt, to, now, false);
+            request.payment_id = Some(format!("SHARED-{round}"));
+            request.receipt = (to == AttemptState::Completed).then(|| format!("UREC{round}"));
+            request
+        };
+        let (to_x, to_y) = (
+            shared(&x, AttemptState::Submitted),
+            shared(&y, AttemptState::Submitted),
+        );
+        let (first, second) = tokio::join!(a.transition(&to_x), b.transition(&to_y));
+        let (won, lost) = match (first, second) {
+            (Ok(true), Err(e)) => ((&x, &a), (&y, e)),
+            (Err(e), Ok(true)) => ((&y, &b), (&x, e)),
+            other => panic!("exactly one attempt may hold the id: {other:?}"),
+        };
+        assert!(lost.1.conflict, "{}", lost.1);
+        let loser = a.attempt(&lost.0.id).await.unwrap().unwrap();
+        assert_eq!(
+            (loser.state, loser.payment_id.as_deref()),
+            (AttemptState::Created, None)
+        );
+        assert!(b.transitions(&lost.0.id).await.unwrap().is_empty());
+        let holder = b
+            .attempt_holding("mock", Held::PaymentId(&format!("SHARED-{round}")))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(holder.id, won.0.id);
+
+        // Completions: the loser completes under its own id, but not with the winner's receipt.
+        let winner = won.1.attempt(&won.0.id).await.unwrap().unwrap();
+        assert!(
+            won.1
+                .transition(&shared(&winner, AttemptState::Completed))
+                .await
+                .unwrap()
+        );
+        let mut late = move_to(&loser, AttemptState::Completed, now, false);
+        late.receipt = Some(format!("UREC{round}"));
+        let refused = a.transition(&late).await.unwrap_err();
+        assert!(refused.conflict, "{refused}");
+        late.receipt = Some(format!("UOWN{round}"));
+        assert!(a.transition(&late).await.unwrap());
+        let done = b.attempt(&loser.id).await.unwrap().unwrap();
+        assert_eq!(
+            done.receipt.as_deref(),
+            Some(format!("UOWN{round}").as_str())
+        );
+        let by_receipt = a
+            .attempt_holding("mock", Held::Receipt(&format!("UREC{round}")))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(by_receipt.id, winner.id);
+    }
+    // The same id at another provider is another payment.
+    let mut other = new_attempt("BIND-OTHER", now);
+    other.provider = "lipia".into();
+    let other = a.insert_attempt(&other).await.unwrap().unwrap();
+    let mut request = move_to(&other, AttemptState::Submitted, now, false);
+    request.payment_id = Some("SHARED-0".into());
+    assert!(b.transition(&request).await.unwrap());
+}
+
 /// Generates one `#[tokio::test]` per conformance check for a store. `$pair` is an async
 /// expression giving `Option<Pair>` (two handles on one fresh database; `None` skips, e.g.
 /// when no PostgreSQL server is configured outside CI).
@@ -412,7 +494,8 @@ macro_rules! store_conformance {
             outbox_delivers_until_acknowledged,
             due_attempts_are_leased,
             claims_are_per_provider_and_releases_wait,
-            events_of_one_attempt_arrive_in_order
+            events_of_one_attempt_arrive_in_order,
+            a_payment_id_or_receipt_binds_one_attempt
         );
     };
     (@tests $pair:expr; $($check:ident),*) => {$(

@@ -37,14 +37,45 @@ pub enum TrackerError {
     /// No attempt with that id.
     #[error("no payment attempt {0:?}")]
     UnknownAttempt(String),
+    /// The push was sent (it may have been accepted) but the store failed while recording
+    /// the answer: the outcome is unknown here. Never push again for the order.
+    #[error(
+        "the push for order {reference} may have gone out{}, but recording it failed ({source}): \
+         do not push again for this order; once the store is back, run `stk payments reconcile {attempt_id}`{}",
+        .payment_id.as_ref().map(|id| format!(" (the provider accepted it as payment {id})")).unwrap_or_default(),
+        .payment_id.as_ref().map(|id| format!(" or query `stk status {id}`")).unwrap_or_default()
+    )]
+    Unrecorded {
+        /// The attempt recorded before sending (its row may still say `created`).
+        attempt_id: String,
+        /// The order.
+        reference: String,
+        /// The provider's payment id, if its answer arrived.
+        payment_id: Option<String>,
+        /// What the store said.
+        source: StoreError,
+    },
+    /// An operator's resolution that the attempt's state does not allow (a completed attempt
+    /// never moves).
+    #[error("attempt {attempt_id} is {state}: {why}")]
+    NotResolvable {
+        /// The attempt.
+        attempt_id: String,
+        /// Its state.
+        state: crate::AttemptState,
+        /// Why not.
+        why: &'static str,
+    },
 }
 
 impl TrackerError {
-    /// The SDK error kind name, `already_live`, `store`, `unknown_provider` or
-    /// `unknown_attempt`.
+    /// The SDK error kind name, `already_live`, `store`, `unknown_provider`,
+    /// `unknown_attempt`, `outcome_unknown` (sent, not recorded) or `not_resolvable`.
     pub fn kind(&self) -> &'static str {
         match self {
             Self::Store(_) => "store",
+            Self::Unrecorded { .. } => "outcome_unknown",
+            Self::NotResolvable { .. } => "not_resolvable",
             Self::Provider { error, .. } => error.kind().as_str(),
             Self::AlreadyLive { .. } => "already_live",
             Self::UnknownProvider(_) => "unknown_provider",

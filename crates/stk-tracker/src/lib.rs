@@ -17,6 +17,7 @@
 //! The store is [`SqlStore`]: SQLite by default (one node: WAL, busy timeout), PostgreSQL with
 //! feature `postgres` (many instances).
 
+mod binding;
 mod callbacks;
 pub mod conformance;
 mod error;
@@ -24,6 +25,7 @@ mod events;
 mod fault;
 mod ids;
 mod model;
+mod resolve;
 mod state;
 mod store;
 mod sweeper;
@@ -40,7 +42,8 @@ pub use model::{
     Attempt, Event, InboxItem, Inserted, NewAttempt, NewEvent, Source, Transition,
     TransitionRequest,
 };
+pub use resolve::{MAX_NOTE_CHARS, Resolution};
 pub use state::{AttemptState, Observed, next_state};
-pub use store::{AttemptKeys, SqlStore, Store, StoreError};
+pub use store::{AttemptKeys, Held, SqlStore, Store, StoreError};
 pub use sweeper::SweepReport;
 pub use tracker::{Tracker, TrackerBuilder, TrackerConfig};

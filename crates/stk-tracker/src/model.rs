@@ -23,6 +23,9 @@ pub struct Attempt {
     pub payment_id: Option<String>,
     /// M-Pesa's `CheckoutRequestID`, once known.
     pub checkout_request_id: Option<String>,
+    /// The M-Pesa receipt of the completion, once completed (the status answer's, else the
+    /// confirmed callback's). No two completed attempts of a provider share one.
+    pub receipt: Option<String>,
     /// Where it stands.
     pub state: AttemptState,
     /// Bumped by every transition (compare-and-set).
@@ -76,8 +79,8 @@ pub enum Source {
     StatusQuery,
     /// The sweeper's deadline.
     Deadline,
-    /// A person.
-    Manual,
+    /// An operator's decision for an attempt that needed review (`stk payments resolve`).
+    Operator,
 }
 
 impl Source {
@@ -88,7 +91,7 @@ impl Source {
             Self::Callback => "callback",
             Self::StatusQuery => "status_query",
             Self::Deadline => "deadline",
-            Self::Manual => "manual",
+            Self::Operator => "operator",
         }
     }
 }
@@ -134,6 +137,8 @@ pub struct TransitionRequest {
     pub payment_id: Option<String>,
     /// M-Pesa's `CheckoutRequestID`, when this evidence brought it.
     pub checkout_request_id: Option<String>,
+    /// The completion's receipt, when this evidence completes the attempt with one.
+    pub receipt: Option<String>,
     /// When to look again (`None`: never).
     pub next_check_at: Option<i64>,
     /// The event for user code, written in the same transaction.
@@ -148,7 +153,7 @@ pub struct NewEvent {
     pub event_id: String,
     /// The attempt.
     pub attempt_id: String,
-    /// `completed`, `failed`, `expired` or `anomaly`.
+    /// `completed`, `failed`, `expired`, `anomaly` or `needs_review`.
     pub kind: String,
     /// The attempt and what happened, as JSON.
     pub payload: Value,
@@ -164,7 +169,8 @@ pub struct Event {
     pub event_id: String,
     /// The attempt.
     pub attempt_id: String,
-    /// `completed`, `failed`, `expired` (needs review) or `anomaly`.
+    /// `completed`, `failed`, `expired` (past the deadline), `anomaly` or `needs_review`
+    /// (a claim the provider's answers cannot confirm or refute).
     pub kind: String,
     /// The attempt and what happened.
     pub payload: Value,

@@ -5,11 +5,11 @@
 use serde_json::json;
 use stk_core::{Error, PaymentId};
 
-use crate::callbacks::status_mismatch;
+use crate::binding::{Tie, Verdict, judge};
 use crate::error::TrackerError;
 use crate::model::{Attempt, Source};
 use crate::state::{AttemptState, Observed};
-use crate::tracker::{Evidence, Tracker, ms, observed};
+use crate::tracker::{Evidence, Tracker, ms};
 
 /// What one sweep did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -108,7 +108,7 @@ impl Tracker {
                 Source::Deadline,
                 json!({ "reason": "no answer to the push was recorded within the send grace" }),
             );
-            attempt = self.apply(attempt, evidence, None).await?;
+            attempt = self.apply(attempt, evidence).await?;
         }
         let queryable =
             attempt.state.is_open() || (manual && attempt.state == AttemptState::Expired);
@@ -135,7 +135,7 @@ impl Tracker {
                 Source::Deadline,
                 json!({ "deadline_at": attempt.deadline_at, "state": attempt.state }),
             );
-            attempt = self.apply(attempt, evidence, None).await?;
+            attempt = self.apply(attempt, evidence).await?;
             step.expired = attempt.state == AttemptState::Expired;
         }
         step.moved = (attempt.state, attempt.version) != before;
@@ -146,25 +146,21 @@ impl Tracker {
     async fn query(&self, attempt: Attempt, id: &PaymentId) -> Result<Attempt, TrackerError> {
         let provider = std::sync::Arc::clone(self.provider(&attempt.provider)?);
         let now = self.now();
-        match provider.status(id).await {
-            Ok(status) => {
-                if let Some(what) = status_mismatch(&attempt, &status) {
-                    self.anomaly(
-                        &attempt,
-                        what,
-                        json!({ "status": status }),
-                        &format!("q{now}"),
-                    )
-                    .await?;
+        match provider.status_report(id).await {
+            Ok(report) => {
+                if let Verdict::Mismatch { field } = judge(&attempt, &report, Tie::Own) {
+                    let detail = json!({ "field": field, "status": report, "queried": id });
+                    self.anomaly(&attempt, "status_mismatch", detail, &format!("q{now}"))
+                        .await?;
                     self.schedule(&attempt, None).await?;
                     return Ok(attempt);
                 }
-                let evidence = Evidence::new(
-                    observed(&status),
+                let evidence = Evidence::of_status(
                     Source::StatusQuery,
-                    json!({ "status": status }),
+                    report.status.clone(),
+                    json!({ "status": report }),
                 );
-                let attempt = self.apply(attempt, evidence, Some(&status)).await?;
+                let attempt = self.apply(attempt, evidence).await?;
                 self.schedule(&attempt, None).await?;
                 Ok(attempt)
             }

@@ -13,8 +13,8 @@ use tokio::sync::Notify;
 use crate::error::TrackerError;
 use crate::ids::{self, Clock};
 use crate::model::{Attempt, NewAttempt, NewEvent, Source, Transition, TransitionRequest};
-use crate::state::{Observed, emits_event, is_paid_late, next_state};
-use crate::store::Store;
+use crate::state::{AttemptState, Observed, emits_event, is_paid_late, next_state};
+use crate::store::{Held, Store, StoreError};
 
 /// Timing of the tracker's work. Defaults suit M-Pesa's prompts (about a minute to answer).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -175,6 +175,8 @@ pub(crate) struct Evidence {
     pub(crate) detail: Value,
     pub(crate) payment_id: Option<String>,
     pub(crate) checkout_request_id: Option<String>,
+    /// The status it moves the attempt on (its completion's receipt is kept).
+    pub(crate) status: Option<PaymentStatus>,
 }
 
 impl Evidence {
@@ -186,6 +188,23 @@ impl Evidence {
             detail,
             payment_id: None,
             checkout_request_id: None,
+            status: None,
+        }
+    }
+
+    /// Evidence of a provider's status.
+    pub(crate) fn of_status(source: Source, status: PaymentStatus, detail: Value) -> Self {
+        Self {
+            status: Some(status.clone()),
+            ..Self::new(observed(&status), source, detail)
+        }
+    }
+
+    /// The completion's receipt, if this evidence completes with one.
+    fn receipt(&self) -> Option<&str> {
+        match &self.status {
+            Some(PaymentStatus::Completed(done)) => done.receipt.as_deref(),
+            _ => None,
         }
     }
 }
@@ -280,23 +299,43 @@ impl Tracker {
         crate::fault::point("after_send_before_store");
         match result {
             Ok(accepted) => {
+                let payment_id = Some(accepted.payment_id.to_string());
                 let evidence = Evidence {
-                    observed: Observed::Accepted,
-                    source: Source::Initiate,
-                    detail: json!({ "accepted": accepted }),
-                    payment_id: Some(accepted.payment_id.to_string()),
+                    payment_id: payment_id.clone(),
                     checkout_request_id: accepted.checkout_request_id.clone(),
-                };
-                let mut attempt = self.apply(attempt, evidence, None).await?;
-                if accepted.status != PaymentStatus::Pending {
-                    let evidence = Evidence::new(
-                        observed(&accepted.status),
+                    ..Evidence::new(
+                        Observed::Accepted,
                         Source::Initiate,
+                        json!({ "accepted": accepted }),
+                    )
+                };
+                let mut attempt = self
+                    .apply(attempt, evidence)
+                    .await
+                    .map_err(|e| unrecorded(e, &new, payment_id.clone()))?;
+                if attempt.state == AttemptState::Created {
+                    // Refused: another attempt holds the id the provider answered with (an
+                    // anomaly was raised). Which payment this push made is unknown.
+                    let evidence = Evidence::new(
+                        Observed::OutcomeUnknown,
+                        Source::Initiate,
+                        json!({ "accepted": accepted, "refused": "the payment id belongs to another attempt" }),
+                    );
+                    return self
+                        .apply(attempt, evidence)
+                        .await
+                        .map_err(|e| unrecorded(e, &new, payment_id));
+                }
+                if accepted.status != PaymentStatus::Pending {
+                    let evidence = Evidence::of_status(
+                        Source::Initiate,
+                        accepted.status.clone(),
                         json!({ "status": accepted.status }),
                     );
                     attempt = self
-                        .apply(attempt, evidence, Some(&accepted.status))
-                        .await?;
+                        .apply(attempt, evidence)
+                        .await
+                        .map_err(|e| unrecorded(e, &new, payment_id))?;
                 }
                 Ok(attempt)
             }
@@ -306,7 +345,9 @@ impl Tracker {
                     Source::Initiate,
                     json!({ "error": error.kind(), "message": error.to_string() }),
                 );
-                self.apply(attempt, evidence, None).await
+                self.apply(attempt, evidence)
+                    .await
+                    .map_err(|e| unrecorded(e, &new, None))
             }
             Err(error) => {
                 let evidence = Evidence::new(
@@ -314,7 +355,12 @@ impl Tracker {
                     Source::Initiate,
                     json!({ "error": error.kind(), "message": error.to_string() }),
                 );
-                let attempt = self.apply(attempt, evidence, None).await?;
+                // The push certainly was not accepted, but if this is not recorded the order
+                // stays blocked (`created`) until the sweeper resolves it: say so.
+                let attempt = self
+                    .apply(attempt, evidence)
+                    .await
+                    .map_err(|e| unrecorded(e, &new, None))?;
                 Err(TrackerError::Provider {
                     error,
                     attempt: Some(Box::new(attempt)),
@@ -325,17 +371,28 @@ impl Tracker {
 
     /// Applies evidence through the state machine with compare-and-set, re-reading the
     /// attempt when another writer moved it first. Returns the attempt as it now stands.
+    ///
+    /// Evidence that would give this attempt a payment id or receipt another attempt holds
+    /// moves nothing: it is raised as an anomaly (checked first, and enforced by the store's
+    /// unique keys when two writers race).
     pub(crate) async fn apply(
         &self,
         mut attempt: Attempt,
         evidence: Evidence,
-        status: Option<&PaymentStatus>,
     ) -> Result<Attempt, TrackerError> {
         let store = &self.inner.store;
+        let status = evidence.status.as_ref();
         for _ in 0..8 {
             let Some(to) = next_state(attempt.state, evidence.observed) else {
                 return Ok(attempt);
             };
+            let receipt = (to == AttemptState::Completed)
+                .then(|| evidence.receipt())
+                .flatten();
+            if let Some(holder) = self.holder(&attempt, &evidence, receipt).await? {
+                self.refuse_held(&attempt, &evidence, holder).await?;
+                return Ok(attempt);
+            }
             let now = self.now();
             let next_check_at = to.is_open().then(|| self.next_check(&attempt, now));
             let paid_late = is_paid_late(attempt.state, to);
@@ -350,6 +407,8 @@ impl Tracker {
                     "amount": attempt.amount,
                     "phone": attempt.phone,
                     "payment_id": attempt.payment_id.clone().or(evidence.payment_id.clone()),
+                    "receipt": attempt.receipt.as_deref().or(receipt),
+                    "transaction_time": completed_at(status),
                     "state": to,
                     "previous_state": attempt.state,
                     "status": status,
@@ -367,10 +426,23 @@ impl Tracker {
                 at: now,
                 payment_id: evidence.payment_id.clone(),
                 checkout_request_id: evidence.checkout_request_id.clone(),
+                receipt: receipt.map(str::to_owned),
                 next_check_at,
                 event,
             };
-            if store.transition(&request).await? {
+            let moved = match store.transition(&request).await {
+                Ok(moved) => moved,
+                Err(e) if e.conflict => {
+                    // Another writer gave the id or receipt to another attempt in between.
+                    let holder = self.holder(&attempt, &evidence, receipt).await?;
+                    if let Some(holder) = holder {
+                        self.refuse_held(&attempt, &evidence, holder).await?;
+                    }
+                    return self.attempt(&attempt.id).await;
+                }
+                Err(e) => return Err(e.into()),
+            };
+            if moved {
                 if emits_event(to) {
                     self.inner.work.notify_one();
                 }
@@ -387,6 +459,68 @@ impl Tracker {
         Ok(attempt)
     }
 
+    /// The other attempt that already holds the payment id or receipt this evidence would
+    /// give `attempt`, with which key.
+    async fn holder(
+        &self,
+        attempt: &Attempt,
+        evidence: &Evidence,
+        receipt: Option<&str>,
+    ) -> Result<Option<(Attempt, &'static str, String)>, TrackerError> {
+        let store = &self.inner.store;
+        let new_id = evidence
+            .payment_id
+            .as_deref()
+            .filter(|_| attempt.payment_id.is_none());
+        if let Some(id) = new_id {
+            if let Some(other) = store
+                .attempt_holding(&attempt.provider, Held::PaymentId(id))
+                .await?
+                .filter(|other| other.id != attempt.id)
+            {
+                return Ok(Some((other, "payment_id_already_bound", id.to_owned())));
+            }
+        }
+        if let Some(receipt) = receipt.filter(|_| attempt.receipt.is_none()) {
+            if let Some(other) = store
+                .attempt_holding(&attempt.provider, Held::Receipt(receipt))
+                .await?
+                .filter(|other| other.id != attempt.id && other.state == AttemptState::Completed)
+            {
+                return Ok(Some((other, "receipt_already_used", receipt.to_owned())));
+            }
+        }
+        Ok(None)
+    }
+
+    /// Raises evidence refused because another attempt holds its id or receipt.
+    async fn refuse_held(
+        &self,
+        attempt: &Attempt,
+        evidence: &Evidence,
+        (other, what, key): (Attempt, &'static str, String),
+    ) -> Result<(), TrackerError> {
+        let detail = json!({
+            "held_by": other.id,
+            "held_by_reference": other.reference,
+            "key": key,
+            "evidence": evidence.detail,
+        });
+        self.anomaly(attempt, what, detail, &format!("{what}:{key}"))
+            .await?;
+        // The holder is told too: the provider gave its id (or receipt) to another order, so
+        // what the provider says under it may be about that order.
+        let reused = if what == "receipt_already_used" {
+            "receipt_reused"
+        } else {
+            "payment_id_reused"
+        };
+        let detail =
+            json!({ "also_given_to": attempt.id, "reference": attempt.reference, "key": key });
+        self.anomaly(&other, reused, detail, &format!("{reused}:{}", attempt.id))
+            .await
+    }
+
     /// When to query an open attempt next: doubling from `first_check` up to
     /// `max_check_interval`, never past the deadline by more than one interval.
     pub(crate) fn next_check(&self, attempt: &Attempt, now: i64) -> i64 {
@@ -399,7 +533,8 @@ impl Tracker {
             .min(attempt.deadline_at.max(now))
     }
 
-    /// Records an anomaly (evidence that changes no state) and raises it as an event.
+    /// Records an anomaly (evidence that changes no state) and raises it as an event, one per
+    /// `key`.
     pub(crate) async fn anomaly(
         &self,
         attempt: &Attempt,
@@ -407,33 +542,62 @@ impl Tracker {
         detail: Value,
         key: &str,
     ) -> Result<(), TrackerError> {
+        let event_id = format!("{}:anomaly:{key}", attempt.id);
+        tracing::warn!(attempt = %attempt.id, anomaly = what, "payment anomaly");
+        self.raise(attempt, "anomaly", Some(what), detail, event_id)
+            .await
+    }
+
+    /// Records a claim the provider's answers cannot confirm or refute, and raises a
+    /// `needs_review` event: one per attempt (each claim is on its timeline).
+    pub(crate) async fn needs_review(
+        &self,
+        attempt: &Attempt,
+        detail: Value,
+    ) -> Result<(), TrackerError> {
+        let event_id = format!("{}:needs_review", attempt.id);
+        tracing::warn!(attempt = %attempt.id, "a payment claim needs review");
+        self.raise(attempt, "needs_review", None, detail, event_id)
+            .await
+    }
+
+    /// Evidence that changes no state: a timeline row and an event of `kind`.
+    async fn raise(
+        &self,
+        attempt: &Attempt,
+        kind: &str,
+        anomaly: Option<&str>,
+        detail: Value,
+        event_id: String,
+    ) -> Result<(), TrackerError> {
         let now = self.now();
         let transition = Transition {
             attempt_id: attempt.id.clone(),
             from: attempt.state.as_str().to_owned(),
-            to: "anomaly".to_owned(),
+            to: kind.to_owned(),
             source: Source::Callback.as_str().to_owned(),
-            evidence: json!({ "anomaly": what, "detail": detail }),
+            evidence: json!({ "anomaly": anomaly, "detail": detail }),
             at: now,
         };
         let event = NewEvent {
-            event_id: format!("{}:anomaly:{key}", attempt.id),
+            event_id,
             attempt_id: attempt.id.clone(),
-            kind: "anomaly".to_owned(),
+            kind: kind.to_owned(),
             payload: json!({
                 "attempt_id": attempt.id,
                 "provider": attempt.provider,
                 "reference": attempt.reference,
                 "amount": attempt.amount,
+                "phone": attempt.phone,
+                "payment_id": attempt.payment_id,
                 "state": attempt.state,
-                "anomaly": what,
+                "anomaly": anomaly,
                 "detail": detail,
             }),
             at: now,
         };
         self.inner.store.note(&transition, Some(&event)).await?;
         self.inner.work.notify_one();
-        tracing::warn!(attempt = %attempt.id, anomaly = what, "payment anomaly");
         Ok(())
     }
 
@@ -444,5 +608,31 @@ impl Tracker {
             .attempt(id)
             .await?
             .ok_or_else(|| TrackerError::UnknownAttempt(id.to_owned()))
+    }
+}
+
+/// A store failure after the push was sent is not a store error to retry: the push may have
+/// gone out, so it is an unrecorded outcome (never pushed again).
+fn unrecorded(error: TrackerError, new: &NewAttempt, payment_id: Option<String>) -> TrackerError {
+    let source = match error {
+        TrackerError::Store(source) => source,
+        TrackerError::UnknownAttempt(_) => {
+            StoreError::new("the attempt recorded before sending can no longer be read")
+        }
+        other => return other,
+    };
+    TrackerError::Unrecorded {
+        attempt_id: new.id.clone(),
+        reference: new.reference.clone(),
+        payment_id,
+        source,
+    }
+}
+
+/// The provider's completion time, if the status is a completion that has one.
+fn completed_at(status: Option<&PaymentStatus>) -> Option<&str> {
+    match status {
+        Some(PaymentStatus::Completed(done)) => done.completed_at.as_deref(),
+        _ => None,
     }
 }

@@ -55,7 +55,7 @@ use std::time::Duration;
 
 use stk_core::{
     AccountRule, AmountLimits, CallbackRequest, Error, GuardRules, PaymentEvent, PaymentId,
-    PaymentStatus, PhoneRule, PushAccepted, StkPushRequest,
+    PhoneRule, PushAccepted, StatusReport, StkPushRequest,
 };
 use stk_http::{ClientOptions, Connector, Endpoints, HttpProvider, RawResponse, Request};
 
@@ -127,7 +127,7 @@ impl Connector for UpesiPayConfig {
         &self,
         id: &PaymentId,
         response: &RawResponse,
-    ) -> Result<PaymentStatus, Error> {
+    ) -> Result<StatusReport, Error> {
         mapping::status_response(id, response)
     }
 

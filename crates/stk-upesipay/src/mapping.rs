@@ -29,7 +29,7 @@
 
 use stk_core::{
     Completed, Error, Failure, FailureReason, Operation, PaymentId, PaymentStatus, PushAccepted,
-    ResultCode, excerpt,
+    ResultCode, StatusReport, excerpt,
 };
 use stk_http::serde_helpers::from_slice;
 use stk_http::{RawResponse, status_error};
@@ -194,7 +194,7 @@ pub(crate) fn push_response(response: &RawResponse) -> Result<PushAccepted, Erro
 pub(crate) fn status_response(
     id: &PaymentId,
     response: &RawResponse,
-) -> Result<PaymentStatus, Error> {
+) -> Result<StatusReport, Error> {
     if !response.is_success() {
         return Err(error_response(Operation::Status, Some(id), response));
     }
@@ -203,5 +203,7 @@ pub(crate) fn status_response(
     if parsed.status.as_deref().is_none_or(|s| s.trim().is_empty()) {
         return Err(unexpected());
     }
-    Ok(transaction_status(&parsed))
+    // `payment_reference`'s meaning is undocumented (blank in the docs' sample) and no phone
+    // is returned: the answer names no order, so only the id queried ties it to a push.
+    Ok(StatusReport::new(transaction_status(&parsed)))
 }

@@ -123,7 +123,7 @@ proptest! {
         let raw = RawResponse::new(status, None, serde_json::to_vec(&value).unwrap());
         let _ = connector().push_response(&raw);
         if let Ok(s) = connector().status_response(&PaymentId::new("X"), &raw) {
-            let _ = s.to_string();
+            let _ = (s.status.to_string(), format!("{s:?}"));
         }
     }
 

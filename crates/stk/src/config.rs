@@ -136,6 +136,8 @@ fn seed_from_clock() -> u64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_nanos() as u64)
         .unwrap_or(0x5EED)
+        // Processes started in the same instant still differ.
+        ^ u64::from(std::process::id()).rotate_left(40)
 }
 
 impl Settings {

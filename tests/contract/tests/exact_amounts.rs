@@ -92,7 +92,11 @@ fn check_statuses<C: Connector>(name: &str, connector: &C, template: &str) {
         let parsed = connector.status_response(&id, &RawResponse::new(200, None, body));
         match (parsed, expected) {
             (Ok(status), Some(shillings)) => {
-                assert_eq!(amount_of(&status), Some(shillings), "{name} {amount}");
+                assert_eq!(
+                    amount_of(&status.status),
+                    Some(shillings),
+                    "{name} {amount}"
+                );
             }
             // Not a status anyone may act on: the tracker asks again later.
             (Err(e), None) => {

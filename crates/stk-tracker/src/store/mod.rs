@@ -11,12 +11,17 @@ use crate::model::{
 
 pub use sql::SqlStore;
 
-/// A store failure (the database is unreachable, full, or corrupt).
+/// A store failure (the database is unreachable, full, or corrupt), or a write refused
+/// because it would give a provider payment id or receipt to a second attempt.
 #[derive(Debug, thiserror::Error)]
 #[error("the payment store failed: {message}")]
+#[non_exhaustive]
 pub struct StoreError {
     /// What the database said.
     pub message: String,
+    /// Whether a unique key refused the write (a payment id or receipt another attempt
+    /// holds): the store is fine, the write must not happen.
+    pub conflict: bool,
 }
 
 impl StoreError {
@@ -24,8 +29,27 @@ impl StoreError {
     pub fn new(message: impl Into<String>) -> Self {
         Self {
             message: message.into(),
+            conflict: false,
         }
     }
+
+    /// A write refused by a unique key.
+    pub fn conflict(message: impl Into<String>) -> Self {
+        Self {
+            message: message.into(),
+            conflict: true,
+        }
+    }
+}
+
+/// A provider's key that at most one attempt may hold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Held<'a> {
+    /// A provider payment id.
+    PaymentId(&'a str),
+    /// The M-Pesa receipt of a completed attempt.
+    Receipt(&'a str),
 }
 
 /// Which of an attempt's ids a callback may carry.
@@ -55,10 +79,17 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     async fn attempt(&self, id: &str) -> Result<Option<Attempt>, StoreError>;
     /// The attempt a callback names, by payment id, checkout id, then live reference.
     async fn find_attempt(&self, keys: &AttemptKeys<'_>) -> Result<Option<Attempt>, StoreError>;
+    /// The attempt of `provider` that holds `key`, if any.
+    async fn attempt_holding(
+        &self,
+        provider: &str,
+        key: Held<'_>,
+    ) -> Result<Option<Attempt>, StoreError>;
     /// Attempts, newest first.
     async fn list_attempts(&self, limit: i64) -> Result<Vec<Attempt>, StoreError>;
     /// Applies a compare-and-set transition (with its transition row and its event, in one
-    /// transaction); `false` if the attempt had moved on.
+    /// transaction); `false` if the attempt had moved on. A payment id or receipt another
+    /// attempt holds is refused with a [`StoreError::conflict`].
     async fn transition(&self, request: &TransitionRequest) -> Result<bool, StoreError>;
     /// Records evidence that changes no state (an anomaly, a failed query) and its event.
     async fn note(

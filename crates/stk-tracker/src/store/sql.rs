@@ -8,26 +8,39 @@ use async_trait::async_trait;
 use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{AnyPool, Row};
 
-use super::{AttemptKeys, Store, StoreError};
+use super::{AttemptKeys, Held, Store, StoreError};
 use crate::ids;
 use crate::model::{
     Attempt, Event, InboxItem, Inserted, NewAttempt, NewEvent, Transition, TransitionRequest,
 };
 
-/// The migrations, in order: `(version, SQL)`.
+/// The migrations, in order: `(version, SQL)`. Version 3's data repair
+/// ([`repair_duplicates`]) runs after its SQL, in the same transaction.
 const MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("../../migrations/0001_init.sql")),
     (2, include_str!("../../migrations/0002_guard.sql")),
+    (3, include_str!("../../migrations/0003_receipt.sql")),
+    (
+        4,
+        include_str!("../../migrations/0004_one_attempt_per_payment.sql"),
+    ),
 ];
 
 const ATTEMPT_COLUMNS: &str = "id, provider, reference, phone, amount, payment_id, \
-    checkout_request_id, state, version, created_at, updated_at, deadline_at, next_check_at, \
-    check_count, last_error";
+    checkout_request_id, receipt, state, version, created_at, updated_at, deadline_at, \
+    next_check_at, check_count, last_error";
 
 const OPEN_STATES: &str = "('created', 'submitted', 'outcome_unknown', 'pending', 'processing')";
 
 fn db(e: sqlx::Error) -> StoreError {
-    StoreError::new(e.to_string())
+    let conflict = e
+        .as_database_error()
+        .is_some_and(|d| d.is_unique_violation());
+    if conflict {
+        StoreError::conflict(e.to_string())
+    } else {
+        StoreError::new(e.to_string())
+    }
 }
 
 /// A SQL store: SQLite (`sqlite://…`, WAL, one node) or PostgreSQL (`postgres://…`, feature
@@ -42,20 +55,27 @@ pub struct SqlStore {
 const MIGRATION_LOCK: i64 = 0x5354_4b5f_4d49_4752;
 
 impl SqlStore {
-    /// Opens (creating if needed) the SQLite database at `path`.
+    /// Opens (creating it and its directory if needed) the SQLite database at `path`; any
+    /// file name works (spaces, `?`, `%`, `#`).
     pub async fn open_sqlite(path: &Path) -> Result<Self, StoreError> {
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir)
-                .map_err(|e| StoreError::new(format!("cannot create {}: {e}", dir.display())))?;
-        }
-        Self::connect(&format!("sqlite://{}?mode=rwc", path.display())).await
+        create_parent(path)?;
+        Self::connect(&sqlite_url(path, "mode=rwc")).await
     }
 
-    /// Connects to `url` (`sqlite://path?mode=rwc` or `postgres://…`) and applies the
-    /// migrations.
+    /// Connects to `url` and applies the migrations: `postgres://…` (feature `postgres`), or
+    /// SQLite as `sqlite:path`, `sqlite://path` or `sqlite:///absolute/path` (percent-encoded
+    /// where the path has `?`, `%` or `#`; a new file and its directory are created unless
+    /// the URL sets `mode`), or `sqlite::memory:`.
     pub async fn connect(url: &str) -> Result<Self, StoreError> {
         sqlx::any::install_default_drivers();
         let sqlite = url.starts_with("sqlite:");
+        let normalized;
+        let url = if sqlite {
+            normalized = normalize_sqlite_url(url)?;
+            normalized.as_str()
+        } else {
+            url
+        };
         if !sqlite && !cfg!(feature = "postgres") {
             return Err(StoreError::new(format!(
                 "{}: only SQLite is compiled in; build stk-tracker with feature `postgres` for postgres:// URLs",
@@ -64,13 +84,20 @@ impl SqlStore {
         }
         // SQLite: sqlx's driver waits up to 5 s on a locked database (busy timeout); WAL
         // (set below, kept in the file) lets readers run beside the writer.
-        let options = AnyPoolOptions::new().max_connections(if sqlite { 4 } else { 16 });
-        let pool = options.connect(url).await.map_err(|e| {
-            StoreError::new(format!(
-                "cannot open the payment store ({}): {e}",
-                redact(url)
+        let cannot_open = |e: sqlx::Error| {
+            StoreError::new(scrub(
+                &format!("cannot open the payment store ({}): {e}", redact(url)),
+                url,
             ))
-        })?;
+        };
+        // One connection first: a server that refuses is reported at once, not after the
+        // pool's 30 s of retries.
+        let probe = <sqlx::AnyConnection as sqlx::Connection>::connect(url)
+            .await
+            .map_err(cannot_open)?;
+        sqlx::Connection::close(probe).await.map_err(cannot_open)?;
+        let options = AnyPoolOptions::new().max_connections(if sqlite { 4 } else { 16 });
+        let pool = options.connect(url).await.map_err(cannot_open)?;
         let store = Self { pool, sqlite };
         // Many processes opening a new SQLite file at once race for the lock that switching
         // to WAL and migrating need; SQLite answers "locked" at once rather than waiting, so
@@ -203,17 +230,36 @@ impl SqlStore {
             if applied.is_some_and(|a| a >= *version) {
                 continue;
             }
-            let mut tx = conn.begin().await.map_err(db)?;
-            sqlx::raw_sql(sql).execute(&mut *tx).await.map_err(db)?;
-            sqlx::query(
-                "INSERT INTO stk_schema (version, applied_at) VALUES ($1, $2) ON CONFLICT DO NOTHING",
-            )
-            .bind(*version)
-            .bind(ids::unix_ms_now())
-            .execute(&mut *tx)
-            .await
-            .map_err(db)?;
-            tx.commit().await.map_err(db)?;
+            let result = async {
+                let mut tx = conn.begin().await.map_err(db)?;
+                sqlx::raw_sql(sql).execute(&mut *tx).await.map_err(db)?;
+                if *version == 3 {
+                    repair_duplicates(&mut tx).await?;
+                }
+                sqlx::query(
+                    "INSERT INTO stk_schema (version, applied_at) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+                )
+                .bind(*version)
+                .bind(ids::unix_ms_now())
+                .execute(&mut *tx)
+                .await
+                .map_err(db)?;
+                tx.commit().await.map_err(db)
+            }
+            .await;
+            if let Err(e) = result {
+                // Another process starting on the same new SQLite file may have applied it
+                // first (its `ALTER TABLE` then fails here): fine if it is recorded now.
+                let done: Option<i64> =
+                    sqlx::query_scalar("SELECT version FROM stk_schema WHERE version = $1")
+                        .bind(*version)
+                        .fetch_optional(&mut *conn)
+                        .await
+                        .map_err(db)?;
+                if done.is_none() {
+                    return Err(e);
+                }
+            }
         }
         Ok(())
     }
@@ -266,13 +312,135 @@ struct Claim<'a> {
     columns: &'a str,
 }
 
-/// The URL without its password.
-fn redact(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
+/// The URL without its user information or any password query parameter.
+pub(crate) fn redact(url: &str) -> String {
+    let (base, query) = url.split_once('?').unwrap_or((url, ""));
+    let base = match (base.find("://"), base.rfind('@')) {
         (Some(scheme), Some(at)) if at > scheme => {
-            format!("{}://…@{}", &url[..scheme], &url[at + 1..])
+            format!("{}://…@{}", &base[..scheme], &base[at + 1..])
         }
-        _ => url.to_owned(),
+        _ => base.to_owned(),
+    };
+    if query.is_empty() {
+        return base;
+    }
+    let query: Vec<String> = query
+        .split('&')
+        .map(|pair| match pair.split_once('=') {
+            Some((key, _)) if key.to_ascii_lowercase().contains("password") => format!("{key}=…"),
+            _ => pair.to_owned(),
+        })
+        .collect();
+    format!("{base}?{}", query.join("&"))
+}
+
+/// `message` with every password `url` carries (user information or a query parameter, as
+/// written and percent-decoded) replaced, wherever a driver's error repeats it.
+pub(crate) fn scrub(message: &str, url: &str) -> String {
+    let mut secrets: Vec<String> = Vec::new();
+    let (base, query) = url.split_once('?').unwrap_or((url, ""));
+    if let (Some(scheme), Some(at)) = (base.find("://"), base.rfind('@')) {
+        if let Some((_, password)) = base[scheme + 3..at].split_once(':') {
+            secrets.push(password.to_owned());
+        }
+    }
+    for pair in query.split('&') {
+        if let Some((key, value)) = pair.split_once('=') {
+            if key.to_ascii_lowercase().contains("password") {
+                secrets.push(value.to_owned());
+            }
+        }
+    }
+    let decoded: Vec<String> = secrets.iter().map(|s| percent_decode(s)).collect();
+    secrets.extend(decoded);
+    secrets.retain(|s| !s.is_empty());
+    secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
+    secrets.iter().fold(message.to_owned(), |text, secret| {
+        text.replace(secret.as_str(), "…")
+    })
+}
+
+fn percent_decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = bytes
+            .get(i + 1..i + 3)
+            .and_then(|h| std::str::from_utf8(h).ok())
+            .and_then(|h| u8::from_str_radix(h, 16).ok());
+        match (bytes[i], hex) {
+            (b'%', Some(byte)) => {
+                out.push(byte);
+                i += 3;
+            }
+            (b'+', _) => {
+                out.push(b' ');
+                i += 1;
+            }
+            (byte, _) => {
+                out.push(byte);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// The `sqlite://` URL of `path` (made absolute, every byte but the unreserved ones
+/// percent-encoded, as the SQLite driver decodes them) with `params`.
+fn sqlite_url(path: &Path, params: &str) -> String {
+    let absolute = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+    let mut encoded = String::new();
+    for &byte in absolute.as_os_str().as_encoded_bytes() {
+        if byte.is_ascii_alphanumeric() || b"/-_.~".contains(&byte) {
+            encoded.push(char::from(byte));
+        } else {
+            encoded.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    if !encoded.starts_with('/') {
+        encoded.insert(0, '/');
+    }
+    format!("sqlite://{encoded}?{params}")
+}
+
+/// A SQLite URL in any documented form, as the one form the driver reads well: absolute
+/// path, percent-encoded, `mode=rwc` (and the directory created) unless a mode is given.
+fn normalize_sqlite_url(url: &str) -> Result<String, StoreError> {
+    let rest = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))
+        .unwrap_or(url);
+    let (database, params) = rest.split_once('?').unwrap_or((rest, ""));
+    if database == ":memory:" || database.is_empty() {
+        return Ok(url.to_owned());
+    }
+    let path = std::path::PathBuf::from(percent_decode_path(database));
+    let has_mode = params.split('&').any(|p| p.starts_with("mode="));
+    let params = if has_mode {
+        params.to_owned()
+    } else {
+        create_parent(&path)?;
+        if params.is_empty() {
+            "mode=rwc".to_owned()
+        } else {
+            format!("{params}&mode=rwc")
+        }
+    };
+    Ok(sqlite_url(&path, &params))
+}
+
+/// A path part of a URL decoded (`%XX` only: `+` stays a plus in a path).
+fn percent_decode_path(text: &str) -> String {
+    percent_decode(&text.replace('+', "%2B"))
+}
+
+fn create_parent(path: &Path) -> Result<(), StoreError> {
+    match path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        Some(dir) => std::fs::create_dir_all(dir)
+            .map_err(|e| StoreError::new(format!("cannot create {}: {e}", dir.display()))),
+        None => Ok(()),
     }
 }
 
@@ -289,6 +457,7 @@ fn attempt(row: &AnyRow) -> Result<Attempt, StoreError> {
         amount: u64::try_from(get_i("amount")?).unwrap_or_default(),
         payment_id: get_os("payment_id")?,
         checkout_request_id: get_os("checkout_request_id")?,
+        receipt: get_os("receipt")?,
         state: state.parse().map_err(StoreError::new)?,
         version: get_i("version")?,
         created_at: get_i("created_at")?,
@@ -398,26 +567,33 @@ impl Store for SqlStore {
         new: &NewAttempt,
     ) -> Result<Result<Attempt, Attempt>, StoreError> {
         for _ in 0..3 {
-            let sql = format!(
+            // Written by a statement run to completion (its commit included), then read
+            // back: only a row the database returns again counts as recorded.
+            let inserted = sqlx::query(
                 "INSERT INTO stk_attempts (id, provider, reference, phone, amount, state, version, \
                  created_at, updated_at, deadline_at, next_check_at, check_count) \
                  VALUES ($1, $2, $3, $4, $5, 'created', 0, $6, $6, $7, $8, 0) \
-                 ON CONFLICT DO NOTHING RETURNING {ATTEMPT_COLUMNS}"
-            );
-            let row = sqlx::query(&sql)
-                .bind(&new.id)
-                .bind(&new.provider)
-                .bind(&new.reference)
-                .bind(&new.phone)
-                .bind(amount(new.amount))
-                .bind(new.created_at)
-                .bind(new.deadline_at)
-                .bind(new.next_check_at)
-                .fetch_optional(&self.pool)
-                .await
-                .map_err(db)?;
-            if let Some(row) = row {
-                return Ok(Ok(attempt(&row)?));
+                 ON CONFLICT DO NOTHING",
+            )
+            .bind(&new.id)
+            .bind(&new.provider)
+            .bind(&new.reference)
+            .bind(&new.phone)
+            .bind(amount(new.amount))
+            .bind(new.created_at)
+            .bind(new.deadline_at)
+            .bind(new.next_check_at)
+            .execute(&self.pool)
+            .await
+            .map_err(db)?
+            .rows_affected();
+            if inserted == 1 {
+                return match self.attempt(&new.id).await? {
+                    Some(recorded) => Ok(Ok(recorded)),
+                    None => Err(StoreError::new(
+                        "the attempt was written but cannot be read back; nothing was sent",
+                    )),
+                };
             }
             if let Some(existing) = self.live_attempt(&new.reference).await? {
                 return Ok(Err(existing));
@@ -473,6 +649,29 @@ impl Store for SqlStore {
             .transpose()
     }
 
+    async fn attempt_holding(
+        &self,
+        provider: &str,
+        key: Held<'_>,
+    ) -> Result<Option<Attempt>, StoreError> {
+        let (column, value) = match key {
+            Held::PaymentId(id) => ("payment_id", id),
+            Held::Receipt(receipt) => ("receipt", receipt),
+        };
+        let sql = format!(
+            "SELECT {ATTEMPT_COLUMNS} FROM stk_attempts WHERE provider = $1 AND {column} = $2 \
+             ORDER BY created_at LIMIT 1"
+        );
+        sqlx::query(&sql)
+            .bind(provider)
+            .bind(value)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db)?
+            .map(|r| attempt(&r))
+            .transpose()
+    }
+
     async fn list_attempts(&self, limit: i64) -> Result<Vec<Attempt>, StoreError> {
         let sql = format!(
             "SELECT {ATTEMPT_COLUMNS} FROM stk_attempts ORDER BY created_at DESC, id DESC LIMIT $1"
@@ -493,7 +692,8 @@ impl Store for SqlStore {
             "UPDATE stk_attempts SET state = $1, version = version + 1, updated_at = $2, \
              payment_id = COALESCE(payment_id, $3), \
              checkout_request_id = COALESCE(checkout_request_id, $4), \
-             next_check_at = $5, lease_owner = NULL, lease_until = NULL \
+             next_check_at = $5, lease_owner = NULL, lease_until = NULL, \
+             receipt = COALESCE(receipt, $9) \
              WHERE id = $6 AND state = $7 AND version = $8",
         )
         .bind(r.to.as_str())
@@ -504,6 +704,7 @@ impl Store for SqlStore {
         .bind(&r.attempt_id)
         .bind(r.expected.as_str())
         .bind(r.version)
+        .bind(r.receipt.as_deref())
         .execute(&mut *tx)
         .await
         .map_err(db)?
@@ -828,5 +1029,185 @@ fn guard_error(e: sqlx::Error) -> stk_core::Error {
         provider: "guard",
         status: None,
         message: format!("the abuse guard's store failed, so the push was not sent: {e}"),
+    }
+}
+
+/// Migration 3's data repair, before version 4 makes payment ids and receipts unique: an id
+/// held by several attempts stays with the first and is taken from the others; a completion's
+/// receipt (read from the evidence that completed it) is kept on the first completed attempt
+/// that has it. Each attempt that loses an id, or whose receipt another holds, gets an
+/// `anomaly` transition and event naming it: reported, never silently dropped.
+async fn repair_duplicates(conn: &mut sqlx::AnyConnection) -> Result<(), StoreError> {
+    let now = ids::unix_ms_now();
+    let duplicated = sqlx::query(
+        "SELECT a.id, a.provider, a.reference, a.state, a.payment_id FROM stk_attempts a \
+         WHERE a.payment_id IS NOT NULL AND EXISTS (SELECT 1 FROM stk_attempts b \
+         WHERE b.provider = a.provider AND b.payment_id = a.payment_id AND b.id <> a.id) \
+         ORDER BY a.provider, a.payment_id, a.created_at, a.id",
+    )
+    .fetch_all(&mut *conn)
+    .await
+    .map_err(db)?;
+    let mut keeper: Option<(String, String, String)> = None;
+    for row in &duplicated {
+        let get = |c: &str| row.try_get::<String, _>(c).map_err(db);
+        let (id, provider, payment_id) = (get("id")?, get("provider")?, get("payment_id")?);
+        match &keeper {
+            Some((p, pid, kept_by)) if *p == provider && *pid == payment_id => {
+                sqlx::query("UPDATE stk_attempts SET payment_id = NULL WHERE id = $1")
+                    .bind(&id)
+                    .execute(&mut *conn)
+                    .await
+                    .map_err(db)?;
+                let detail = serde_json::json!({ "payment_id": payment_id, "kept_by": kept_by });
+                report_repair(conn, row, "duplicate_payment_id", detail, now).await?;
+            }
+            _ => keeper = Some((provider, payment_id, id)),
+        }
+    }
+    let completions = sqlx::query(
+        "SELECT a.id, a.provider, a.reference, a.state, t.evidence FROM stk_attempts a \
+         JOIN stk_transitions t ON t.attempt_id = a.id AND t.to_state = 'completed' \
+         WHERE a.state = 'completed' AND a.receipt IS NULL ORDER BY t.at, t.id",
+    )
+    .fetch_all(&mut *conn)
+    .await
+    .map_err(db)?;
+    let mut holders: std::collections::HashMap<(String, String), String> =
+        std::collections::HashMap::new();
+    for row in &completions {
+        let get = |c: &str| row.try_get::<String, _>(c).map_err(db);
+        let (id, provider) = (get("id")?, get("provider")?);
+        let evidence: serde_json::Value =
+            serde_json::from_str(&get("evidence")?).unwrap_or_default();
+        let Some(receipt) = evidence["status"]["receipt"]
+            .as_str()
+            .filter(|r| !r.trim().is_empty())
+        else {
+            continue;
+        };
+        match holders.entry((provider, receipt.to_owned())) {
+            std::collections::hash_map::Entry::Occupied(kept) => {
+                let detail = serde_json::json!({ "receipt": receipt, "kept_by": kept.get() });
+                report_repair(conn, row, "duplicate_receipt", detail, now).await?;
+            }
+            std::collections::hash_map::Entry::Vacant(slot) => {
+                sqlx::query("UPDATE stk_attempts SET receipt = $1 WHERE id = $2")
+                    .bind(receipt)
+                    .bind(&id)
+                    .execute(&mut *conn)
+                    .await
+                    .map_err(db)?;
+                slot.insert(id);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// An anomaly found by the data repair: a transition row and an event for user code.
+async fn report_repair(
+    conn: &mut sqlx::AnyConnection,
+    row: &AnyRow,
+    what: &str,
+    detail: serde_json::Value,
+    now: i64,
+) -> Result<(), StoreError> {
+    let get = |c: &str| row.try_get::<String, _>(c).map_err(db);
+    let (id, state) = (get("id")?, get("state")?);
+    tracing::warn!(attempt = %id, anomaly = what, %detail, "store migration: a provider payment was held by two attempts");
+    let evidence =
+        serde_json::json!({ "anomaly": what, "detail": detail, "found_by": "migration" });
+    let transition = Transition {
+        attempt_id: id.clone(),
+        from: state.clone(),
+        to: "anomaly".to_owned(),
+        source: "migration".to_owned(),
+        evidence: evidence.clone(),
+        at: now,
+    };
+    insert_transition(&mut *conn, &transition).await?;
+    let event = NewEvent {
+        event_id: format!("{id}:anomaly:migration-{what}"),
+        attempt_id: id.clone(),
+        kind: "anomaly".to_owned(),
+        payload: serde_json::json!({
+            "attempt_id": id,
+            "provider": get("provider")?,
+            "reference": get("reference")?,
+            "state": state,
+            "anomaly": what,
+            "detail": detail,
+        }),
+        at: now,
+    };
+    insert_event(&mut *conn, &event).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use std::str::FromStr;
+
+    /// What the SQLite driver will open for `url`.
+    fn opened(url: &str) -> std::path::PathBuf {
+        sqlx::sqlite::SqliteConnectOptions::from_str(url)
+            .unwrap()
+            .get_filename()
+            .to_path_buf()
+    }
+
+    #[test]
+    fn every_documented_sqlite_form_opens_the_file_it_names() {
+        let abs = std::env::temp_dir().join("stk forms/pay?ments%41#1.db");
+        let relative = std::path::absolute("relative.db").unwrap();
+        let encoded = abs
+            .display()
+            .to_string()
+            .replace('%', "%25")
+            .replace('?', "%3F")
+            .replace('#', "%23");
+        for (url, expected) in [
+            (format!("sqlite://{encoded}"), &abs),
+            (format!("sqlite:{encoded}"), &abs),
+            ("sqlite://relative.db".to_owned(), &relative),
+            ("sqlite:relative.db".to_owned(), &relative),
+        ] {
+            let normalized = normalize_sqlite_url(&url).unwrap();
+            assert!(normalized.ends_with("?mode=rwc"), "{normalized}");
+            assert_eq!(&opened(&normalized), expected, "{url}");
+        }
+        assert_eq!(
+            normalize_sqlite_url("sqlite::memory:").unwrap(),
+            "sqlite::memory:"
+        );
+        let given = normalize_sqlite_url("sqlite:///tmp/x.db?mode=ro").unwrap();
+        assert!(given.ends_with("?mode=ro"), "{given}");
+    }
+
+    proptest! {
+        /// Any file name survives the URL: the driver opens exactly the path given.
+        #[test]
+        fn sqlite_urls_round_trip(name in "[a-zA-Z0-9 ?%#&=+;:@!'()\u{e9}\u{4e2d}_.-]{1,30}") {
+            let path = std::env::temp_dir().join(&name);
+            prop_assert_eq!(opened(&sqlite_url(&path, "mode=rwc")), std::path::absolute(&path).unwrap());
+        }
+
+        /// No password reaches an error message, whatever the URL's form.
+        #[test]
+        fn passwords_never_shown(password in "[a-zA-Z0-9%@:/?&=+ ]{4,20}", user in "[a-z]{1,8}") {
+            let encoded: String = password.bytes().map(|b| format!("%{b:02X}")).collect();
+            for url in [
+                format!("postgres://{user}:{encoded}@db.example:5432/pay"),
+                format!("postgres://{user}@db.example/pay?sslmode=disable&password={encoded}"),
+                format!("postgres://db.example/pay?user={user}&password={encoded}&sslmode=require"),
+            ] {
+                let driver_said = format!("error connecting to {url} as {user} with password {password}");
+                let message = scrub(&format!("({}) {driver_said}", redact(&url)), &url);
+                prop_assert!(!message.contains(&encoded), "{}", message);
+                prop_assert!(!message.contains(&password), "{}", message);
+            }
+        }
     }
 }

@@ -12,8 +12,9 @@ use std::time::Duration;
 use serde_json::{Value, json};
 use stk_core::{CallbackRequest, CallbackUrl, PaymentStatus, PhoneNumber, StkPushRequest};
 use stk_emulator::{
-    Faults, KulmiPayEmulator, KulmiPayEmulatorConfig, Ledger, LipiaCallbackShape, LipiaEmulator,
-    LipiaEmulatorConfig, UpesiPayEmulator, UpesiPayEmulatorConfig,
+    DarajaEmulator, DarajaEmulatorConfig, Faults, KulmiPayEmulator, KulmiPayEmulatorConfig, Ledger,
+    LipiaCallbackShape, LipiaEmulator, LipiaEmulatorConfig, UpesiPayEmulator,
+    UpesiPayEmulatorConfig,
 };
 use stk_mock::Scenario;
 use stk_tracker::{
@@ -51,15 +52,26 @@ pub enum Kind {
     UpesiPay,
     LipiaNested,
     LipiaFlat,
+    /// Safaricom's own API: the query answer names nothing but the CheckoutRequestID.
+    Daraja,
 }
 
 impl Kind {
+    /// Whether a callback can prove a payment to an attempt that has no payment id yet: it
+    /// carries an id the status query accepts, and the status answer names the merchant
+    /// reference and amount (KulmiPay's `api_ref`/`value`, Lipia's `ExternalReference`/
+    /// `Amount`). UpesiPay's answer names neither; Lipia's nested callback carries no id.
+    pub fn claims_are_provable(self) -> bool {
+        matches!(self, Self::KulmiPay | Self::LipiaFlat)
+    }
+
     /// The provider name: the receiver's route.
     pub fn name(self) -> &'static str {
         match self {
             Self::KulmiPay => stk_kulmipay::NAME,
             Self::UpesiPay => stk_upesipay::NAME,
             Self::LipiaNested | Self::LipiaFlat => stk_lipia::NAME,
+            Self::Daraja => stk_daraja::NAME,
         }
     }
 }
@@ -69,6 +81,7 @@ pub enum Emulator {
     KulmiPay(KulmiPayEmulator),
     UpesiPay(UpesiPayEmulator),
     Lipia(LipiaEmulator),
+    Daraja(DarajaEmulator),
 }
 
 impl Emulator {
@@ -77,6 +90,7 @@ impl Emulator {
             Self::KulmiPay(e) => e.ledger(),
             Self::UpesiPay(e) => e.ledger(),
             Self::Lipia(e) => e.ledger(),
+            Self::Daraja(e) => e.ledger(),
         }
     }
 
@@ -85,6 +99,7 @@ impl Emulator {
             Self::KulmiPay(e) => e.faults(),
             Self::UpesiPay(e) => e.faults(),
             Self::Lipia(e) => e.faults(),
+            Self::Daraja(e) => e.faults(),
         }
     }
 
@@ -94,6 +109,7 @@ impl Emulator {
             Self::KulmiPay(e) => e.payment_status(id),
             Self::UpesiPay(e) => e.payment_status(id),
             Self::Lipia(e) => e.payment_status(id),
+            Self::Daraja(e) => e.payment_status(id),
         }
     }
 
@@ -104,6 +120,7 @@ impl Emulator {
             Self::KulmiPay(e) => e.callback_for(id),
             Self::UpesiPay(e) => e.callback_for(id),
             Self::Lipia(e) => e.callback_for(id),
+            Self::Daraja(e) => e.callback_for(id),
         }
     }
 
@@ -113,6 +130,7 @@ impl Emulator {
             Self::KulmiPay(_) => None,
             Self::UpesiPay(e) => e.checkout_request_id(id),
             Self::Lipia(e) => e.checkout_request_id(id),
+            Self::Daraja(_) => Some(id.to_owned()),
         }
     }
 }
@@ -127,6 +145,11 @@ pub struct Options {
     pub delay: Duration,
     /// The tracker's timing.
     pub config: TrackerConfig,
+    /// The emulator's seed (its ids and receipts); `None`: its default.
+    pub seed: Option<u64>,
+    /// The SQLite file to record in (shared between rigs: a restarted provider); `None`: a
+    /// new one.
+    pub store: Option<PathBuf>,
 }
 
 impl Default for Options {
@@ -135,6 +158,8 @@ impl Default for Options {
             callbacks: true,
             delay: QUICK_DELAY,
             config: TrackerConfig::default(),
+            seed: None,
+            store: None,
         }
     }
 }
@@ -173,6 +198,17 @@ impl Collector {
             .iter()
             .filter(|e| e.attempt_id == attempt_id && e.kind == "anomaly")
             .map(|e| e.payload["anomaly"].as_str().unwrap_or_default().to_owned())
+            .collect()
+    }
+
+    /// The payloads of one attempt's events of `kind`, in order.
+    pub fn payloads(&self, attempt_id: &str, kind: &str) -> Vec<Value> {
+        self.events
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|e| e.attempt_id == attempt_id && e.kind == kind)
+            .map(|e| e.payload.clone())
             .collect()
     }
 
@@ -268,7 +304,10 @@ fn phone(local: &str) -> PhoneNumber {
 impl Rig {
     pub async fn start(kind: Kind, options: Options) -> Self {
         let dir = TempDir::new();
-        let db = dir.0.join("payments.db");
+        let db = options
+            .store
+            .clone()
+            .unwrap_or_else(|| dir.0.join("payments.db"));
         let store = SqlStore::open_sqlite(&db).await.unwrap();
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let receiver = format!("http://{}", listener.local_addr().unwrap());
@@ -282,6 +321,7 @@ impl Rig {
         let (emulator, provider): (Emulator, Arc<dyn stk_core::StkProvider>) = match kind {
             Kind::KulmiPay => {
                 let mut config = KulmiPayEmulatorConfig::default()
+                    .seed(options.seed.unwrap_or(11))
                     .delay(options.delay)
                     .script(phone(SLOW), Scenario::Complete, SLOW_DELAY)
                     .webhook_challenge(SECRET)
@@ -305,6 +345,7 @@ impl Rig {
             Kind::UpesiPay => {
                 let emulator = UpesiPayEmulator::start(
                     UpesiPayEmulatorConfig::default()
+                        .seed(options.seed.unwrap_or(12))
                         .delay(options.delay)
                         .script(phone(SLOW), Scenario::Complete, SLOW_DELAY)
                         .callback_attempts(2),
@@ -333,6 +374,7 @@ impl Rig {
                 };
                 let emulator = LipiaEmulator::start(
                     LipiaEmulatorConfig::default()
+                        .seed(options.seed.unwrap_or(13))
                         .delay(options.delay)
                         .script(phone(SLOW), Scenario::Complete, SLOW_DELAY)
                         .callback_shape(shape)
@@ -352,6 +394,33 @@ impl Rig {
                 )
                 .unwrap();
                 (Emulator::Lipia(emulator), Arc::new(provider))
+            }
+            Kind::Daraja => {
+                let emulator = DarajaEmulator::start(
+                    DarajaEmulatorConfig::default()
+                        .seed(options.seed.unwrap_or(14))
+                        .delay(options.delay)
+                        .script(phone(SLOW), Scenario::Complete, SLOW_DELAY)
+                        .callback_attempts(2),
+                )
+                .await
+                .unwrap();
+                let env = [
+                    ("DARAJA_BASE_URL", emulator.base_url().to_owned()),
+                    ("DARAJA_CONSUMER_KEY", emulator.consumer_key().to_owned()),
+                    (
+                        "DARAJA_CONSUMER_SECRET",
+                        emulator.consumer_secret().to_owned(),
+                    ),
+                    ("DARAJA_CALLBACK_URL", callback_url.clone()),
+                    ("DARAJA_CALLBACK_TOKEN", SECRET.to_owned()),
+                ];
+                let config = stk_daraja::DarajaConfig::from_lookup(|key| {
+                    env.iter().find(|(k, _)| *k == key).map(|(_, v)| v.clone())
+                })
+                .unwrap();
+                let provider = stk_daraja::Daraja::new(config).unwrap();
+                (Emulator::Daraja(emulator), Arc::new(provider))
             }
         };
         let clock = Clock::manual();
@@ -593,6 +662,24 @@ impl Rig {
                     v["Status"] = json!(word);
                 }
                 v
+            }
+            Kind::Daraja => {
+                let mut callback = json!({
+                    "MerchantRequestID": "29115-34620561-1",
+                    "CheckoutRequestID": id,
+                    "ResultCode": claim.result_code,
+                    "ResultDesc": desc,
+                });
+                if claim.result_code == 0 {
+                    let phone: u64 = phone.parse().unwrap_or(254_712_000_001);
+                    callback["CallbackMetadata"] = json!({ "Item": [
+                        { "Name": "Amount", "Value": claim.amount },
+                        { "Name": "MpesaReceiptNumber", "Value": claim.receipt },
+                        { "Name": "TransactionDate", "Value": 20_261_206_101_500_u64 },
+                        { "Name": "PhoneNumber", "Value": phone },
+                    ]});
+                }
+                json!({ "Body": { "stkCallback": callback } })
             }
         };
         serde_json::to_vec(&body).unwrap()

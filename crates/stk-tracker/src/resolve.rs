@@ -1,0 +1,96 @@
+//! An operator's decision for an attempt the provider's evidence could not settle
+//! (`needs_review`, `expired`, or an outcome-unknown push): recorded as a transition with
+//! source `operator` and the operator's note. A completed attempt never moves.
+
+use serde_json::json;
+use stk_core::{Amount, Completed, Failure, FailureReason, PaymentStatus};
+
+use crate::error::TrackerError;
+use crate::model::{Attempt, Source};
+use crate::state::{AttemptState, next_state};
+use crate::tracker::{Evidence, Tracker};
+
+/// What an operator decided.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Resolution {
+    /// The customer paid (e.g. the M-Pesa statement shows the receipt).
+    Completed,
+    /// The customer did not pay; the order may be pushed again.
+    Failed,
+}
+
+/// The longest operator note kept.
+pub const MAX_NOTE_CHARS: usize = 500;
+
+impl Tracker {
+    /// Records an operator's decision for `attempt_id`, with a note saying why (required)
+    /// and, for a completion, the M-Pesa receipt if known (no other completed attempt may
+    /// hold it). Refused with [`TrackerError::NotResolvable`] for a completed attempt (it never
+    /// moves), a failed one resolved as failed again, or a resolution another writer or the
+    /// receipt rule prevented.
+    pub async fn resolve(
+        &self,
+        attempt_id: &str,
+        resolution: Resolution,
+        note: &str,
+        receipt: Option<&str>,
+    ) -> Result<Attempt, TrackerError> {
+        let attempt = self.attempt(attempt_id).await?;
+        let refuse = |attempt: &Attempt, why| TrackerError::NotResolvable {
+            attempt_id: attempt.id.clone(),
+            state: attempt.state,
+            why,
+        };
+        let note = note.trim();
+        if note.is_empty()
+            || note.chars().count() > MAX_NOTE_CHARS
+            || note.chars().any(char::is_control)
+        {
+            return Err(refuse(
+                &attempt,
+                "the note must say why, in 1 to 500 characters without control characters",
+            ));
+        }
+        let receipt = receipt.map(str::trim);
+        if receipt.is_some_and(|r| {
+            r.is_empty() || r.len() > 20 || !r.bytes().all(|b| b.is_ascii_alphanumeric())
+        }) {
+            return Err(refuse(
+                &attempt,
+                "a receipt is 1 to 20 letters and digits (M-Pesa's are 10, e.g. UAB1C2D3E4)",
+            ));
+        }
+        if attempt.state == AttemptState::Completed {
+            return Err(refuse(&attempt, "a completed attempt never moves"));
+        }
+        let (target, status) = match resolution {
+            Resolution::Completed => {
+                let mut done = Completed::default().amount(Amount::new(attempt.amount).ok());
+                done.receipt = receipt.map(str::to_owned);
+                (AttemptState::Completed, PaymentStatus::Completed(done))
+            }
+            Resolution::Failed => {
+                let mut failure = Failure::new(FailureReason::Other);
+                failure.message = Some(note.to_owned());
+                (AttemptState::Failed, PaymentStatus::Failed(failure))
+            }
+        };
+        let evidence = Evidence::of_status(
+            Source::Operator,
+            status,
+            json!({ "resolution": target, "note": note, "receipt": receipt }),
+        );
+        if next_state(attempt.state, evidence.observed).is_none() {
+            return Err(refuse(&attempt, "it is already in that state"));
+        }
+        let after = self.apply(attempt, evidence).await?;
+        if after.state != target {
+            return Err(refuse(
+                &after,
+                "not recorded: another writer moved it first, or the receipt belongs to another attempt (see `stk payments show`)",
+            ));
+        }
+        Ok(after)
+    }
+}
