@@ -278,10 +278,18 @@ impl Tracker {
                 return Ok(CallbackOutcome::Mismatch { attempt_id });
             }
         }
-        let report = provider
-            .status_report(&query_id)
-            .await
-            .map_err(|e| Failed::Transient(format!("the status query failed: {e}")))?;
+        let report = match provider.status_report(&query_id).await {
+            Ok(report) => report,
+            // An id only a callback supplied that the provider does not know (or answers
+            // garbage about) proves nothing, now or later: asking again would let anyone
+            // make the tracker query the provider forever.
+            Err(e) if tie == Tie::Claimed && !transient(&e) => {
+                return Ok(CallbackOutcome::NotConfirmed { attempt_id });
+            }
+            Err(e) => {
+                return Err(Failed::Transient(format!("the status query failed: {e}")));
+            }
+        };
         let verdict = judge(&attempt, &report, tie);
         match verdict {
             Verdict::Proven => {}
@@ -311,9 +319,12 @@ impl Tracker {
         let before = (attempt.state, attempt.version);
         let evidence = Evidence {
             payment_id: Some(query_id.to_string()),
-            // A callback the query did not confirm (forged, or early) records none of its
-            // claims on the attempt: its CheckoutRequestID would match later callbacks.
-            checkout_request_id: event.checkout_request_id.clone().filter(|_| confirmed),
+            // Only a CheckoutRequestID the provider answered for (the id queried) is kept: a
+            // forged one, even on a confirmed claim, would route later callbacks.
+            checkout_request_id: event
+                .checkout_request_id
+                .clone()
+                .filter(|checkout| confirmed && checkout.as_str() == query_id.as_str()),
             ..Evidence::of_status(
                 Source::Callback,
                 status,
@@ -407,6 +418,20 @@ impl Tracker {
         }
         Ok((PaymentStatus::Completed(done), true))
     }
+}
+
+/// Whether a failed status query may succeed if asked again.
+fn transient(error: &stk_core::Error) -> bool {
+    use stk_core::Error as E;
+    matches!(
+        error,
+        E::RateLimited { .. }
+            | E::Unavailable { .. }
+            | E::OutcomeUnknown { .. }
+            | E::Unauthorized { .. }
+            | E::Config { .. }
+            | E::Guarded { .. }
+    )
 }
 
 /// Why a callback was not processed.

@@ -26,9 +26,13 @@ pub const MAX_NOTE_CHARS: usize = 500;
 impl Tracker {
     /// Records an operator's decision for `attempt_id`, with a note saying why (required)
     /// and, for a completion, the M-Pesa receipt if known (no other completed attempt may
-    /// hold it). Refused with [`TrackerError::NotResolvable`] for a completed attempt (it never
-    /// moves), a failed one resolved as failed again, or a resolution another writer or the
-    /// receipt rule prevented.
+    /// hold it). For attempts the provider's evidence could not settle: `created` (the push's
+    /// answer was never recorded), `outcome_unknown`, `expired`, and `failed` (a payment the
+    /// provider reported failed that the customer proves was made). Refused with
+    /// [`TrackerError::NotResolvable`] for a completed attempt (it never moves), one the
+    /// provider is still answering about (`submitted`, `pending`, `processing`), a failed one
+    /// resolved as failed again, or a resolution another writer or the receipt rule
+    /// prevented.
     pub async fn resolve(
         &self,
         attempt_id: &str,
@@ -52,7 +56,9 @@ impl Tracker {
                 "the note must say why, in 1 to 500 characters without control characters",
             ));
         }
-        let receipt = receipt.map(str::trim);
+        // M-Pesa receipts are upper case: `uab1c2d3e4` is the same receipt.
+        let receipt = receipt.map(|r| r.trim().to_ascii_uppercase());
+        let receipt = receipt.as_deref();
         if receipt.is_some_and(|r| {
             r.is_empty() || r.len() > 20 || !r.bytes().all(|b| b.is_ascii_alphanumeric())
         }) {
@@ -61,8 +67,17 @@ impl Tracker {
                 "a receipt is 1 to 20 letters and digits (M-Pesa's are 10, e.g. UAB1C2D3E4)",
             ));
         }
-        if attempt.state == AttemptState::Completed {
-            return Err(refuse(&attempt, "a completed attempt never moves"));
+        match attempt.state {
+            AttemptState::Completed => {
+                return Err(refuse(&attempt, "a completed attempt never moves"));
+            }
+            AttemptState::Submitted | AttemptState::Pending | AttemptState::Processing => {
+                return Err(refuse(
+                    &attempt,
+                    "the provider has this push and will answer: run `stk payments reconcile`, or wait for its deadline",
+                ));
+            }
+            _ => {}
         }
         let (target, status) = match resolution {
             Resolution::Completed => {

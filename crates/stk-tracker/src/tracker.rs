@@ -433,10 +433,12 @@ impl Tracker {
             let moved = match store.transition(&request).await {
                 Ok(moved) => moved,
                 Err(e) if e.conflict => {
-                    // Another writer gave the id or receipt to another attempt in between.
-                    let holder = self.holder(&attempt, &evidence, receipt).await?;
-                    if let Some(holder) = holder {
-                        self.refuse_held(&attempt, &evidence, holder).await?;
+                    // Another writer gave the id or receipt to another attempt in between, or
+                    // a failed attempt was paid late while the order has a new live attempt
+                    // (one live attempt per order): either way, a person must know.
+                    match self.holder(&attempt, &evidence, receipt).await? {
+                        Some(holder) => self.refuse_held(&attempt, &evidence, holder).await?,
+                        None => self.paid_while_pushed_again(&attempt, &evidence).await?,
                     }
                     return self.attempt(&attempt.id).await;
                 }
@@ -491,6 +493,39 @@ impl Tracker {
             }
         }
         Ok(None)
+    }
+
+    /// A failed (or expired) attempt paid late while its order has another live attempt: the
+    /// completion cannot be applied (one live attempt per order), and the customer may pay
+    /// twice. Raised on both attempts.
+    async fn paid_while_pushed_again(
+        &self,
+        attempt: &Attempt,
+        evidence: &Evidence,
+    ) -> Result<(), TrackerError> {
+        let keys = crate::store::AttemptKeys {
+            provider: &attempt.provider,
+            reference: Some(&attempt.reference),
+            ..crate::store::AttemptKeys::default()
+        };
+        let live = self
+            .inner
+            .store
+            .find_attempt(&keys)
+            .await?
+            .filter(|live| live.id != attempt.id);
+        let what = "paid_late_order_pushed_again";
+        let detail = json!({
+            "live_attempt": live.as_ref().map(|l| &l.id),
+            "evidence": evidence.detail,
+        });
+        self.anomaly(attempt, what, detail, what).await?;
+        if let Some(live) = live {
+            let detail = json!({ "paid_late_attempt": attempt.id, "evidence": evidence.detail });
+            self.anomaly(&live, what, detail, &format!("{what}:{}", attempt.id))
+                .await?;
+        }
+        Ok(())
     }
 
     /// Raises evidence refused because another attempt holds its id or receipt.

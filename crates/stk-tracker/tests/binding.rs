@@ -55,6 +55,47 @@ for_each_provider!(
     a_completion_keeps_the_receipt,
 );
 
+/// An id a forged callback invents (naming an outcome-unknown order) is asked about once; the
+/// provider does not know it, so the claim is closed, never queried again.
+#[tokio::test]
+async fn an_invented_id_is_queried_once() {
+    for kind in [Kind::KulmiPay, Kind::UpesiPay, Kind::LipiaFlat] {
+        let rig = Rig::start(kind, Options::default()).await;
+        let victim = outcome_unknown_push(&rig, NEVER, "VICTIM-3").await;
+        let real = rig.emulator.ledger().charges()[0].id.clone();
+        let invented = "INVENTED9999";
+        let mut body = rig.claim_body(&real, &Claim::paid(&victim));
+        let text = String::from_utf8(body.clone()).unwrap();
+        let checkout = rig.emulator.checkout_request_id(&real).unwrap_or_default();
+        let mut text = text.replace(&real, invented);
+        if !checkout.is_empty() {
+            text = text.replace(&checkout, invented);
+        }
+        body = text.into_bytes();
+        assert_eq!(rig.post(&body).await, 200);
+        rig.settle().await;
+        // Queries naming the invented id (in the path or the body).
+        let about_invented = || {
+            rig.emulator
+                .ledger()
+                .requests_to(Endpoint::Status)
+                .iter()
+                .filter(|r| {
+                    r.path.contains(invented) || String::from_utf8_lossy(&r.body).contains(invented)
+                })
+                .count()
+        };
+        assert_eq!(about_invented(), 1, "{kind:?}");
+        rig.clock.advance(Duration::from_secs(120));
+        rig.settle().await;
+        assert_eq!(about_invented(), 1, "{kind:?}: never asked again");
+        assert_eq!(
+            rig.attempt(&victim.id).await.state,
+            AttemptState::OutcomeUnknown
+        );
+    }
+}
+
 /// A payment made outside this tracker (another customer's, another till's), final at the
 /// provider: its id.
 async fn outsider_payment(rig: &Rig, phone: &str, reference: &str) -> String {

@@ -14,8 +14,8 @@ use crate::model::{
     Attempt, Event, InboxItem, Inserted, NewAttempt, NewEvent, Transition, TransitionRequest,
 };
 
-/// The migrations, in order: `(version, SQL)`. Version 3's data repair
-/// ([`repair_duplicates`]) runs after its SQL, in the same transaction.
+/// The migrations, in order: `(version, SQL)`. Version 4's data repair
+/// ([`repair_duplicates`]) runs before its SQL (the unique indexes), in the same transaction.
 const MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("../../migrations/0001_init.sql")),
     (2, include_str!("../../migrations/0002_guard.sql")),
@@ -68,7 +68,9 @@ impl SqlStore {
     /// the URL sets `mode`), or `sqlite::memory:`.
     pub async fn connect(url: &str) -> Result<Self, StoreError> {
         sqlx::any::install_default_drivers();
-        let sqlite = url.starts_with("sqlite:");
+        let sqlite = url
+            .get(..7)
+            .is_some_and(|scheme| scheme.eq_ignore_ascii_case("sqlite:"));
         let normalized;
         let url = if sqlite {
             normalized = normalize_sqlite_url(url)?;
@@ -232,10 +234,10 @@ impl SqlStore {
             }
             let result = async {
                 let mut tx = conn.begin().await.map_err(db)?;
-                sqlx::raw_sql(sql).execute(&mut *tx).await.map_err(db)?;
-                if *version == 3 {
+                if *version == 4 {
                     repair_duplicates(&mut tx).await?;
                 }
+                sqlx::raw_sql(sql).execute(&mut *tx).await.map_err(db)?;
                 sqlx::query(
                     "INSERT INTO stk_schema (version, applied_at) VALUES ($1, $2) ON CONFLICT DO NOTHING",
                 )
@@ -312,39 +314,54 @@ struct Claim<'a> {
     columns: &'a str,
 }
 
-/// The URL without its user information or any password query parameter.
+/// The URL without its user information or any password query parameter. A connection
+/// string that is not a URL is hidden whole if it mentions a password.
 pub(crate) fn redact(url: &str) -> String {
-    let (base, query) = url.split_once('?').unwrap_or((url, ""));
-    let base = match (base.find("://"), base.rfind('@')) {
-        (Some(scheme), Some(at)) if at > scheme => {
-            format!("{}://…@{}", &base[..scheme], &base[at + 1..])
-        }
-        _ => base.to_owned(),
+    let Some(scheme_end) = url.find("://") else {
+        return if url.to_ascii_lowercase().contains("password") {
+            "[connection string hidden: it has a password]".to_owned()
+        } else {
+            url.to_owned()
+        };
     };
-    if query.is_empty() {
-        return base;
+    // The user information ends at the last `@` (a raw `?`, `/` or `@` in a password stays
+    // on this side); then host, path and query.
+    let rest = match url.rfind('@') {
+        Some(at) if at > scheme_end => format!("…@{}", &url[at + 1..]),
+        _ => url[scheme_end + 3..].to_owned(),
+    };
+    let (base, query) = rest.split_once('?').unwrap_or((&rest, ""));
+    let mut shown = format!("{}://{base}", &url[..scheme_end]);
+    if !query.is_empty() {
+        let query: Vec<String> = query
+            .split('&')
+            .map(|pair| match pair.split_once('=') {
+                Some((key, _)) if key.to_ascii_lowercase().contains("password") => {
+                    format!("{key}=…")
+                }
+                _ => pair.to_owned(),
+            })
+            .collect();
+        shown = format!("{shown}?{}", query.join("&"));
     }
-    let query: Vec<String> = query
-        .split('&')
-        .map(|pair| match pair.split_once('=') {
-            Some((key, _)) if key.to_ascii_lowercase().contains("password") => format!("{key}=…"),
-            _ => pair.to_owned(),
-        })
-        .collect();
-    format!("{base}?{}", query.join("&"))
+    shown
 }
 
-/// `message` with every password `url` carries (user information or a query parameter, as
-/// written and percent-decoded) replaced, wherever a driver's error repeats it.
+/// `message` with every password `url` may carry (user information, a `password` query
+/// parameter or `password=` setting, as written and percent-decoded) replaced, wherever a
+/// driver's error repeats it.
 pub(crate) fn scrub(message: &str, url: &str) -> String {
     let mut secrets: Vec<String> = Vec::new();
-    let (base, query) = url.split_once('?').unwrap_or((url, ""));
-    if let (Some(scheme), Some(at)) = (base.find("://"), base.rfind('@')) {
-        if let Some((_, password)) = base[scheme + 3..at].split_once(':') {
-            secrets.push(password.to_owned());
+    if let (Some(scheme_end), Some(at)) = (url.find("://"), url.rfind('@')) {
+        if at > scheme_end {
+            if let Some((_, password)) = url[scheme_end + 3..at].split_once(':') {
+                secrets.push(password.to_owned());
+            }
         }
     }
-    for pair in query.split('&') {
+    // URL query parameters, and `key=value` settings of a connection string.
+    let pairs = url.split(['?', '&']).chain(url.split(' '));
+    for pair in pairs {
         if let Some((key, value)) = pair.split_once('=') {
             if key.to_ascii_lowercase().contains("password") {
                 secrets.push(value.to_owned());
@@ -390,7 +407,20 @@ fn percent_decode(text: &str) -> String {
 /// The `sqlite://` URL of `path` (made absolute, every byte but the unreserved ones
 /// percent-encoded, as the SQLite driver decodes them) with `params`.
 fn sqlite_url(path: &Path, params: &str) -> String {
-    let absolute = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+    // The directory resolved (symbolic links, `..`): the driver reads the URL through a URL
+    // parser that would fold `..` by text, opening another file than the one named.
+    let absolute = match (path.parent(), path.file_name()) {
+        (Some(dir), Some(name)) => std::fs::canonicalize(if dir.as_os_str().is_empty() {
+            Path::new(".")
+        } else {
+            dir
+        })
+        .map(|dir| dir.join(name))
+        .ok(),
+        _ => None,
+    }
+    .or_else(|| std::path::absolute(path).ok())
+    .unwrap_or_else(|| path.to_path_buf());
     let mut encoded = String::new();
     for &byte in absolute.as_os_str().as_encoded_bytes() {
         if byte.is_ascii_alphanumeric() || b"/-_.~".contains(&byte) {
@@ -408,10 +438,9 @@ fn sqlite_url(path: &Path, params: &str) -> String {
 /// A SQLite URL in any documented form, as the one form the driver reads well: absolute
 /// path, percent-encoded, `mode=rwc` (and the directory created) unless a mode is given.
 fn normalize_sqlite_url(url: &str) -> Result<String, StoreError> {
-    let rest = url
-        .strip_prefix("sqlite://")
-        .or_else(|| url.strip_prefix("sqlite:"))
-        .unwrap_or(url);
+    let lower = url.to_ascii_lowercase();
+    let prefix = if lower.starts_with("sqlite://") { 9 } else { 7 };
+    let rest = url.get(prefix..).unwrap_or_default();
     let (database, params) = rest.split_once('?').unwrap_or((rest, ""));
     if database == ":memory:" || database.is_empty() {
         return Ok(url.to_owned());
@@ -621,7 +650,8 @@ impl Store for SqlStore {
             let sql = format!(
                 "SELECT {ATTEMPT_COLUMNS} FROM stk_attempts WHERE provider = $1 AND \
                  (payment_id IN ({list}) OR checkout_request_id IN ({list})) \
-                 ORDER BY created_at DESC LIMIT 1"
+                 ORDER BY CASE WHEN payment_id IN ({list}) THEN 0 ELSE 1 END, created_at DESC \
+                 LIMIT 1"
             );
             let mut query = sqlx::query(&sql).bind(keys.provider);
             for id in &ids {
@@ -654,12 +684,13 @@ impl Store for SqlStore {
         provider: &str,
         key: Held<'_>,
     ) -> Result<Option<Attempt>, StoreError> {
-        let (column, value) = match key {
-            Held::PaymentId(id) => ("payment_id", id),
-            Held::Receipt(receipt) => ("receipt", receipt),
+        // The conditions of the unique indexes, so the lookups use them.
+        let (condition, value) = match key {
+            Held::PaymentId(id) => ("payment_id = $2", id),
+            Held::Receipt(receipt) => ("receipt = $2 AND state = 'completed'", receipt),
         };
         let sql = format!(
-            "SELECT {ATTEMPT_COLUMNS} FROM stk_attempts WHERE provider = $1 AND {column} = $2 \
+            "SELECT {ATTEMPT_COLUMNS} FROM stk_attempts WHERE provider = $1 AND {condition} \
              ORDER BY created_at LIMIT 1"
         );
         sqlx::query(&sql)
@@ -1032,7 +1063,8 @@ fn guard_error(e: sqlx::Error) -> stk_core::Error {
     }
 }
 
-/// Migration 3's data repair, before version 4 makes payment ids and receipts unique: an id
+/// Migration 4's data repair, before its unique indexes (same transaction, so nothing can
+/// slip in between; finding nothing, it changes nothing): an id
 /// held by several attempts stays with the first and is taken from the others; a completion's
 /// receipt (read from the evidence that completed it) is kept on the first completed attempt
 /// that has it. Each attempt that loses an id, or whose receipt another holds, gets an
@@ -1184,6 +1216,23 @@ mod tests {
         );
         let given = normalize_sqlite_url("sqlite:///tmp/x.db?mode=ro").unwrap();
         assert!(given.ends_with("?mode=ro"), "{given}");
+        let upper = normalize_sqlite_url("SQLITE://relative.db").unwrap();
+        assert_eq!(&opened(&upper), &relative);
+    }
+
+    /// `link/../payments.db` is the file the operating system would open (beside the link's
+    /// target), not the one a textual `..` fold names.
+    #[test]
+    fn dot_dot_through_a_symbolic_link_opens_what_the_system_would() {
+        let dir = std::env::temp_dir().join(format!("stk-link-{}", fastrand::u64(..)));
+        std::fs::create_dir_all(dir.join("real/inner")).unwrap();
+        std::os::unix::fs::symlink(dir.join("real/inner"), dir.join("link")).unwrap();
+        let url = sqlite_url(&dir.join("link/../payments.db"), "mode=rwc");
+        let expected = std::fs::canonicalize(dir.join("real"))
+            .unwrap()
+            .join("payments.db");
+        assert_eq!(opened(&url), expected);
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     proptest! {
@@ -1194,14 +1243,17 @@ mod tests {
             prop_assert_eq!(opened(&sqlite_url(&path, "mode=rwc")), std::path::absolute(&path).unwrap());
         }
 
-        /// No password reaches an error message, whatever the URL's form.
+        /// No password reaches an error message, whatever the URL's form, percent-encoded or
+        /// written raw (`?`, `/`, `@`, `:` and `#` included).
         #[test]
-        fn passwords_never_shown(password in "[a-zA-Z0-9%@:/?&=+ ]{4,20}", user in "[a-z]{1,8}") {
+        fn passwords_never_shown(password in "[a-zA-Z0-9%@:/?#+-]{4,20}", user in "[a-z]{1,8}") {
             let encoded: String = password.bytes().map(|b| format!("%{b:02X}")).collect();
             for url in [
                 format!("postgres://{user}:{encoded}@db.example:5432/pay"),
+                format!("postgres://{user}:{password}@db.example:5432/pay"),
                 format!("postgres://{user}@db.example/pay?sslmode=disable&password={encoded}"),
                 format!("postgres://db.example/pay?user={user}&password={encoded}&sslmode=require"),
+                format!("host=db.example user={user} password={password}"),
             ] {
                 let driver_said = format!("error connecting to {url} as {user} with password {password}");
                 let message = scrub(&format!("({}) {driver_said}", redact(&url)), &url);
