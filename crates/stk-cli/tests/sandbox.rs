@@ -542,3 +542,85 @@ async fn the_cli_keeps_below_upesipays_abuse_limit_by_default() {
     assert_eq!(emulator.ledger().charges().len(), 10);
     emulator.shutdown().await;
 }
+
+/// Four consecutive free ports on 127.0.0.1 (bound, then released), for `stk sandbox`.
+fn free_port_base() -> u16 {
+    loop {
+        let base = fastrand::u16(20_000..60_000);
+        let bound: Vec<_> = (0..4)
+            .filter_map(|i| std::net::TcpListener::bind(("127.0.0.1", base + i)).ok())
+            .collect();
+        if bound.len() == 4 {
+            return base;
+        }
+    }
+}
+
+/// Runs `stk sandbox` (with `--seed` if given), pushes once to its KulmiPay emulator without
+/// recording, and returns (the printed seed, the payment id).
+async fn sandbox_push(seed: Option<&str>) -> (String, String) {
+    use tokio::io::AsyncBufReadExt;
+    let port = free_port_base().to_string();
+    let mut args = vec!["sandbox", "--port", port.as_str(), "--duration", "60"];
+    if let Some(seed) = seed {
+        args.extend(["--seed", seed]);
+    }
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_stk"))
+        .args(&args)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut lines = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut env: Vec<(&'static str, String)> = vec![("STK_PROVIDER", "kulmipay".to_owned())];
+    let printed_seed = loop {
+        let line = tokio::time::timeout(std::time::Duration::from_secs(20), lines.next_line())
+            .await
+            .unwrap()
+            .unwrap()
+            .expect("the sandbox prints its seed");
+        for (name, key) in [
+            ("KULMIPAY_BASE_URL", "  export KULMIPAY_BASE_URL="),
+            ("KULMIPAY_SECRET_KEY", "  export KULMIPAY_SECRET_KEY="),
+        ] {
+            if let Some(value) = line.strip_prefix(key) {
+                env.push((name, value.to_owned()));
+            }
+        }
+        if let Some(rest) = line.strip_prefix("Seed ") {
+            break rest.split(':').next().unwrap().to_owned();
+        }
+    };
+    let (code, pushed) = stk(
+        &env,
+        &[
+            "--json",
+            "push",
+            "--phone",
+            "0712345678",
+            "--amount",
+            "100",
+            "--no-record",
+        ],
+    )
+    .await;
+    assert_eq!(code, 0, "{pushed}");
+    (
+        printed_seed,
+        pushed["payment_id"].as_str().unwrap().to_owned(),
+    )
+}
+
+/// `stk sandbox` seeds its ids from the clock (a store kept across restarts never sees one
+/// id twice) and prints the seed; `--seed` replays a run's ids.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sandbox_ids_differ_per_run_and_replay_with_the_printed_seed() {
+    let (first_seed, first_id) = sandbox_push(None).await;
+    let (second_seed, second_id) = sandbox_push(None).await;
+    assert_ne!(first_seed, second_seed);
+    assert_ne!(first_id, second_id, "a restarted sandbox reused an id");
+    let (replayed_seed, replayed_id) = sandbox_push(Some(&first_seed)).await;
+    assert_eq!(replayed_seed, first_seed);
+    assert_eq!(replayed_id, first_id, "--seed replays the run");
+}

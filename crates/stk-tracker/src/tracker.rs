@@ -262,6 +262,9 @@ impl Tracker {
     ///   again).
     /// - [`TrackerError::Provider`] when it certainly was not accepted (the attempt is
     ///   `failed`; pushing again for the order is allowed).
+    /// - [`TrackerError::Store`] when the attempt could not be recorded: nothing was sent.
+    /// - [`TrackerError::Unrecorded`] when the push was sent and the store failed recording
+    ///   its answer: the outcome is unknown here; never push again for the order.
     pub async fn push_via(
         &self,
         provider_name: &str,
