@@ -15,7 +15,7 @@
 //! (unique indexes); an answer naming an id or receipt another attempt holds pays nothing.
 
 use serde_json::{Value, json};
-use stk_core::{PaymentStatus, StatusReport};
+use stk_core::{PaymentEvent, PaymentStatus, StatusReport};
 
 use crate::model::Attempt;
 
@@ -87,6 +87,26 @@ fn mismatch(attempt: &Attempt, report: &StatusReport) -> Option<&'static str> {
     }
     match report.parsed_phone() {
         Some(Ok(phone)) if phone.international() != attempt.phone => Some("phone"),
+        _ => None,
+    }
+}
+
+/// A callback naming this attempt but itself claiming another reference or amount: an
+/// anomaly before anything is asked.
+pub(crate) fn claim_mismatch(attempt: &Attempt, event: &PaymentEvent) -> Option<&'static str> {
+    if event
+        .merchant_reference
+        .as_deref()
+        .is_some_and(|r| r != attempt.reference)
+    {
+        return Some("reference_mismatch");
+    }
+    match &event.status {
+        PaymentStatus::Completed(done)
+            if done.amount.is_some_and(|a| a.shillings() != attempt.amount) =>
+        {
+            Some("amount_mismatch")
+        }
         _ => None,
     }
 }

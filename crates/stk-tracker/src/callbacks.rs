@@ -8,7 +8,7 @@ use stk_core::{
 };
 
 use crate::AttemptState;
-use crate::binding::{Tie, Verdict, judge};
+use crate::binding::{Tie, Verdict, claim_mismatch, judge};
 use crate::error::TrackerError;
 use crate::ids;
 use crate::model::{Attempt, InboxItem, Inserted, Source};
@@ -319,12 +319,12 @@ impl Tracker {
         let before = (attempt.state, attempt.version);
         let evidence = Evidence {
             payment_id: Some(query_id.to_string()),
-            // Only a CheckoutRequestID the provider answered for (the id queried) is kept: a
-            // forged one, even on a confirmed claim, would route later callbacks.
-            checkout_request_id: event
-                .checkout_request_id
-                .clone()
-                .filter(|checkout| confirmed && checkout.as_str() == query_id.as_str()),
+            // A CheckoutRequestID is kept (to match later callbacks) only from a claim the
+            // provider confirmed final, or when it is the id the provider answered for: a
+            // forged "pending" claim is confirmed by any pending payment.
+            checkout_request_id: event.checkout_request_id.clone().filter(|checkout| {
+                confirmed && (report.status.is_final() || checkout.as_str() == query_id.as_str())
+            }),
             ..Evidence::of_status(
                 Source::Callback,
                 status,
@@ -444,22 +444,3 @@ enum Failed {
 
 /// How long a callback whose processing failed for now waits before it is tried again.
 const RETRY_CALLBACK_AFTER: std::time::Duration = std::time::Duration::from_secs(30);
-
-/// A callback naming this attempt but claiming another reference or amount.
-fn claim_mismatch(attempt: &Attempt, event: &PaymentEvent) -> Option<&'static str> {
-    if event
-        .merchant_reference
-        .as_deref()
-        .is_some_and(|r| r != attempt.reference)
-    {
-        return Some("reference_mismatch");
-    }
-    match &event.status {
-        PaymentStatus::Completed(done)
-            if done.amount.is_some_and(|a| a.shillings() != attempt.amount) =>
-        {
-            Some("amount_mismatch")
-        }
-        _ => None,
-    }
-}

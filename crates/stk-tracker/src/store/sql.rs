@@ -271,21 +271,20 @@ impl SqlStore {
         let sql = format!(
             "SELECT {ATTEMPT_COLUMNS} FROM stk_attempts WHERE reference = $1 AND state <> 'failed'"
         );
-        self.one(&sql, reference, attempt).await
+        self.one(&sql, &[reference], attempt).await
     }
 
-    /// The row `sql` selects by `$1 = key`, decoded.
+    /// The row `sql` selects by `$1, $2, … = keys`, decoded.
     async fn one<T>(
         &self,
         sql: &str,
-        key: &str,
+        keys: &[&str],
         decode: fn(&AnyRow) -> Result<T, StoreError>,
     ) -> Result<Option<T>, StoreError> {
-        let row = sqlx::query(sql)
-            .bind(key)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(db)?;
+        let query = keys
+            .iter()
+            .fold(sqlx::query(sql), |query, key| query.bind(*key));
+        let row = query.fetch_optional(&self.pool).await.map_err(db)?;
         row.as_ref().map(decode).transpose()
     }
 
@@ -636,7 +635,7 @@ impl Store for SqlStore {
 
     async fn attempt(&self, id: &str) -> Result<Option<Attempt>, StoreError> {
         let sql = format!("SELECT {ATTEMPT_COLUMNS} FROM stk_attempts WHERE id = $1");
-        self.one(&sql, id, attempt).await
+        self.one(&sql, &[id], attempt).await
     }
 
     async fn find_attempt(&self, keys: &AttemptKeys<'_>) -> Result<Option<Attempt>, StoreError> {
@@ -669,14 +668,7 @@ impl Store for SqlStore {
             "SELECT {ATTEMPT_COLUMNS} FROM stk_attempts WHERE provider = $1 AND reference = $2 \
              ORDER BY CASE WHEN state = 'failed' THEN 1 ELSE 0 END, created_at DESC LIMIT 1"
         );
-        sqlx::query(&sql)
-            .bind(keys.provider)
-            .bind(reference)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(db)?
-            .map(|r| attempt(&r))
-            .transpose()
+        self.one(&sql, &[keys.provider, reference], attempt).await
     }
 
     async fn attempt_holding(
@@ -693,14 +685,7 @@ impl Store for SqlStore {
             "SELECT {ATTEMPT_COLUMNS} FROM stk_attempts WHERE provider = $1 AND {condition} \
              ORDER BY created_at LIMIT 1"
         );
-        sqlx::query(&sql)
-            .bind(provider)
-            .bind(value)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(db)?
-            .map(|r| attempt(&r))
-            .transpose()
+        self.one(&sql, &[provider, value], attempt).await
     }
 
     async fn list_attempts(&self, limit: i64) -> Result<Vec<Attempt>, StoreError> {
@@ -915,7 +900,7 @@ impl Store for SqlStore {
 
     async fn inbox_item(&self, id: &str) -> Result<Option<InboxItem>, StoreError> {
         let sql = format!("SELECT {INBOX_COLUMNS} FROM stk_inbox WHERE id = $1");
-        self.one(&sql, id, inbox_item).await
+        self.one(&sql, &[id], inbox_item).await
     }
 
     async fn claim_events(
