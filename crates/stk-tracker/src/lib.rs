@@ -7,8 +7,12 @@
 //!   ([`TrackerError::AlreadyLive`]).
 //! - **One state machine** ([`AttemptState`]), forward only, compare-and-set in the store.
 //! - **Callbacks: store, acknowledge, then process** ([`Tracker::receive`],
-//!   [`receiver::router`]): a callback is a claim; it is confirmed by a status query and
-//!   compared (amount, reference) before anything moves.
+//!   [`receiver::router`]): a callback is a claim; it is confirmed by a status query, and the
+//!   binding rules decide what the answer may move: an id only a callback supplied pays an
+//!   order only when the provider's answer names that order's reference and amount (and
+//!   phone); a failure claim never binds; one provider payment id or receipt pays at most one
+//!   attempt (unique in the store). Claims the provider cannot settle raise `needs_review`;
+//!   [`Tracker::resolve`] records a person's decision.
 //! - **Events** ([`EventHandler`]): one per (attempt, final state) and per anomaly, written in
 //!   the same transaction as the transition, re-delivered until acknowledged.
 //! - **Reconciliation** ([`Tracker::sweep`]): lost callbacks and outcome-unknown pushes are
