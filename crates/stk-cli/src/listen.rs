@@ -63,7 +63,8 @@ fn human(event: &Event) -> String {
         p["amount"],
         text("payment_id"),
     );
-    if let Some(receipt) = p["status"]["receipt"].as_str() {
+    // The attempt's receipt (for Daraja, the confirmed callback's), else the status's.
+    if let Some(receipt) = p["receipt"].as_str().or(p["status"]["receipt"].as_str()) {
         line.push_str(&format!(", receipt {}", printable(receipt)));
     }
     if let Some(reason) = p["status"]["reason"].as_str() {
@@ -73,6 +74,16 @@ fn human(event: &Event) -> String {
         line.push_str(&format!(
             " [ANOMALY: {}: review before fulfilling]",
             printable(anomaly)
+        ));
+    }
+    if event.kind == "needs_review" {
+        line.push_str(&format!(
+            " [NEEDS REVIEW: {}; decide with `stk payments resolve`]",
+            printable(
+                p["detail"]["why"]
+                    .as_str()
+                    .unwrap_or("a claim the provider cannot settle")
+            )
         ));
     }
     line

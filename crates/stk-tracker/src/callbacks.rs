@@ -11,7 +11,7 @@ use crate::AttemptState;
 use crate::binding::{Tie, Verdict, claim_mismatch, judge};
 use crate::error::TrackerError;
 use crate::ids;
-use crate::model::{Attempt, InboxItem, Inserted, Source};
+use crate::model::{Attempt, InboxItem, Inserted, Refused, Source};
 use crate::store::{AttemptKeys, Held};
 use crate::tracker::{Evidence, Tracker, ms};
 
@@ -90,6 +90,12 @@ impl Tracker {
     /// with at once; processing happens afterwards (see [`process_inbox`](Self::process_inbox)
     /// and [`run`](Self::run)). Identical re-deliveries are stored once. Framework-free: call
     /// it from any web server.
+    ///
+    /// What is not this provider's callback, or fails its verification (token, challenge,
+    /// signature), is refused before anything is stored ([`TrackerError::Refused`]: answer
+    /// 4xx); only its count and the latest excerpt are kept ([`Store::refused`]).
+    ///
+    /// [`Store::refused`]: crate::Store::refused
     pub async fn receive(
         &self,
         provider: &str,
@@ -97,6 +103,17 @@ impl Tracker {
     ) -> Result<Received, TrackerError> {
         let provider = self.provider(provider)?;
         let now = self.now();
+        if let Err(error) = provider.parse_callback(&callback) {
+            let refused = Refused::new(provider.name(), &error.to_string(), &callback.body, now);
+            if let Err(e) = self.inner.store.record_refused(&refused).await {
+                tracing::warn!(error = %e, "a refused callback could not be counted");
+            }
+            tracing::debug!(provider = provider.name(), error = %error, "callback refused before storage");
+            return Err(TrackerError::Refused {
+                provider: provider.name(),
+                error,
+            });
+        }
         let item = InboxItem {
             id: ids::new_id("cb", now),
             provider: provider.name().to_owned(),

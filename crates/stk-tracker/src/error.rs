@@ -37,6 +37,16 @@ pub enum TrackerError {
     /// No attempt with that id.
     #[error("no payment attempt {0:?}")]
     UnknownAttempt(String),
+    /// A callback that is not this provider's or fails its verification, refused before
+    /// anything was stored (answer it 4xx; it is counted, see `Store::refused`).
+    #[error("{error}")]
+    Refused {
+        /// The provider whose route it came in on.
+        provider: &'static str,
+        /// Why.
+        #[source]
+        error: stk_core::Error,
+    },
     /// The push was sent (it may have been accepted) but the store failed while recording
     /// the answer: the outcome is unknown here. Never push again for the order.
     #[error(
@@ -75,6 +85,7 @@ impl TrackerError {
         match self {
             Self::Store(_) => "store",
             Self::Unrecorded { .. } => "outcome_unknown",
+            Self::Refused { .. } => "invalid_callback",
             Self::NotResolvable { .. } => "not_resolvable",
             Self::Provider { error, .. } => error.kind().as_str(),
             Self::AlreadyLive { .. } => "already_live",

@@ -43,7 +43,7 @@ pub use error::TrackerError;
 pub use events::{EventHandler, HandlerError};
 pub use ids::Clock;
 pub use model::{
-    Attempt, Event, InboxItem, Inserted, NewAttempt, NewEvent, Source, Transition,
+    Attempt, Event, InboxItem, Inserted, NewAttempt, NewEvent, Refused, Source, Transition,
     TransitionRequest,
 };
 pub use resolve::{MAX_NOTE_CHARS, Resolution};

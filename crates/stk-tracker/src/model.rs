@@ -206,6 +206,43 @@ pub struct InboxItem {
     pub error: Option<String>,
 }
 
+/// Callbacks refused before storage, counted by provider and reason.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
+pub struct Refused {
+    /// The provider's route it came in on.
+    pub provider: String,
+    /// Why (the adapter's message, cut short).
+    pub reason: String,
+    /// How many.
+    pub count: i64,
+    /// When the latest came (Unix ms).
+    pub last_at: i64,
+    /// The latest one's body, as an excerpt (at most [`Refused::SAMPLE_CHARS`] characters).
+    pub sample: String,
+}
+
+impl Refused {
+    /// The longest excerpt kept.
+    pub const SAMPLE_CHARS: usize = 200;
+    /// The longest reason kept.
+    pub const REASON_CHARS: usize = 120;
+
+    /// One refusal of `body` by `provider` for `reason`, at `at`.
+    pub fn new(provider: &str, reason: &str, body: &[u8], at: i64) -> Self {
+        Self {
+            provider: provider.to_owned(),
+            reason: reason.chars().take(Self::REASON_CHARS).collect(),
+            count: 1,
+            last_at: at,
+            sample: String::from_utf8_lossy(&body[..body.len().min(Self::SAMPLE_CHARS * 4)])
+                .chars()
+                .take(Self::SAMPLE_CHARS)
+                .collect(),
+        }
+    }
+}
+
 /// Whether an inbox insert stored a new callback.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Inserted {

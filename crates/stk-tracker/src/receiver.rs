@@ -40,10 +40,12 @@ pub const CONNECTION_LIFETIME: Duration = Duration::from_secs(60);
 /// Connections served at once by [`serve`]; more are closed at once.
 pub const MAX_CONNECTIONS: usize = 1024;
 
-/// Routes `POST /{provider}` for every provider the tracker has: the callback is stored and
-/// acknowledged at once (the provider's documented acknowledgement), then processed by
-/// [`Tracker::run`]. Bodies over 64 KiB get 413; requests slower than [`REQUEST_TIMEOUT`]
-/// get 408; unknown providers 404; a store failure 503 (the provider will retry).
+/// Routes `POST /{provider}` for every provider the tracker has: the callback is verified,
+/// stored and acknowledged at once (the provider's documented acknowledgement), then
+/// processed by [`Tracker::run`]. What is not the provider's callback or fails its
+/// verification gets 400 and is not stored (only counted); bodies over 64 KiB get 413;
+/// requests slower than [`REQUEST_TIMEOUT`] get 408; unknown providers 404; a store failure
+/// 503 (the provider will retry).
 pub fn router(tracker: Tracker) -> Router {
     Router::new()
         .route("/{provider}", post(receive))
@@ -84,6 +86,10 @@ async fn receive(
         Ok(received) => ack_response(&received.ack),
         Err(TrackerError::UnknownProvider(_)) => {
             (StatusCode::NOT_FOUND, "no such provider").into_response()
+        }
+        // Nothing stored: not this provider's callback, or not verifiable.
+        Err(TrackerError::Refused { .. }) => {
+            (StatusCode::BAD_REQUEST, "not a valid callback").into_response()
         }
         Err(e) => {
             tracing::error!(error = %e, "a callback could not be stored; the provider will retry");

@@ -110,7 +110,11 @@ async fn forged_success_is_never_paid_and_the_genuine_completion_still_is(kind: 
         "{kind:?}: stored and acknowledged"
     );
     let guessed = rig.claim_body(&id, &Claim::paid(&attempt));
-    assert_eq!(rig.post_with_guessed_secret(&guessed).await, 200);
+    assert_eq!(
+        rig.post_with_guessed_secret(&guessed).await,
+        400,
+        "{kind:?}: refused before storage"
+    );
     rig.settle().await;
     assert!(
         !rig.emulator.payment_status(&id).unwrap().is_final(),
@@ -129,7 +133,13 @@ async fn forged_success_is_never_paid_and_the_genuine_completion_still_is(kind: 
         Some(&1),
         "{kind:?}: {outcomes:?}"
     );
-    assert_eq!(outcomes.get("invalid"), Some(&1), "{kind:?}: {outcomes:?}");
+    assert_eq!(outcomes.get("invalid"), None, "{kind:?}: {outcomes:?}");
+    let refused = rig.tracker.store().refused().await.unwrap();
+    assert_eq!(
+        refused.iter().map(|r| r.count).sum::<i64>(),
+        1,
+        "{refused:?}"
+    );
     assert_eq!(
         after_forgery.checkout_request_id, attempt.checkout_request_id,
         "{kind:?}: an unconfirmed callback records no ids"
@@ -248,12 +258,20 @@ async fn contradictory_fields_are_never_a_payment(kind: Kind) {
         "{kind:?}: {:?}",
         rig.events.all()
     );
+    // Each was either refused before storage (counted) or stored and not confirmed.
     let outcomes = rig.inbox_outcomes().await;
-    assert_eq!(outcomes.values().sum::<i64>(), 2);
+    let refused: i64 = rig
+        .tracker
+        .store()
+        .refused()
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.count)
+        .sum();
+    assert_eq!(outcomes.values().sum::<i64>() + refused, 2, "{kind:?}");
     assert!(
-        outcomes
-            .keys()
-            .all(|o| o == "invalid" || o == "not_confirmed"),
+        outcomes.keys().all(|o| o == "not_confirmed"),
         "{kind:?}: {outcomes:?}"
     );
 }

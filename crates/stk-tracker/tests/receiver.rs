@@ -19,7 +19,9 @@ async fn start() -> (SocketAddr, Tracker, std::path::PathBuf) {
     ));
     let store = SqlStore::open_sqlite(&path).await.unwrap();
     let tracker = Tracker::builder(Arc::new(store))
-        .provider(Arc::new(MockProvider::new()))
+        .provider(Arc::new(
+            MockProvider::builder().callback_token("t").build(),
+        ))
         .build();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
@@ -41,8 +43,12 @@ async fn exchange(addr: SocketAddr, request: &[u8]) -> String {
 }
 
 fn post(path: &str, body: &[u8]) -> Vec<u8> {
+    post_with(path, "", body)
+}
+
+fn post_with(path: &str, headers: &str, body: &[u8]) -> Vec<u8> {
     let mut request = format!(
-        "POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        "POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n{headers}Content-Length: {}\r\nConnection: close\r\n\r\n",
         body.len()
     )
     .into_bytes();
@@ -53,9 +59,24 @@ fn post(path: &str, body: &[u8]) -> Vec<u8> {
 #[tokio::test]
 async fn accepted_oversized_unknown_and_malformed() {
     let (addr, tracker, path) = start().await;
-    // Anything well-formed is stored and acknowledged at once (verification comes after).
-    let answer = exchange(addr, &post("/mock", br#"{"payment_id":"X"}"#)).await;
+    // The provider's callback (its shape, its token) is stored and acknowledged at once;
+    // confirming it comes after.
+    let genuine = br#"{"payment_id":"X","reference":"R-1","state":"completed","receipt":"UAB1C2D3E4","amount":100}"#;
+    let answer = exchange(
+        addr,
+        &post_with("/mock", "x-stk-mock-token: t\r\n", genuine),
+    )
+    .await;
     assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    // Without its token, or not its shape: 400, nothing stored.
+    let answer = exchange(addr, &post("/mock", genuine)).await;
+    assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
+    let answer = exchange(
+        addr,
+        &post_with("/mock", "x-stk-mock-token: t\r\n", br#"{"payment_id":"X"}"#),
+    )
+    .await;
+    assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
     // Over 64 KiB: refused, not stored.
     let big = vec![b'a'; 65 * 1024];
     let answer = exchange(addr, &post("/mock", &big)).await;
@@ -66,10 +87,20 @@ async fn accepted_oversized_unknown_and_malformed() {
     // Not HTTP at all.
     let answer = exchange(addr, b"\x16\x03\x01 hello\r\n\r\n").await;
     assert!(!answer.contains("200"), "{answer}");
-    // Binary garbage in the body is stored raw, then refused by processing.
+    // Binary garbage: 400, nothing stored.
     let answer = exchange(addr, &post("/mock", &[0xff, 0x00, 0xfe])).await;
-    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
-    assert_eq!(tracker.process_inbox().await.unwrap(), 2);
+    assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
+    assert_eq!(
+        tracker.process_inbox().await.unwrap(),
+        1,
+        "only the genuine one"
+    );
+    let refused = tracker.store().refused().await.unwrap();
+    assert_eq!(
+        refused.iter().map(|r| r.count).sum::<i64>(),
+        3,
+        "{refused:?}"
+    );
     let _ = std::fs::remove_file(path);
 }
 

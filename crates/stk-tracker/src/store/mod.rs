@@ -6,7 +6,8 @@ mod sql;
 use async_trait::async_trait;
 
 use crate::model::{
-    Attempt, Event, InboxItem, Inserted, NewAttempt, NewEvent, Transition, TransitionRequest,
+    Attempt, Event, InboxItem, Inserted, NewAttempt, NewEvent, Refused, Transition,
+    TransitionRequest,
 };
 
 pub use sql::SqlStore;
@@ -143,6 +144,11 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     async fn release_inbox(&self, id: &str, retry_at: i64, error: &str) -> Result<(), StoreError>;
     /// A callback by id.
     async fn inbox_item(&self, id: &str) -> Result<Option<InboxItem>, StoreError>;
+    /// Counts callbacks refused before storage (`refused.count` more for its provider and
+    /// reason; a bounded number of reasons per provider) and keeps the latest excerpt.
+    async fn record_refused(&self, refused: &Refused) -> Result<(), StoreError>;
+    /// The refusal counts, per provider, most frequent first.
+    async fn refused(&self) -> Result<Vec<Refused>, StoreError>;
 
     /// Claims up to `limit` undelivered events due now for `lease_ms`; an event waits while an
     /// older one of the same attempt is undelivered (events arrive in order).

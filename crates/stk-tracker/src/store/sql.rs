@@ -11,7 +11,8 @@ use sqlx::{AnyPool, Row};
 use super::{AttemptKeys, Held, Store, StoreError};
 use crate::ids;
 use crate::model::{
-    Attempt, Event, InboxItem, Inserted, NewAttempt, NewEvent, Transition, TransitionRequest,
+    Attempt, Event, InboxItem, Inserted, NewAttempt, NewEvent, Refused, Transition,
+    TransitionRequest,
 };
 
 /// The migrations, in order: `(version, SQL)`. Version 4's data repair
@@ -24,7 +25,11 @@ const MIGRATIONS: &[(i64, &str)] = &[
         4,
         include_str!("../../migrations/0004_one_attempt_per_payment.sql"),
     ),
+    (5, include_str!("../../migrations/0005_refused.sql")),
 ];
+
+/// Distinct refusal reasons kept per provider; others are counted under `other`.
+const MAX_REFUSAL_REASONS: i64 = 64;
 
 const ATTEMPT_COLUMNS: &str = "id, provider, reference, phone, amount, payment_id, \
     checkout_request_id, receipt, state, version, created_at, updated_at, deadline_at, \
@@ -896,6 +901,57 @@ impl Store for SqlStore {
         .await
         .map_err(db)?;
         Ok(())
+    }
+
+    async fn record_refused(&self, refused: &Refused) -> Result<(), StoreError> {
+        let known: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM stk_refused WHERE provider = $1 AND reason <> $2",
+        )
+        .bind(&refused.provider)
+        .bind(&refused.reason)
+        .fetch_one(&self.pool)
+        .await
+        .map_err(db)?;
+        let reason = if known >= MAX_REFUSAL_REASONS {
+            "other"
+        } else {
+            refused.reason.as_str()
+        };
+        sqlx::query(
+            "INSERT INTO stk_refused (provider, reason, count, first_at, last_at, sample) \
+             VALUES ($1, $2, $3, $4, $4, $5) ON CONFLICT (provider, reason) DO UPDATE SET \
+             count = stk_refused.count + $3, last_at = $4, sample = $5",
+        )
+        .bind(&refused.provider)
+        .bind(reason)
+        .bind(refused.count)
+        .bind(refused.last_at)
+        .bind(&refused.sample)
+        .execute(&self.pool)
+        .await
+        .map_err(db)?;
+        Ok(())
+    }
+
+    async fn refused(&self) -> Result<Vec<Refused>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT provider, reason, count, last_at, sample FROM stk_refused \
+             ORDER BY provider, count DESC, reason",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db)?;
+        rows.iter()
+            .map(|row| {
+                Ok(Refused {
+                    provider: row.try_get("provider").map_err(db)?,
+                    reason: row.try_get("reason").map_err(db)?,
+                    count: row.try_get("count").map_err(db)?,
+                    last_at: row.try_get("last_at").map_err(db)?,
+                    sample: row.try_get("sample").map_err(db)?,
+                })
+            })
+            .collect()
     }
 
     async fn inbox_item(&self, id: &str) -> Result<Option<InboxItem>, StoreError> {

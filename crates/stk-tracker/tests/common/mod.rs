@@ -454,6 +454,11 @@ impl Rig {
         }
     }
 
+    /// The SQLite file the tracker records in.
+    pub fn db(&self) -> &std::path::Path {
+        &self.db
+    }
+
     /// Pushes KES 100 from `phone` for `reference` through the tracker.
     pub async fn push(&self, phone: &str, reference: &str) -> Result<Attempt, TrackerError> {
         self.tracker.push(&request(phone, reference)).await
