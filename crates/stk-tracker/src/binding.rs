@@ -147,6 +147,7 @@ mod tests {
             next_check_at: None,
             check_count: 0,
             last_error: None,
+            claimed_at: None,
         }
     }
 

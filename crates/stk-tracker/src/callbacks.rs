@@ -357,6 +357,22 @@ impl Tracker {
             )
         };
         let after = self.apply(attempt, evidence).await.map_err(with_attempt)?;
+        if event.status.is_final() && !report.status.is_final() && after.state.is_open() {
+            // The provider's status often lags its callback: look again within seconds, not
+            // at the sweeper's next round.
+            let now = self.now();
+            let first = after.claimed_at.unwrap_or(now);
+            let check_at = crate::tracker::CLAIM_RECHECKS_MS
+                .iter()
+                .map(|after| first.saturating_add(*after))
+                .find(|at| *at > now)
+                .unwrap_or(now);
+            self.inner
+                .store
+                .note_claim(&after.id, now, check_at)
+                .await
+                .map_err(store_err)?;
+        }
         let changed = (after.state, after.version) != before;
         if confirmed {
             Ok(CallbackOutcome::Applied {

@@ -42,6 +42,9 @@ pub struct Attempt {
     pub check_count: i64,
     /// The last query's error, if it failed.
     pub last_error: Option<String>,
+    /// When a final claim arrived that the provider's status did not confirm yet (Unix ms):
+    /// the attempt is re-checked soon after it (status endpoints lag callbacks).
+    pub claimed_at: Option<i64>,
 }
 
 /// What records an attempt before the push is sent.

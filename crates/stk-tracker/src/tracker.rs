@@ -50,6 +50,10 @@ impl Default for TrackerConfig {
     }
 }
 
+/// When a final claim the status did not confirm yet is re-checked, after its arrival: 1, 2,
+/// 4, 8 and 16 s apart (status endpoints lag callbacks by seconds); then the usual backoff.
+pub(crate) const CLAIM_RECHECKS_MS: [i64; 5] = [1_000, 3_000, 7_000, 15_000, 31_000];
+
 pub(crate) fn ms(d: Duration) -> i64 {
     i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
 }
@@ -563,6 +567,16 @@ impl Tracker {
     /// `max_check_interval`, never past the deadline by more than one interval.
     pub(crate) fn next_check(&self, attempt: &Attempt, now: i64) -> i64 {
         let config = &self.inner.config;
+        // A final claim the status did not confirm yet: 1, 2, 4, 8 and 16 s apart after it.
+        if let Some(claimed) = attempt.claimed_at {
+            let due = CLAIM_RECHECKS_MS
+                .iter()
+                .map(|after| claimed.saturating_add(*after))
+                .find(|at| *at > now);
+            if let Some(at) = due {
+                return at.min(attempt.deadline_at.max(now));
+            }
+        }
         let shift = u32::try_from(attempt.check_count.clamp(0, 20)).unwrap_or(20);
         let backoff = ms(config.first_check)
             .saturating_mul(1_i64 << shift)

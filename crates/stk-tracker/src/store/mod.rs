@@ -106,6 +106,9 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         queried: bool,
         last_error: Option<&str>,
     ) -> Result<(), StoreError>;
+    /// Notes a final claim the provider's status did not confirm yet (the first one's time is
+    /// kept) and brings the attempt's next check forward to `check_at` (open attempts only).
+    async fn note_claim(&self, attempt_id: &str, at: i64, check_at: i64) -> Result<(), StoreError>;
     /// Claims up to `limit` open attempts of `providers` due for a check (or past their
     /// deadline) for `lease_ms`.
     async fn claim_due_attempts(

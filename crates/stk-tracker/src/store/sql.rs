@@ -26,6 +26,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
         include_str!("../../migrations/0004_one_attempt_per_payment.sql"),
     ),
     (5, include_str!("../../migrations/0005_refused.sql")),
+    (6, include_str!("../../migrations/0006_claimed_at.sql")),
 ];
 
 /// Distinct refusal reasons kept per provider; others are counted under `other`.
@@ -33,7 +34,7 @@ const MAX_REFUSAL_REASONS: i64 = 64;
 
 const ATTEMPT_COLUMNS: &str = "id, provider, reference, phone, amount, payment_id, \
     checkout_request_id, receipt, state, version, created_at, updated_at, deadline_at, \
-    next_check_at, check_count, last_error";
+    next_check_at, check_count, last_error, claimed_at";
 
 const OPEN_STATES: &str = "('created', 'submitted', 'outcome_unknown', 'pending', 'processing')";
 
@@ -497,6 +498,7 @@ fn attempt(row: &AnyRow) -> Result<Attempt, StoreError> {
         updated_at: get_i("updated_at")?,
         deadline_at: get_i("deadline_at")?,
         next_check_at: row.try_get::<Option<i64>, _>("next_check_at").map_err(db)?,
+        claimed_at: row.try_get::<Option<i64>, _>("claimed_at").map_err(db)?,
         check_count: get_i("check_count")?,
         last_error: get_os("last_error")?,
     })
@@ -777,6 +779,22 @@ impl Store for SqlStore {
         .execute(&self.pool)
         .await
         .map_err(db)?;
+        Ok(())
+    }
+
+    async fn note_claim(&self, attempt_id: &str, at: i64, check_at: i64) -> Result<(), StoreError> {
+        let sql = format!(
+            "UPDATE stk_attempts SET claimed_at = COALESCE(claimed_at, $1), \
+             next_check_at = CASE WHEN next_check_at IS NULL OR next_check_at > $2 THEN $2 \
+             ELSE next_check_at END WHERE id = $3 AND state IN {OPEN_STATES}"
+        );
+        sqlx::query(&sql)
+            .bind(at)
+            .bind(check_at)
+            .bind(attempt_id)
+            .execute(&self.pool)
+            .await
+            .map_err(db)?;
         Ok(())
     }
 
