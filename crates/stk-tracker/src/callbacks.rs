@@ -146,6 +146,9 @@ impl Tracker {
     /// batch size; returns how many were processed.
     pub async fn process_inbox(&self) -> Result<usize, TrackerError> {
         let config = &self.inner.config;
+        // Everything claimed below was stored before now: a status answer asked after this
+        // serves all of this round's claims about its payment.
+        let seen = tokio::time::Instant::now();
         let items = self
             .inner
             .store
@@ -161,7 +164,7 @@ impl Tracker {
         let mut tasks = tokio::task::JoinSet::new();
         for item in items {
             let tracker = self.clone();
-            tasks.spawn(async move { tracker.process_item(item).await });
+            tasks.spawn(async move { tracker.process_item(item, seen).await });
         }
         while let Some(done) = tasks.join_next().await {
             match done {
@@ -175,8 +178,12 @@ impl Tracker {
         Ok(count)
     }
 
-    async fn process_item(&self, item: InboxItem) -> Result<(), TrackerError> {
-        match self.process_callback(&item).await {
+    async fn process_item(
+        &self,
+        item: InboxItem,
+        seen: tokio::time::Instant,
+    ) -> Result<(), TrackerError> {
+        match self.process_callback(&item, seen).await {
             Ok(outcome) => self.finish(&item, &outcome, None).await,
             Err(Failed::Refused(outcome, why)) => self.finish(&item, &outcome, Some(&why)).await,
             Err(Failed::Transient(why)) => {
@@ -214,7 +221,11 @@ impl Tracker {
     }
 
     /// Verify, match, compare, confirm, apply.
-    async fn process_callback(&self, item: &InboxItem) -> Result<CallbackOutcome, Failed> {
+    async fn process_callback(
+        &self,
+        item: &InboxItem,
+        seen: tokio::time::Instant,
+    ) -> Result<CallbackOutcome, Failed> {
         let provider = self
             .provider(&item.provider)
             .map_err(|e| Failed::Refused(CallbackOutcome::Invalid, e.to_string()))?;
@@ -295,7 +306,7 @@ impl Tracker {
                 return Ok(CallbackOutcome::Mismatch { attempt_id });
             }
         }
-        let report = match provider.status_report(&query_id).await {
+        let report = match self.status_report(provider.as_ref(), &query_id, seen).await {
             Ok(report) => report,
             // An id only a callback supplied that the provider does not know (or answers
             // garbage about) proves nothing, now or later: asking again would let anyone

@@ -22,6 +22,7 @@
 //! feature `postgres` (many instances).
 
 mod binding;
+mod budget;
 mod callbacks;
 pub mod conformance;
 mod error;

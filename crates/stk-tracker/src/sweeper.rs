@@ -146,7 +146,8 @@ impl Tracker {
     async fn query(&self, attempt: Attempt, id: &PaymentId) -> Result<Attempt, TrackerError> {
         let provider = std::sync::Arc::clone(self.provider(&attempt.provider)?);
         let now = self.now();
-        match provider.status_report(id).await {
+        let seen = tokio::time::Instant::now();
+        match self.status_report(provider.as_ref(), id, seen).await {
             Ok(report) => {
                 if let Verdict::Mismatch { field } = judge(&attempt, &report, Tie::Own) {
                     let detail = json!({ "field": field, "status": report, "queried": id });

@@ -92,6 +92,8 @@ pub(crate) struct Inner {
     pub(crate) owner: String,
     /// Wakes the workers when a callback was stored or an event written.
     pub(crate) work: Notify,
+    /// Status queries in flight and their fresh answers, shared by callbacks and the sweeper.
+    pub(crate) queries: crate::budget::QueryBudget,
 }
 
 impl fmt::Debug for Tracker {
@@ -157,6 +159,7 @@ impl TrackerBuilder {
                 owner: ids::new_id("worker", clock.now_ms()),
                 clock,
                 work: Notify::new(),
+                queries: crate::budget::QueryBudget::default(),
             }),
         }
     }
@@ -246,6 +249,17 @@ impl Tracker {
 
     pub(crate) fn now(&self) -> i64 {
         self.inner.clock.now_ms()
+    }
+
+    /// The provider's status answer about `id`, within the query budget (one in flight per
+    /// payment; an answer asked after `seen` is shared).
+    pub(crate) async fn status_report(
+        &self,
+        provider: &dyn StkProvider,
+        id: &stk_core::PaymentId,
+        seen: tokio::time::Instant,
+    ) -> Result<stk_core::StatusReport, Error> {
+        self.inner.queries.report(provider, id, seen).await
     }
 
     /// Pushes through the default (first) provider. See [`push_via`](Self::push_via).

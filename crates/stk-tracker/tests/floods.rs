@@ -1,13 +1,16 @@
-//! Cheap refusal before storage (issue 18): what is not the provider's callback, or fails its
-//! verification, is answered 400 and never stored; only counts by reason and the latest
-//! excerpt are kept, so a garbage flood cannot fill the disk. Over real HTTP against the
-//! tracker's receiver, the store a real SQLite file.
+//! Floods at the public callback endpoint (issue 18). Garbage and forgeries that fail
+//! verification are answered 400 and never stored (only counts by reason and the latest
+//! excerpt), so they cannot fill the disk; well-formed claims naming one live payment share
+//! its status queries, so they cannot walk the merchant into the provider's rate limits.
+//! Over real HTTP against the providers' emulators and the tracker's receiver, the store a real
+//! SQLite file.
 
 #![allow(clippy::unwrap_used)]
 
 mod common;
 
 use common::{Claim, Kind, NEVER, Options, Rig};
+use stk_emulator::Endpoint;
 
 /// The store's files on disk, after SQLite folded its write-ahead log into the database.
 async fn store_bytes(rig: &Rig) -> u64 {
@@ -77,5 +80,43 @@ async fn a_garbage_flood_is_refused_and_stores_nothing() {
         );
         assert!(rig.events.all().is_empty(), "{kind:?}");
         assert!(rig.attempt(&attempt.id).await.state.is_open());
+    }
+}
+
+/// 200 distinct forged successes (the genuine secret leaked) naming one live, pending payment:
+/// nothing is paid, and the provider is asked a handful of times, not 200.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn claims_naming_one_payment_share_its_status_queries() {
+    for kind in [
+        Kind::KulmiPay,
+        Kind::UpesiPay,
+        Kind::LipiaFlat,
+        Kind::Daraja,
+    ] {
+        let rig = Rig::start(kind, Options::default()).await;
+        let attempt = rig.push(NEVER, "FLOOD-2").await.unwrap();
+        let id = attempt.payment_id.clone().unwrap();
+        let before = rig.emulator.ledger().requests_to(Endpoint::Status).len();
+        for _ in 0..200 {
+            // A new receipt each time: 200 distinct callbacks, none a re-delivery.
+            let forged = rig.claim_body(&id, &Claim::paid(&attempt));
+            assert_eq!(rig.post(&forged).await, 200, "{kind:?}");
+        }
+        rig.settle().await;
+        let queries = rig.emulator.ledger().requests_to(Endpoint::Status).len() - before;
+        // One per round of (at most 64) callbacks processed together, and one for each of
+        // the provider's own callbacks (one per claim before: 200).
+        assert!(
+            queries <= 8,
+            "{kind:?}: {queries} status queries for 200 claims"
+        );
+        assert!(rig.attempt(&attempt.id).await.state.is_open(), "{kind:?}");
+        assert!(
+            !rig.events
+                .kinds(&attempt.id)
+                .contains(&"completed".to_owned()),
+            "{kind:?}"
+        );
+        eprintln!("{kind:?}: 200 forged claims on one live payment -> {queries} status queries");
     }
 }
