@@ -259,7 +259,7 @@ impl Tracker {
         let attempt_id = attempt.id.clone();
         let with_attempt = |e: TrackerError| Failed::Transient(e.to_string());
         if let Some(what) = claim_mismatch(&attempt, &event) {
-            self.anomaly(&attempt, what, json!({ "callback": event }), &item.id)
+            self.anomaly(&attempt, what, json!({ "callback": event }))
                 .await
                 .map_err(with_attempt)?;
             return Ok(CallbackOutcome::Mismatch { attempt_id });
@@ -300,7 +300,7 @@ impl Tracker {
                 .filter(|other| other.id != attempt.id)
             {
                 let detail = json!({ "callback": event, "held_by": other.id, "key": query_id });
-                self.anomaly(&attempt, "payment_id_already_bound", detail, &item.id)
+                self.anomaly(&attempt, "payment_id_already_bound", detail)
                     .await
                     .map_err(with_attempt)?;
                 return Ok(CallbackOutcome::Mismatch { attempt_id });
@@ -323,7 +323,7 @@ impl Tracker {
             Verdict::Proven => {}
             Verdict::Mismatch { field } => {
                 let detail = json!({ "field": field, "callback": event, "status": report, "queried": query_id });
-                self.anomaly(&attempt, "status_mismatch", detail, &item.id)
+                self.anomaly(&attempt, "status_mismatch", detail)
                     .await
                     .map_err(with_attempt)?;
                 return Ok(CallbackOutcome::Mismatch { attempt_id });
@@ -338,7 +338,7 @@ impl Tracker {
         // Daraja's answer has no receipt: the confirmed callback's is kept, marked as such,
         // unless another completed attempt holds it.
         let (status, receipt_from_callback) = if confirmed {
-            self.with_callback_receipt(&attempt, report.status.clone(), &event, &item.id)
+            self.with_callback_receipt(&attempt, report.status.clone(), &event)
                 .await
                 .map_err(with_attempt)?
         } else {
@@ -434,7 +434,6 @@ impl Tracker {
         attempt: &Attempt,
         status: PaymentStatus,
         event: &PaymentEvent,
-        inbox_id: &str,
     ) -> Result<(PaymentStatus, bool), TrackerError> {
         let (PaymentStatus::Completed(mut done), PaymentStatus::Completed(claimed)) =
             (status.clone(), &event.status)
@@ -452,7 +451,7 @@ impl Tracker {
             .filter(|other| other.id != attempt.id && other.state == AttemptState::Completed);
         if let Some(other) = held {
             let detail = json!({ "held_by": other.id, "key": receipt, "from": "callback" });
-            self.anomaly(attempt, "receipt_already_used", detail, inbox_id)
+            self.anomaly(attempt, "receipt_already_used", detail)
                 .await?;
             return Ok((status, false));
         }

@@ -51,4 +51,4 @@ pub use resolve::{MAX_NOTE_CHARS, Resolution};
 pub use state::{AttemptState, Observed, next_state};
 pub use store::{AttemptKeys, Held, SqlStore, Store, StoreError};
 pub use sweeper::SweepReport;
-pub use tracker::{Tracker, TrackerBuilder, TrackerConfig};
+pub use tracker::{ANOMALY_WINDOW, Tracker, TrackerBuilder, TrackerConfig};

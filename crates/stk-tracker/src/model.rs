@@ -181,6 +181,9 @@ pub struct Event {
     pub created_at: i64,
     /// Earlier delivery tries.
     pub deliveries: i64,
+    /// How many times it was raised before delivery (an anomaly of one kind on one attempt
+    /// within [`ANOMALY_WINDOW`](crate::ANOMALY_WINDOW) is one event); 1 for others.
+    pub occurrences: i64,
 }
 
 /// A callback as received, kept raw.

@@ -151,8 +151,7 @@ impl Tracker {
             Ok(report) => {
                 if let Verdict::Mismatch { field } = judge(&attempt, &report, Tie::Own) {
                     let detail = json!({ "field": field, "status": report, "queried": id });
-                    self.anomaly(&attempt, "status_mismatch", detail, &format!("q{now}"))
-                        .await?;
+                    self.anomaly(&attempt, "status_mismatch", detail).await?;
                     self.schedule(&attempt, None).await?;
                     return Ok(attempt);
                 }

@@ -50,6 +50,9 @@ impl Default for TrackerConfig {
     }
 }
 
+/// Anomalies of one kind on one attempt within this window are one event with a count.
+pub const ANOMALY_WINDOW: Duration = Duration::from_secs(600);
+
 /// When a final claim the status did not confirm yet is re-checked, after its arrival: 1, 2,
 /// 4, 8 and 16 s apart (status endpoints lag callbacks by seconds); then the usual backoff.
 pub(crate) const CLAIM_RECHECKS_MS: [i64; 5] = [1_000, 3_000, 7_000, 15_000, 31_000];
@@ -540,11 +543,10 @@ impl Tracker {
             "live_attempt": live.as_ref().map(|l| &l.id),
             "evidence": evidence.detail,
         });
-        self.anomaly(attempt, what, detail, what).await?;
+        self.anomaly(attempt, what, detail).await?;
         if let Some(live) = live {
             let detail = json!({ "paid_late_attempt": attempt.id, "evidence": evidence.detail });
-            self.anomaly(&live, what, detail, &format!("{what}:{}", attempt.id))
-                .await?;
+            self.anomaly(&live, what, detail).await?;
         }
         Ok(())
     }
@@ -562,8 +564,7 @@ impl Tracker {
             "key": key,
             "evidence": evidence.detail,
         });
-        self.anomaly(attempt, what, detail, &format!("{what}:{key}"))
-            .await?;
+        self.anomaly(attempt, what, detail).await?;
         // The holder is told too: the provider gave its id (or receipt) to another order, so
         // what the provider says under it may be about that order.
         let reused = if what == "receipt_already_used" {
@@ -573,8 +574,7 @@ impl Tracker {
         };
         let detail =
             json!({ "also_given_to": attempt.id, "reference": attempt.reference, "key": key });
-        self.anomaly(&other, reused, detail, &format!("{reused}:{}", attempt.id))
-            .await
+        self.anomaly(&other, reused, detail).await
     }
 
     /// When to query an open attempt next: doubling from `first_check` up to
@@ -599,16 +599,17 @@ impl Tracker {
             .min(attempt.deadline_at.max(now))
     }
 
-    /// Records an anomaly (evidence that changes no state) and raises it as an event, one per
-    /// `key`.
+    /// Records an anomaly (evidence that changes no state: every one is on the attempt's
+    /// timeline) and raises it as an event: one per attempt, kind and [`ANOMALY_WINDOW`],
+    /// counting its occurrences, so a flood of forged claims is one event, not thousands.
     pub(crate) async fn anomaly(
         &self,
         attempt: &Attempt,
         what: &str,
         detail: Value,
-        key: &str,
     ) -> Result<(), TrackerError> {
-        let event_id = format!("{}:anomaly:{key}", attempt.id);
+        let window = self.now() / ms(ANOMALY_WINDOW);
+        let event_id = format!("{}:anomaly:{what}:{window}", attempt.id);
         tracing::warn!(attempt = %attempt.id, anomaly = what, "payment anomaly");
         self.raise(attempt, "anomaly", Some(what), detail, event_id)
             .await

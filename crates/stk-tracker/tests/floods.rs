@@ -9,7 +9,7 @@
 
 mod common;
 
-use common::{Claim, Kind, NEVER, Options, Rig};
+use common::{Claim, Kind, NEVER, Options, QUICK, Rig};
 use stk_emulator::Endpoint;
 
 /// The store's files on disk, after SQLite folded its write-ahead log into the database.
@@ -118,5 +118,68 @@ async fn claims_naming_one_payment_share_its_status_queries() {
             "{kind:?}"
         );
         eprintln!("{kind:?}: 200 forged claims on one live payment -> {queries} status queries");
+    }
+}
+
+/// 300 forged claims of other amounts about one genuine payment: one `anomaly` event counting
+/// 300, and the genuine `completed` event is delivered even while the handler refuses
+/// anomalies (an anomaly never delays a payment's own event).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_anomaly_flood_is_one_event_and_never_delays_the_payment() {
+    for kind in [Kind::KulmiPay, Kind::LipiaFlat] {
+        let rig = Rig::start(kind, Options::default()).await;
+        let attempt = rig.push(QUICK, "FLOOD-3").await.unwrap();
+        let id = attempt.payment_id.clone().unwrap();
+        for amount in 1..=300 {
+            let mut claim = Claim::paid(&attempt);
+            claim.amount = 1_000 + amount;
+            assert_eq!(rig.post(&rig.claim_body(&id, &claim)).await, 200);
+        }
+        rig.until_callback_delivered(&id).await;
+        while rig.tracker.process_inbox().await.unwrap() > 0 {}
+        assert_eq!(
+            rig.attempt(&attempt.id).await.state,
+            stk_tracker::AttemptState::Completed,
+            "{kind:?}"
+        );
+        // A handler that refuses anomalies still gets the completion.
+        let delivered = std::sync::Mutex::new(Vec::new());
+        let handler = |event: stk_tracker::Event| {
+            let refuse = event.kind == "anomaly";
+            delivered
+                .lock()
+                .unwrap()
+                .push((event.kind.clone(), event.occurrences));
+            async move {
+                if refuse {
+                    Err::<(), stk_tracker::HandlerError>("not now".into())
+                } else {
+                    Ok(())
+                }
+            }
+        };
+        rig.tracker.deliver_events(&handler).await.unwrap();
+        let delivered = delivered.into_inner().unwrap();
+        assert!(
+            delivered.contains(&("completed".to_owned(), 1)),
+            "{kind:?}: {delivered:?}"
+        );
+        let anomalies: Vec<_> = rig
+            .tracker
+            .store()
+            .events(&attempt.id)
+            .await
+            .unwrap()
+            .into_iter()
+            .filter(|e| e.kind == "anomaly")
+            .collect();
+        assert_eq!(anomalies.len(), 1, "{kind:?}: {anomalies:?}");
+        assert_eq!(anomalies[0].occurrences, 300, "{kind:?}");
+        let timeline = rig.transitions(&attempt.id).await;
+        assert_eq!(
+            timeline.iter().filter(|t| t.to == "anomaly").count(),
+            300,
+            "{kind:?}: every claim is on the timeline"
+        );
     }
 }

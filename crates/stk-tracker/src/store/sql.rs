@@ -27,6 +27,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     ),
     (5, include_str!("../../migrations/0005_refused.sql")),
     (6, include_str!("../../migrations/0006_claimed_at.sql")),
+    (7, include_str!("../../migrations/0007_occurrences.sql")),
 ];
 
 /// Distinct refusal reasons kept per provider; others are counted under `other`.
@@ -544,6 +545,7 @@ fn event(row: &AnyRow) -> Result<Event, StoreError> {
         payload: serde_json::from_str(&payload).map_err(|e| StoreError::new(e.to_string()))?,
         created_at: row.try_get("created_at").map_err(db)?,
         deliveries: row.try_get("deliveries").map_err(db)?,
+        occurrences: row.try_get("occurrences").map_err(db)?,
     })
 }
 
@@ -551,7 +553,8 @@ fn amount(a: u64) -> i64 {
     i64::try_from(a).unwrap_or(i64::MAX)
 }
 
-const EVENT_COLUMNS: &str = "event_id, attempt_id, kind, payload, created_at, deliveries";
+const EVENT_COLUMNS: &str =
+    "event_id, attempt_id, kind, payload, created_at, deliveries, occurrences";
 const INBOX_COLUMNS: &str =
     "id, provider, received_at, target, headers, body, processed_at, outcome, attempt_id, error";
 
@@ -561,7 +564,8 @@ where
 {
     sqlx::query(
         "INSERT INTO stk_outbox (event_id, attempt_id, kind, payload, created_at, deliveries, next_attempt_at) \
-         VALUES ($1, $2, $3, $4, $5, 0, $5) ON CONFLICT DO NOTHING",
+         VALUES ($1, $2, $3, $4, $5, 0, $5) ON CONFLICT (event_id) DO UPDATE \
+         SET occurrences = stk_outbox.occurrences + 1",
     )
     .bind(&event.event_id)
     .bind(&event.attempt_id)
@@ -987,10 +991,14 @@ impl Store for SqlStore {
         let claim = Claim {
             table: "stk_outbox",
             key: "event_id",
+            // In order per attempt, except that a state event (completed, failed, expired)
+            // never waits behind an anomaly or a review: those cannot delay a payment.
             due: "delivered_at IS NULL AND next_attempt_at <= $3 AND NOT EXISTS (\
                   SELECT 1 FROM stk_outbox older WHERE older.attempt_id = stk_outbox.attempt_id \
                   AND older.delivered_at IS NULL AND (older.created_at < stk_outbox.created_at \
-                  OR (older.created_at = stk_outbox.created_at AND older.event_id < stk_outbox.event_id)))",
+                  OR (older.created_at = stk_outbox.created_at AND older.event_id < stk_outbox.event_id)) \
+                  AND NOT (stk_outbox.kind IN ('completed', 'failed', 'expired') \
+                  AND older.kind IN ('anomaly', 'needs_review')))",
             order: "created_at, event_id",
             columns: EVENT_COLUMNS,
         };
@@ -1218,21 +1226,27 @@ async fn report_repair(
         at: now,
     };
     insert_transition(&mut *conn, &transition).await?;
-    let event = NewEvent {
-        event_id: format!("{id}:anomaly:migration-{what}"),
-        attempt_id: id.clone(),
-        kind: "anomaly".to_owned(),
-        payload: serde_json::json!({
-            "attempt_id": id,
-            "provider": get("provider")?,
-            "reference": get("reference")?,
-            "state": state,
-            "anomaly": what,
-            "detail": detail,
-        }),
-        at: now,
-    };
-    insert_event(&mut *conn, &event).await
+    let payload = serde_json::json!({
+        "attempt_id": id,
+        "provider": get("provider")?,
+        "reference": get("reference")?,
+        "state": state,
+        "anomaly": what,
+        "detail": detail,
+    });
+    // Written with the columns of schema version 4 (this runs inside its migration).
+    sqlx::query(
+        "INSERT INTO stk_outbox (event_id, attempt_id, kind, payload, created_at, deliveries, \
+         next_attempt_at) VALUES ($1, $2, 'anomaly', $3, $4, 0, $4) ON CONFLICT DO NOTHING",
+    )
+    .bind(format!("{id}:anomaly:migration-{what}"))
+    .bind(&id)
+    .bind(payload.to_string())
+    .bind(now)
+    .execute(&mut *conn)
+    .await
+    .map_err(db)?;
+    Ok(())
 }
 
 #[cfg(test)]
