@@ -85,7 +85,18 @@ pub(crate) enum PaymentsCommand {
         #[arg(long)]
         receipt: Option<String>,
     },
+    /// Delete processed callbacks older than the retention (what moved a payment stays on its
+    /// timeline); `stk listen` also prunes hourly.
+    Prune {
+        /// Keep this many days (1 to 3650).
+        #[arg(long, default_value_t = DEFAULT_RETENTION_DAYS,
+              value_parser = clap::value_parser!(u64).range(1..=3650))]
+        older_than_days: u64,
+    },
 }
+
+/// Days of processed callbacks `stk payments prune` keeps by default.
+pub(crate) const DEFAULT_RETENTION_DAYS: u64 = 30;
 
 /// An operator's decision.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -178,6 +178,18 @@ pub(crate) async fn payments(
             }
             json!({ "attempts": attempts })
         }
+        PaymentsCommand::Prune { older_than_days } => {
+            let pruned = tracker
+                .prune_older_than(std::time::Duration::from_secs(
+                    older_than_days.saturating_mul(24 * 3600),
+                ))
+                .await?;
+            if !json {
+                out!("pruned {pruned} processed callbacks older than {older_than_days} days");
+                return Ok(());
+            }
+            json!({ "pruned": pruned, "older_than_days": older_than_days })
+        }
         PaymentsCommand::Resolve {
             id,
             resolution,

@@ -219,4 +219,12 @@ fn resolving_as_failed_frees_the_order_and_hostile_input_is_refused() {
     // Failed frees the order for a new push.
     let (code, json, _) = store.stk(&PUSH);
     assert_eq!(code, 0, "{json}");
+
+    // Pruning: nothing processed is old enough; absurd retentions are usage errors.
+    let (code, json, _) = store.stk(&["payments", "prune", "--older-than-days", "1"]);
+    assert_eq!((code, json["pruned"].as_u64()), (0, Some(0)), "{json}");
+    for days in ["0", "3651", "-1", "1e3"] {
+        let (code, _, stderr) = store.stk(&["payments", "prune", "--older-than-days", days]);
+        assert_eq!(code, 2, "{days}: {stderr}");
+    }
 }

@@ -114,6 +114,7 @@ impl Tracker {
                 error,
             });
         }
+        self.check_backlog(provider.name()).await?;
         let item = InboxItem {
             id: ids::new_id("cb", now),
             provider: provider.name().to_owned(),

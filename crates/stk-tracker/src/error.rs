@@ -37,6 +37,12 @@ pub enum TrackerError {
     /// No attempt with that id.
     #[error("no payment attempt {0:?}")]
     UnknownAttempt(String),
+    /// The provider's backlog of unprocessed callbacks is full: answer 503 (it retries).
+    #[error("{provider}'s callback backlog is full: try again later")]
+    Overloaded {
+        /// The provider.
+        provider: &'static str,
+    },
     /// A callback that is not this provider's or fails its verification, refused before
     /// anything was stored (answer it 4xx; it is counted, see `Store::refused`).
     #[error("{error}")]
@@ -86,6 +92,7 @@ impl TrackerError {
             Self::Store(_) => "store",
             Self::Unrecorded { .. } => "outcome_unknown",
             Self::Refused { .. } => "invalid_callback",
+            Self::Overloaded { .. } => "overloaded",
             Self::NotResolvable { .. } => "not_resolvable",
             Self::Provider { error, .. } => error.kind().as_str(),
             Self::AlreadyLive { .. } => "already_live",

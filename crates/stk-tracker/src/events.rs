@@ -115,6 +115,21 @@ impl Tracker {
             Ok(n) => busy |= n >= batch,
             Err(e) => tracing::warn!(error = %e, "delivering events failed"),
         }
+        let now = self.now();
+        let last = self
+            .inner
+            .last_prune
+            .load(std::sync::atomic::Ordering::Relaxed);
+        if now.saturating_sub(last) >= ms(crate::retention::PRUNE_EVERY) {
+            self.inner
+                .last_prune
+                .store(now, std::sync::atomic::Ordering::Relaxed);
+            match self.prune().await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(pruned = n, "processed callbacks pruned"),
+                Err(e) => tracing::warn!(error = %e, "pruning the inbox failed"),
+            }
+        }
         busy
     }
 }

@@ -31,6 +31,7 @@ mod fault;
 mod ids;
 mod model;
 mod resolve;
+mod retention;
 mod state;
 mod store;
 mod sweeper;

@@ -87,6 +87,12 @@ async fn receive(
         Err(TrackerError::UnknownProvider(_)) => {
             (StatusCode::NOT_FOUND, "no such provider").into_response()
         }
+        Err(TrackerError::Overloaded { .. }) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            [("retry-after", "30")],
+            "busy: try again later",
+        )
+            .into_response(),
         // Nothing stored: not this provider's callback, or not verifiable.
         Err(TrackerError::Refused { .. }) => {
             (StatusCode::BAD_REQUEST, "not a valid callback").into_response()

@@ -35,6 +35,12 @@ pub struct TrackerConfig {
     pub lease: Duration,
     /// Work items claimed at once. Default 64.
     pub batch: i64,
+    /// Processed callbacks are pruned from the inbox after this (what moved an attempt stays
+    /// in its transition). Default 30 days.
+    pub retention: Duration,
+    /// Unprocessed callbacks a provider may have waiting; beyond it new ones are answered
+    /// 503 (the provider retries later), never stored and lost. Default 100,000.
+    pub max_unprocessed: i64,
 }
 
 impl Default for TrackerConfig {
@@ -46,6 +52,8 @@ impl Default for TrackerConfig {
             send_grace: Duration::from_secs(120),
             lease: Duration::from_secs(60),
             batch: 64,
+            retention: Duration::from_secs(30 * 24 * 3600),
+            max_unprocessed: 100_000,
         }
     }
 }
@@ -97,6 +105,10 @@ pub(crate) struct Inner {
     pub(crate) work: Notify,
     /// Status queries in flight and their fresh answers, shared by callbacks and the sweeper.
     pub(crate) queries: crate::budget::QueryBudget,
+    /// The providers' callback backlogs, as last counted.
+    pub(crate) backlog: crate::retention::Backlog,
+    /// When `run` last pruned (tracker clock, ms).
+    pub(crate) last_prune: std::sync::atomic::AtomicI64,
 }
 
 impl fmt::Debug for Tracker {
@@ -163,6 +175,8 @@ impl TrackerBuilder {
                 clock,
                 work: Notify::new(),
                 queries: crate::budget::QueryBudget::default(),
+                backlog: crate::retention::Backlog::default(),
+                last_prune: std::sync::atomic::AtomicI64::new(i64::MIN),
             }),
         }
     }

@@ -183,3 +183,50 @@ async fn an_anomaly_flood_is_one_event_and_never_delays_the_payment() {
         );
     }
 }
+
+/// A provider's backlog of unprocessed callbacks is capped: beyond it, callbacks are answered
+/// 503 (the provider retries), never stored; once processed, room is made again. Processed
+/// callbacks are pruned after the retention (the evidence stays on the attempts' timelines).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_backlog_is_capped_and_processed_callbacks_are_pruned() {
+    let mut config = stk_tracker::TrackerConfig::default();
+    config.max_unprocessed = 10;
+    let options = Options {
+        config,
+        ..Options::default()
+    };
+    let rig = Rig::start(Kind::LipiaFlat, options).await;
+    let attempt = rig.push(NEVER, "FLOOD-4").await.unwrap();
+    let id = attempt.payment_id.clone().unwrap();
+    let mut answers = Vec::new();
+    for _ in 0..25 {
+        answers.push(
+            rig.post(&rig.claim_body(&id, &Claim::paid(&attempt)))
+                .await
+                .as_u16(),
+        );
+    }
+    assert_eq!(
+        answers.iter().filter(|a| **a == 200).count(),
+        10,
+        "{answers:?}"
+    );
+    assert_eq!(
+        answers.iter().filter(|a| **a == 503).count(),
+        15,
+        "{answers:?}"
+    );
+    assert_eq!(rig.inbox_rows().await, 10);
+
+    rig.settle().await;
+    let pruned_now = rig.tracker.prune().await.unwrap();
+    assert_eq!(pruned_now, 0, "kept for the retention");
+    rig.clock
+        .advance(std::time::Duration::from_secs(31 * 24 * 3600));
+    assert_eq!(rig.tracker.prune().await.unwrap(), 10);
+    assert_eq!(rig.inbox_rows().await, 0);
+    assert!(
+        !rig.transitions(&attempt.id).await.is_empty(),
+        "the timeline stays"
+    );
+}

@@ -147,6 +147,10 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     async fn release_inbox(&self, id: &str, retry_at: i64, error: &str) -> Result<(), StoreError>;
     /// A callback by id.
     async fn inbox_item(&self, id: &str) -> Result<Option<InboxItem>, StoreError>;
+    /// Deletes up to `limit` callbacks processed before `before`; returns how many.
+    async fn prune_inbox(&self, before: i64, limit: i64) -> Result<u64, StoreError>;
+    /// How many callbacks of `provider` wait to be processed (counted up to `up_to`).
+    async fn unprocessed(&self, provider: &str, up_to: i64) -> Result<i64, StoreError>;
     /// Counts callbacks refused before storage (`refused.count` more for its provider and
     /// reason; a bounded number of reasons per provider) and keeps the latest excerpt.
     async fn record_refused(&self, refused: &Refused) -> Result<(), StoreError>;

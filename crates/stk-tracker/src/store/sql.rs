@@ -925,6 +925,31 @@ impl Store for SqlStore {
         Ok(())
     }
 
+    async fn prune_inbox(&self, before: i64, limit: i64) -> Result<u64, StoreError> {
+        let done = sqlx::query(
+            "DELETE FROM stk_inbox WHERE id IN (SELECT id FROM stk_inbox \
+             WHERE processed_at IS NOT NULL AND processed_at < $1 ORDER BY processed_at LIMIT $2)",
+        )
+        .bind(before)
+        .bind(limit)
+        .execute(&self.pool)
+        .await
+        .map_err(db)?;
+        Ok(done.rows_affected())
+    }
+
+    async fn unprocessed(&self, provider: &str, up_to: i64) -> Result<i64, StoreError> {
+        sqlx::query_scalar(
+            "SELECT COUNT(*) FROM (SELECT 1 FROM stk_inbox WHERE processed_at IS NULL \
+             AND provider = $1 LIMIT $2) waiting",
+        )
+        .bind(provider)
+        .bind(up_to)
+        .fetch_one(&self.pool)
+        .await
+        .map_err(db)
+    }
+
     async fn record_refused(&self, refused: &Refused) -> Result<(), StoreError> {
         let known: i64 = sqlx::query_scalar(
             "SELECT COUNT(*) FROM stk_refused WHERE provider = $1 AND reason <> $2",
