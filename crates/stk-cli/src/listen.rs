@@ -1,6 +1,7 @@
 //! `stk listen`: the tracker's callback receiver on a port, printing each payment event.
 //! Callbacks are stored and acknowledged at once, then confirmed by status query; events are
-//! printed in order and acknowledged only once printed.
+//! printed in order (by a writer thread: a stdout nobody reads holds up only printing) and
+//! acknowledged only once printed.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
@@ -12,12 +13,41 @@ use crate::CliError;
 use crate::args::ListenArgs;
 use crate::tracking::{event_json, printable};
 
-/// Prints events; refuses (leaves for the next run) those past `--max-events`.
+/// A line for the writer thread, and where to say whether it was written.
+type Line = (String, tokio::sync::oneshot::Sender<std::io::Result<()>>);
+
+/// Lines waiting for the writer at most: beyond, events wait in the store (retried).
+const QUEUED_LINES: usize = 256;
+
+/// Prints events through a writer thread, so a stdout nobody reads never blocks the runtime
+/// (callbacks are still received and processed); refuses (leaves for the next run) those
+/// past `--max-events`. An event is acknowledged only once its line was written.
 struct Printer {
     json: bool,
     max: Option<usize>,
     printed: AtomicUsize,
     done: Notify,
+    lines: std::sync::mpsc::SyncSender<Line>,
+}
+
+impl Printer {
+    fn new(json: bool, max: Option<usize>) -> Self {
+        let (lines, queue) = std::sync::mpsc::sync_channel::<Line>(QUEUED_LINES);
+        std::thread::spawn(move || {
+            use std::io::Write as _;
+            for (line, written) in queue {
+                let mut stdout = std::io::stdout().lock();
+                let _ = written.send(writeln!(stdout, "{line}").and_then(|()| stdout.flush()));
+            }
+        });
+        Self {
+            json,
+            max,
+            printed: AtomicUsize::new(0),
+            done: Notify::new(),
+            lines,
+        }
+    }
 }
 
 #[stk::async_trait]
@@ -34,14 +64,18 @@ impl EventHandler for Printer {
         } else {
             human(event)
         };
-        {
-            use std::io::Write as _;
-            let mut stdout = std::io::stdout().lock();
-            if let Err(e) = writeln!(stdout, "{line}").and_then(|()| stdout.flush()) {
+        let (written, result) = tokio::sync::oneshot::channel();
+        self.lines
+            .try_send((line, written))
+            .map_err(|_| "printing is behind; the event waits in the store")?;
+        match result.await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => {
                 // Nobody reads the events any more: stop, leaving them for the next run.
                 self.done.notify_one();
                 return Err(format!("stdout is closed ({e}); left for the next run").into());
             }
+            Err(_) => return Err("the writer stopped; left for the next run".into()),
         }
         let printed = self.printed.fetch_add(1, Ordering::SeqCst) + 1;
         if self.max.is_some_and(|max| printed >= max) {
@@ -106,12 +140,7 @@ pub(crate) async fn run(tracker: Tracker, args: ListenArgs, json: bool) -> Resul
         app,
         std::future::pending::<()>(),
     ));
-    let printer = Printer {
-        json,
-        max: args.max_events,
-        printed: AtomicUsize::new(0),
-        done: Notify::new(),
-    };
+    let printer = Printer::new(json, args.max_events);
     let stop = async {
         tokio::select! {
             _ = tokio::signal::ctrl_c() => {}

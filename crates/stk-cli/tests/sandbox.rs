@@ -624,3 +624,126 @@ async fn sandbox_ids_differ_per_run_and_replay_with_the_printed_seed() {
     assert_eq!(replayed_seed, first_seed);
     assert_eq!(replayed_id, first_id, "--seed replays the run");
 }
+
+/// A pipe whose buffer holds only 4 KiB (about six events): (read end, write end).
+fn tiny_pipe() -> (std::os::fd::OwnedFd, std::os::fd::OwnedFd) {
+    let (read, write) = rustix::pipe::pipe().unwrap();
+    assert!(rustix::pipe::fcntl_setpipe_size(&write, 4096).unwrap() >= 4096);
+    (read, write)
+}
+
+/// `stk listen` whose stdout nobody reads (a full pipe): callbacks are still answered and
+/// payments still recorded; the events wait, and are all printed once someone reads.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn listen_keeps_receiving_while_nobody_reads_its_events() {
+    use std::io::Read as _;
+    use tokio::io::AsyncBufReadExt;
+
+    let emulator = LipiaEmulator::start(LipiaEmulatorConfig::default().delay(DELAY))
+        .await
+        .unwrap();
+    let env = vec![
+        ("STK_PROVIDER", "lipia".to_owned()),
+        ("LIPIA_BASE_URL", emulator.base_url().to_owned()),
+        ("LIPIA_API_KEY", emulator.api_key().to_owned()),
+        ("STK_DATABASE_URL", fresh_database()),
+    ];
+    let (read, write) = tiny_pipe();
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_stk"))
+        .args(["--json", "listen", "--bind", "127.0.0.1:0"])
+        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+        .stdout(std::process::Stdio::from(write))
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut stderr = tokio::io::BufReader::new(child.stderr.take().unwrap()).lines();
+    let banner = stderr.next_line().await.unwrap().unwrap();
+    let url = banner.split("on ").nth(1).unwrap().to_owned();
+
+    const PAYMENTS: usize = 20;
+    for n in 0..PAYMENTS {
+        let reference = format!("BLOCKED-{n}");
+        let (code, pushed) = stk(
+            &env,
+            &[
+                "--json",
+                "push",
+                "--phone",
+                "0712345678",
+                "--amount",
+                "100",
+                "--reference",
+                &reference,
+                "--callback-url",
+                &url,
+            ],
+        )
+        .await;
+        assert_eq!(code, 0, "{pushed}");
+    }
+    // Every payment is recorded completed although the events cannot be printed.
+    let all_completed = tokio::time::timeout(Duration::from_secs(30), async {
+        loop {
+            let (_, listed) = stk(&env, &["--json", "payments", "list", "--limit", "100"]).await;
+            let done = listed["attempts"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|a| a["state"] == "completed")
+                .count();
+            if done == PAYMENTS {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    })
+    .await;
+    assert!(
+        all_completed.is_ok(),
+        "payments were not processed while stdout was full"
+    );
+    // The receiver still answers at once.
+    let http = reqwest::Client::builder().no_proxy().build().unwrap();
+    let answer = tokio::time::timeout(
+        Duration::from_secs(5),
+        http.post(&url).body("not a callback").send(),
+    )
+    .await
+    .expect("the receiver answers while stdout is full")
+    .unwrap();
+    assert_eq!(answer.status(), 400);
+
+    // Someone reads: every event comes out, once.
+    let reader = std::thread::spawn(move || {
+        let mut file = std::fs::File::from(read);
+        let mut out = String::new();
+        let mut buf = [0_u8; 4096];
+        while out.lines().count() < PAYMENTS {
+            let n = file.read(&mut buf).unwrap();
+            assert!(n > 0, "stdout closed early");
+            out.push_str(&String::from_utf8_lossy(&buf[..n]));
+        }
+        out
+    });
+    let out = tokio::time::timeout(
+        Duration::from_secs(30),
+        tokio::task::spawn_blocking(move || reader.join().unwrap()),
+    )
+    .await
+    .expect("every event printed once read")
+    .unwrap();
+    let references: std::collections::HashSet<String> = out
+        .lines()
+        .map(|line| {
+            let event: Value = serde_json::from_str(line).unwrap();
+            event["event"]["payload"]["reference"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+    assert_eq!(references.len(), PAYMENTS);
+    child.kill().await.unwrap();
+    emulator.shutdown().await;
+}

@@ -73,34 +73,66 @@ impl Tracker {
     }
 
     /// Runs the tracker's work until `shutdown` completes: processes stored callbacks (those
-    /// left by a crash first), sweeps due attempts, delivers events. Wakes on new work and at
-    /// least every `tick`. Store failures are logged and retried; they never stop the loop.
+    /// left by a crash first), sweeps due attempts, prunes, and, concurrently, delivers events.
+    /// Each wakes on new work and at least every `tick`. A handler that is slow or stuck holds
+    /// up only delivery: callbacks are still received, stored and processed. Store failures
+    /// are logged and retried; they never stop the loop.
     pub async fn run(
         &self,
         handler: &dyn EventHandler,
         tick: Duration,
         shutdown: impl Future<Output = ()>,
     ) {
-        tokio::pin!(shutdown);
-        loop {
-            let busy = self.run_once(handler).await;
-            if busy {
-                tokio::select! {
-                    () = &mut shutdown => return,
-                    () = tokio::task::yield_now() => {}
+        let work = async {
+            loop {
+                if self.work_once().await {
+                    tokio::task::yield_now().await;
+                    continue;
                 }
-                continue;
+                tokio::select! {
+                    () = self.inner.work.notified() => {}
+                    () = tokio::time::sleep(tick) => {}
+                }
             }
-            tokio::select! {
-                () = &mut shutdown => return,
-                () = self.inner.work.notified() => {}
-                () = tokio::time::sleep(tick) => {}
+        };
+        let delivery = async {
+            let batch = usize::try_from(self.inner.config.batch).unwrap_or(usize::MAX);
+            loop {
+                match self.deliver_events(handler).await {
+                    Ok(n) if n >= batch => {
+                        tokio::task::yield_now().await;
+                        continue;
+                    }
+                    Ok(_) => {}
+                    Err(e) => tracing::warn!(error = %e, "delivering events failed"),
+                }
+                tokio::select! {
+                    () = self.inner.events.notified() => {}
+                    () = tokio::time::sleep(tick) => {}
+                }
             }
+        };
+        tokio::select! {
+            () = shutdown => {}
+            () = work => {}
+            () = delivery => {}
         }
     }
 
-    /// One round of work; `true` when a batch was full (more may be waiting).
+    /// One round of work, events included; `true` when a batch was full (more may be
+    /// waiting).
     pub async fn run_once(&self, handler: &dyn EventHandler) -> bool {
+        let batch = usize::try_from(self.inner.config.batch).unwrap_or(usize::MAX);
+        let mut busy = self.work_once().await;
+        match self.deliver_events(handler).await {
+            Ok(n) => busy |= n >= batch,
+            Err(e) => tracing::warn!(error = %e, "delivering events failed"),
+        }
+        busy
+    }
+
+    /// Callbacks, the sweep and pruning; `true` when a batch was full.
+    async fn work_once(&self) -> bool {
         let batch = usize::try_from(self.inner.config.batch).unwrap_or(usize::MAX);
         let mut busy = false;
         match self.process_inbox().await {
@@ -110,10 +142,6 @@ impl Tracker {
         match self.sweep().await {
             Ok(report) => busy |= report.attempts >= batch,
             Err(e) => tracing::warn!(error = %e, "the sweep failed"),
-        }
-        match self.deliver_events(handler).await {
-            Ok(n) => busy |= n >= batch,
-            Err(e) => tracing::warn!(error = %e, "delivering events failed"),
         }
         let now = self.now();
         let last = self

@@ -101,8 +101,10 @@ pub(crate) struct Inner {
     pub(crate) clock: Clock,
     /// This instance's name in leases.
     pub(crate) owner: String,
-    /// Wakes the workers when a callback was stored or an event written.
+    /// Wakes the worker when a callback was stored.
     pub(crate) work: Notify,
+    /// Wakes the event delivery when an event was written.
+    pub(crate) events: Notify,
     /// Status queries in flight and their fresh answers, shared by callbacks and the sweeper.
     pub(crate) queries: crate::budget::QueryBudget,
     /// The providers' callback backlogs, as last counted.
@@ -174,6 +176,7 @@ impl TrackerBuilder {
                 owner: ids::new_id("worker", clock.now_ms()),
                 clock,
                 work: Notify::new(),
+                events: Notify::new(),
                 queries: crate::budget::QueryBudget::default(),
                 backlog: crate::retention::Backlog::default(),
                 last_prune: std::sync::atomic::AtomicI64::new(i64::MIN),
@@ -484,7 +487,7 @@ impl Tracker {
             };
             if moved {
                 if emits_event(to) {
-                    self.inner.work.notify_one();
+                    self.inner.events.notify_one();
                 }
                 tracing::debug!(attempt = %attempt.id, from = %attempt.state, to = %to, source = evidence.source.as_str(), "attempt moved");
             }
@@ -678,7 +681,7 @@ impl Tracker {
             at: now,
         };
         self.inner.store.note(&transition, Some(&event)).await?;
-        self.inner.work.notify_one();
+        self.inner.events.notify_one();
         Ok(())
     }
 
