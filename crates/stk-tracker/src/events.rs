@@ -46,26 +46,29 @@ impl Tracker {
                 .store
                 .claim_events(&self.inner.owner, self.now(), ms(config.lease), 1)
                 .await?;
-            let Some(event) = claimed.into_iter().next() else {
+            if claimed.is_empty() {
                 break;
-            };
-            match handler.handle(&event).await {
-                Ok(()) => {
-                    self.inner
-                        .store
-                        .ack_event(&event.event_id, self.now())
-                        .await?;
-                    acknowledged += 1;
-                }
-                Err(e) => {
-                    let shift = u32::try_from(event.deliveries.clamp(0, 16)).unwrap_or(16);
-                    let backoff = Duration::from_secs(1 << shift).min(Duration::from_secs(300));
-                    let next = self.now().saturating_add(ms(backoff));
-                    tracing::warn!(event = %event.event_id, error = %e, "the event handler failed; it will be delivered again");
-                    self.inner
-                        .store
-                        .retry_event(&event.event_id, next, &e.to_string())
-                        .await?;
+            }
+            // Normally one; every event claimed is handled, none left leased unhandled.
+            for event in claimed {
+                match handler.handle(&event).await {
+                    Ok(()) => {
+                        self.inner
+                            .store
+                            .ack_event(&event.event_id, self.now())
+                            .await?;
+                        acknowledged += 1;
+                    }
+                    Err(e) => {
+                        let shift = u32::try_from(event.deliveries.clamp(0, 16)).unwrap_or(16);
+                        let backoff = Duration::from_secs(1 << shift).min(Duration::from_secs(300));
+                        let next = self.now().saturating_add(ms(backoff));
+                        tracing::warn!(event = %event.event_id, error = %e, "the event handler failed; it will be delivered again");
+                        self.inner
+                            .store
+                            .retry_event(&event.event_id, next, &e.to_string())
+                            .await?;
+                    }
                 }
             }
         }

@@ -173,13 +173,26 @@ impl SqlStore {
             )
         });
         let due = format!("{due}{mine}");
-        let sql = format!(
-            "UPDATE {table} SET lease_owner = $1, lease_until = $2 \
-             WHERE {key} IN (SELECT {key} FROM {table} WHERE {due} AND {free} \
-                 ORDER BY {order} LIMIT $4{lock}) \
-             AND {due} AND {free} RETURNING {columns}",
+        let pick = format!(
+            "SELECT {key} FROM {table} WHERE {due} AND {free} ORDER BY {order} LIMIT $4{lock}",
             lock = self.skip_locked()
         );
+        // PostgreSQL may run an `IN (…SKIP LOCKED)` subquery more than once and so lease
+        // more rows than `limit` (stranding the extra ones until their lease ends): pick the
+        // rows once, materialized.
+        let sql = if self.sqlite {
+            format!(
+                "UPDATE {table} SET lease_owner = $1, lease_until = $2 \
+                 WHERE {key} IN ({pick}) AND {due} AND {free} RETURNING {columns}"
+            )
+        } else {
+            format!(
+                "WITH picked AS MATERIALIZED ({pick}) \
+                 UPDATE {table} SET lease_owner = $1, lease_until = $2 \
+                 WHERE {key} IN (SELECT {key} FROM picked) AND {due} AND {free} \
+                 RETURNING {columns}"
+            )
+        };
         let mut query = sqlx::query(&sql)
             .bind(owner)
             .bind(now.saturating_add(lease_ms))
