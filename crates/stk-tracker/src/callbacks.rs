@@ -369,11 +369,21 @@ impl Tracker {
             )
         };
         let after = self.apply(attempt, evidence).await.map_err(with_attempt)?;
-        if event.status.is_final() && !report.status.is_final() && after.state.is_open() {
-            // The provider's status often lags its callback: look again within seconds, not
-            // at the sweeper's next round.
+        // A final claim the status does not confirm: a pending answer, or a failure where the
+        // callback says paid (status endpoints lag; M-Pesa reports some payments failed, then
+        // paid). Look again within seconds, not at the sweeper's next round.
+        let contradicted = matches!(event.status, PaymentStatus::Completed(_))
+            && matches!(report.status, PaymentStatus::Failed(_));
+        let unconfirmed = event.status.is_final() && !report.status.is_final();
+        if (unconfirmed && after.state.is_open())
+            || (contradicted && after.state != AttemptState::Completed)
+        {
             let now = self.now();
-            let first = after.claimed_at.unwrap_or(now);
+            // The series of quick looks restarts for a claim after the last one finished.
+            let first = after
+                .claimed_at
+                .filter(|_| crate::tracker::in_claim_series(&after, now))
+                .unwrap_or(now);
             let check_at = crate::tracker::CLAIM_RECHECKS_MS
                 .iter()
                 .map(|after| first.saturating_add(*after))

@@ -78,16 +78,20 @@ impl Tracker {
     /// Runs the tracker's work until `shutdown` completes: processes stored callbacks (those
     /// left by a crash first), sweeps due attempts, prunes, and, concurrently, delivers events.
     /// Each wakes on new work and at least every `tick`. A handler that is slow or stuck holds
-    /// up only delivery: callbacks are still received, stored and processed. Store failures
-    /// are logged and retried; they never stop the loop.
+    /// up only delivery: callbacks are still received, stored and processed. On shutdown the
+    /// round in progress finishes (an event handled is acknowledged), then it returns. Store
+    /// failures are logged and retried; they never stop the loop.
     pub async fn run(
         &self,
         handler: &dyn EventHandler,
         tick: Duration,
         shutdown: impl Future<Output = ()>,
     ) {
+        let stopping = std::sync::atomic::AtomicBool::new(false);
+        let stop = tokio::sync::Notify::new();
+        let stopped = || stopping.load(std::sync::atomic::Ordering::SeqCst);
         let work = async {
-            loop {
+            while !stopped() {
                 if self.work_once().await {
                     tokio::task::yield_now().await;
                     continue;
@@ -95,12 +99,13 @@ impl Tracker {
                 tokio::select! {
                     () = self.inner.work.notified() => {}
                     () = tokio::time::sleep(tick) => {}
+                    () = stop.notified() => {}
                 }
             }
         };
         let delivery = async {
             let batch = usize::try_from(self.inner.config.batch).unwrap_or(usize::MAX);
-            loop {
+            while !stopped() {
                 match self.deliver_events(handler).await {
                     Ok(n) if n >= batch => {
                         tokio::task::yield_now().await;
@@ -112,14 +117,16 @@ impl Tracker {
                 tokio::select! {
                     () = self.inner.events.notified() => {}
                     () = tokio::time::sleep(tick) => {}
+                    () = stop.notified() => {}
                 }
             }
         };
-        tokio::select! {
-            () = shutdown => {}
-            () = work => {}
-            () = delivery => {}
-        }
+        let watch = async {
+            shutdown.await;
+            stopping.store(true, std::sync::atomic::Ordering::SeqCst);
+            stop.notify_waiters();
+        };
+        tokio::join!(work, delivery, watch);
     }
 
     /// One round of work, events included; `true` when a batch was full (more may be
@@ -152,13 +159,30 @@ impl Tracker {
             .last_prune
             .load(std::sync::atomic::Ordering::Relaxed);
         if now.saturating_sub(last) >= ms(crate::retention::PRUNE_EVERY) {
-            self.inner
-                .last_prune
-                .store(now, std::sync::atomic::Ordering::Relaxed);
-            match self.prune().await {
-                Ok(0) => {}
-                Ok(n) => tracing::info!(pruned = n, "processed callbacks pruned"),
-                Err(e) => tracing::warn!(error = %e, "pruning the inbox failed"),
+            // A bounded round; the next rounds go on while more wait.
+            let retention = self.inner.config.retention;
+            match self
+                .prune_round(retention, crate::retention::PRUNE_BATCHES_PER_ROUND)
+                .await
+            {
+                Ok((pruned, more)) => {
+                    if pruned > 0 {
+                        tracing::info!(pruned, "processed callbacks pruned");
+                    }
+                    if !more {
+                        self.inner
+                            .last_prune
+                            .store(now, std::sync::atomic::Ordering::Relaxed);
+                    }
+                    busy |= more;
+                }
+                Err(e) => {
+                    // Tried again at the next hour, not every round.
+                    self.inner
+                        .last_prune
+                        .store(now, std::sync::atomic::Ordering::Relaxed);
+                    tracing::warn!(error = %e, "pruning the inbox failed");
+                }
             }
         }
         busy

@@ -17,6 +17,8 @@ use crate::tracker::{Tracker, ms};
 
 /// Rows deleted per statement while pruning.
 const PRUNE_BATCH: i64 = 1_000;
+/// Statements per pruning round of `run`, so a large backlog never stalls callbacks.
+pub(crate) const PRUNE_BATCHES_PER_ROUND: u64 = 10;
 /// How often `run` prunes.
 pub(crate) const PRUNE_EVERY: Duration = Duration::from_secs(3_600);
 /// How long a backlog count is trusted (a count per callback would cost more than the flood).
@@ -64,15 +66,33 @@ impl Tracker {
 
     /// Deletes the callbacks processed longer than `age` ago; returns how many.
     pub async fn prune_older_than(&self, age: Duration) -> Result<u64, TrackerError> {
-        let before = self.now().saturating_sub(ms(age));
         let mut pruned = 0;
         loop {
-            let done = self.inner.store.prune_inbox(before, PRUNE_BATCH).await?;
+            let (done, more) = self.prune_round(age, u64::MAX).await?;
             pruned += done;
-            if done < u64::try_from(PRUNE_BATCH).unwrap_or(u64::MAX) {
+            if !more {
                 return Ok(pruned);
             }
         }
+    }
+
+    /// At most `batches` deletions of old processed callbacks: (deleted, whether more wait).
+    pub(crate) async fn prune_round(
+        &self,
+        age: Duration,
+        batches: u64,
+    ) -> Result<(u64, bool), TrackerError> {
+        let before = self.now().saturating_sub(ms(age));
+        let full = u64::try_from(PRUNE_BATCH).unwrap_or(u64::MAX);
+        let mut pruned = 0;
+        for _ in 0..batches {
+            let done = self.inner.store.prune_inbox(before, PRUNE_BATCH).await?;
+            pruned += done;
+            if done < full {
+                return Ok((pruned, false));
+            }
+        }
+        Ok((pruned, true))
     }
 
     /// Refuses a callback when `provider`'s backlog is full.

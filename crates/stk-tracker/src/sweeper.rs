@@ -110,8 +110,9 @@ impl Tracker {
             );
             attempt = self.apply(attempt, evidence).await?;
         }
-        let queryable =
-            attempt.state.is_open() || (manual && attempt.state == AttemptState::Expired);
+        let queryable = attempt.state.is_open()
+            || (manual && attempt.state == AttemptState::Expired)
+            || crate::tracker::in_claim_series(&attempt, now);
         if queryable {
             if let Some(id) = attempt.payment_id.clone() {
                 step.queried = true;
@@ -187,10 +188,10 @@ impl Tracker {
 
     /// Counts a query and schedules the next one (none once settled).
     async fn schedule(&self, attempt: &Attempt, error: Option<&str>) -> Result<(), TrackerError> {
-        let next = attempt
-            .state
-            .is_open()
-            .then(|| self.next_check(attempt, self.now()));
+        let now = self.now();
+        let next = (attempt.state.is_open() || crate::tracker::in_claim_series(attempt, now))
+            .then(|| self.next_check(attempt, now))
+            .filter(|_| attempt.state != AttemptState::Completed);
         self.inner
             .store
             .schedule_check(&attempt.id, next, true, error)

@@ -65,6 +65,18 @@ pub const ANOMALY_WINDOW: Duration = Duration::from_secs(600);
 /// 4, 8 and 16 s apart (status endpoints lag callbacks by seconds); then the usual backoff.
 pub(crate) const CLAIM_RECHECKS_MS: [i64; 5] = [1_000, 3_000, 7_000, 15_000, 31_000];
 
+/// How long after a claim its quick looks go on.
+pub(crate) const CLAIM_SERIES_MS: i64 = CLAIM_RECHECKS_MS[CLAIM_RECHECKS_MS.len() - 1];
+
+/// Whether `attempt` is in the quick looks after a completion claim its status did not
+/// confirm (also for a `failed` or `expired` one: M-Pesa reports some payments failed, then
+/// paid).
+pub(crate) fn in_claim_series(attempt: &Attempt, now: i64) -> bool {
+    attempt
+        .claimed_at
+        .is_some_and(|claimed| now.saturating_sub(claimed) < CLAIM_SERIES_MS)
+}
+
 pub(crate) fn ms(d: Duration) -> i64 {
     i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
 }
@@ -605,7 +617,11 @@ impl Tracker {
                 .map(|after| claimed.saturating_add(*after))
                 .find(|at| *at > now);
             if let Some(at) = due {
-                return at.min(attempt.deadline_at.max(now));
+                return if attempt.state.is_open() {
+                    at.min(attempt.deadline_at.max(now))
+                } else {
+                    at
+                };
             }
         }
         let shift = u32::try_from(attempt.check_count.clamp(0, 20)).unwrap_or(20);

@@ -181,6 +181,18 @@ async fn an_anomaly_flood_is_one_event_and_never_delays_the_payment() {
             300,
             "{kind:?}: every claim is on the timeline"
         );
+
+        // Once delivered (the refused anomaly is retried after 1 s), a new occurrence in the
+        // same window is news: an event of its own.
+        rig.clock.advance(std::time::Duration::from_secs(2));
+        rig.settle().await;
+        assert_eq!(rig.events.anomalies(&attempt.id).len(), 1, "{kind:?}");
+        let mut claim = Claim::paid(&attempt);
+        claim.amount = 5;
+        assert_eq!(rig.post(&rig.claim_body(&id, &claim)).await, 200);
+        rig.settle().await;
+        let anomalies = rig.events.anomalies(&attempt.id);
+        assert_eq!(anomalies.len(), 2, "{kind:?}: {anomalies:?}");
     }
 }
 

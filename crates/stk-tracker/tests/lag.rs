@@ -17,11 +17,13 @@ use stk_core::{
 use stk_mock::MockProvider;
 use stk_tracker::{AttemptState, Clock, SqlStore, Tracker};
 
-/// The fake provider, whose status says "pending" while `lagging`.
+/// The fake provider, whose status says "pending" (or, with `says_failed`, "failed: timeout")
+/// while `lagging`.
 #[derive(Debug)]
 struct Lagging {
     mock: MockProvider,
     lagging: AtomicBool,
+    says_failed: bool,
 }
 
 #[async_trait]
@@ -43,7 +45,11 @@ impl StkProvider for Lagging {
     async fn status_report(&self, id: &PaymentId) -> Result<StatusReport, Error> {
         let mut report = self.mock.status_report(id).await?;
         if self.lagging.load(Ordering::SeqCst) {
-            report.status = PaymentStatus::Pending;
+            report.status = if self.says_failed {
+                PaymentStatus::Failed(stk_core::Failure::new(stk_core::FailureReason::Timeout))
+            } else {
+                PaymentStatus::Pending
+            };
         }
         Ok(report)
     }
@@ -62,6 +68,7 @@ async fn an_unconfirmed_final_claim_is_rechecked_within_seconds() {
             .callback_token("t")
             .build(),
         lagging: AtomicBool::new(true),
+        says_failed: false,
     });
     let clock = Clock::manual();
     let tracker = Tracker::builder(Arc::new(store))
@@ -130,6 +137,7 @@ async fn a_long_lag_falls_back_to_the_usual_backoff() {
             .callback_token("t")
             .build(),
         lagging: AtomicBool::new(true),
+        says_failed: false,
     });
     let clock = Clock::manual();
     let tracker = Tracker::builder(Arc::new(store))
@@ -164,5 +172,58 @@ async fn a_long_lag_falls_back_to_the_usual_backoff() {
         after.next_check_at.unwrap() >= claimed_at + 31_000 + 30_000,
         "{after:?}"
     );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The status says "failed (timeout)" while the callback says paid (M-Pesa reports some
+/// payments failed, then paid): the attempt is failed on the provider's word, and looked at
+/// again within seconds; when the status catches up it is completed (paid late).
+#[tokio::test]
+async fn a_completion_claim_on_a_failed_status_is_rechecked() {
+    let dir = std::env::temp_dir().join(format!("stk-lag-{}", fastrand::u64(..)));
+    let store = SqlStore::open_sqlite(&dir.join("p.db")).await.unwrap();
+    let provider = Arc::new(Lagging {
+        mock: MockProvider::builder()
+            .delay(Duration::ZERO)
+            .callback_token("t")
+            .build(),
+        lagging: AtomicBool::new(true),
+        says_failed: true,
+    });
+    let clock = Clock::manual();
+    let tracker = Tracker::builder(Arc::new(store))
+        .provider(provider.clone())
+        .clock(clock.clone())
+        .build();
+    let request = StkPushRequest::builder()
+        .phone("0712345678")
+        .amount(100)
+        .reference("LAG-3")
+        .build()
+        .unwrap();
+    let attempt = tracker.push(&request).await.unwrap();
+    let id = PaymentId::new(attempt.payment_id.clone().unwrap());
+    let claimed_at = clock.now_ms();
+    tracker
+        .receive("mock", provider.mock.callback_for(&id).unwrap())
+        .await
+        .unwrap();
+    tracker.process_inbox().await.unwrap();
+    let failed = tracker.attempt(&attempt.id).await.unwrap();
+    assert_eq!(failed.state, AttemptState::Failed, "on the provider's word");
+    assert_eq!(failed.next_check_at, Some(claimed_at + 1_000));
+
+    clock.advance(Duration::from_millis(1_000));
+    assert_eq!(tracker.sweep().await.unwrap().queries, 1);
+    provider.lagging.store(false, Ordering::SeqCst);
+    clock.advance(Duration::from_millis(2_000));
+    assert_eq!(tracker.sweep().await.unwrap().queries, 1);
+    let done = tracker.attempt(&attempt.id).await.unwrap();
+    assert_eq!(done.state, AttemptState::Completed, "paid late");
+    assert_eq!(done.next_check_at, None);
+
+    // Without news, a failed attempt is not looked at again after the quick looks.
+    clock.advance(Duration::from_secs(3_600));
+    assert_eq!(tracker.sweep().await.unwrap().attempts, 0);
     let _ = std::fs::remove_dir_all(&dir);
 }

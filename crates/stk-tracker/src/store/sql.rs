@@ -571,14 +571,16 @@ const EVENT_COLUMNS: &str =
 const INBOX_COLUMNS: &str =
     "id, provider, received_at, target, headers, body, processed_at, outcome, attempt_id, error";
 
-async fn insert_event<'c, E>(executor: E, event: &NewEvent) -> Result<(), StoreError>
+/// Writes an event, or counts one more occurrence of it while it is undelivered; returns
+/// whether a row was written or counted (`false`: it was already delivered).
+async fn insert_event<'c, E>(executor: E, event: &NewEvent) -> Result<bool, StoreError>
 where
     E: sqlx::Executor<'c, Database = sqlx::Any>,
 {
-    sqlx::query(
+    let written = sqlx::query(
         "INSERT INTO stk_outbox (event_id, attempt_id, kind, payload, created_at, deliveries, next_attempt_at) \
          VALUES ($1, $2, $3, $4, $5, 0, $5) ON CONFLICT (event_id) DO UPDATE \
-         SET occurrences = stk_outbox.occurrences + 1",
+         SET occurrences = stk_outbox.occurrences + 1 WHERE stk_outbox.delivered_at IS NULL",
     )
     .bind(&event.event_id)
     .bind(&event.attempt_id)
@@ -587,8 +589,9 @@ where
     .bind(event.at)
     .execute(executor)
     .await
-    .map_err(db)?;
-    Ok(())
+    .map_err(db)?
+    .rows_affected();
+    Ok(written > 0)
 }
 
 async fn insert_transition<'c, E>(executor: E, t: &Transition) -> Result<(), StoreError>
@@ -773,7 +776,12 @@ impl Store for SqlStore {
         let mut tx = self.pool.begin().await.map_err(db)?;
         insert_transition(&mut *tx, t).await?;
         if let Some(event) = event {
-            insert_event(&mut *tx, event).await?;
+            if !insert_event(&mut *tx, event).await? {
+                // Already delivered: this occurrence is news, as an event of its own.
+                let mut again = event.clone();
+                again.event_id = format!("{}:{}", event.event_id, ids::new_id("r", event.at));
+                insert_event(&mut *tx, &again).await?;
+            }
         }
         tx.commit().await.map_err(db)
     }
@@ -801,9 +809,11 @@ impl Store for SqlStore {
 
     async fn note_claim(&self, attempt_id: &str, at: i64, check_at: i64) -> Result<(), StoreError> {
         let sql = format!(
-            "UPDATE stk_attempts SET claimed_at = COALESCE(claimed_at, $1), \
+            "UPDATE stk_attempts SET claimed_at = CASE WHEN claimed_at IS NULL \
+             OR claimed_at < $1 - {series} THEN $1 ELSE claimed_at END, \
              next_check_at = CASE WHEN next_check_at IS NULL OR next_check_at > $2 THEN $2 \
-             ELSE next_check_at END WHERE id = $3 AND state IN {OPEN_STATES}"
+             ELSE next_check_at END WHERE id = $3 AND state <> 'completed'",
+            series = crate::tracker::CLAIM_SERIES_MS
         );
         sqlx::query(&sql)
             .bind(at)
@@ -826,7 +836,14 @@ impl Store for SqlStore {
         let claim = Claim {
             table: "stk_attempts",
             key: "id",
-            due: &format!("state IN {OPEN_STATES} AND (next_check_at <= $3 OR deadline_at <= $3)"),
+            // Open attempts due, and failed or expired ones in the quick looks after a
+            // completion claim.
+            due: &format!(
+                "((state IN {OPEN_STATES} AND (next_check_at <= $3 OR deadline_at <= $3)) \
+                 OR (state IN ('failed', 'expired') AND next_check_at <= $3 \
+                 AND claimed_at > $3 - {series}))",
+                series = crate::tracker::CLAIM_SERIES_MS
+            ),
             order: "next_check_at",
             columns: ATTEMPT_COLUMNS,
         };
@@ -964,15 +981,17 @@ impl Store for SqlStore {
     }
 
     async fn record_refused(&self, refused: &Refused) -> Result<(), StoreError> {
-        let known: i64 = sqlx::query_scalar(
-            "SELECT COUNT(*) FROM stk_refused WHERE provider = $1 AND reason <> $2",
+        // Reasons other than `other`, and whether this one is among them already.
+        let (known, this): (i64, i64) = sqlx::query_as(
+            "SELECT COUNT(*), COALESCE(SUM(CASE WHEN reason = $2 THEN 1 ELSE 0 END), 0) \
+             FROM stk_refused WHERE provider = $1 AND reason <> 'other'",
         )
         .bind(&refused.provider)
         .bind(&refused.reason)
         .fetch_one(&self.pool)
         .await
         .map_err(db)?;
-        let reason = if known >= MAX_REFUSAL_REASONS {
+        let reason = if this == 0 && known >= MAX_REFUSAL_REASONS {
             "other"
         } else {
             refused.reason.as_str()
