@@ -1,8 +1,9 @@
-//! Lag-aware confirmation (issue 18): providers' status endpoints lag their callbacks by
-//! seconds. A final claim the status does not confirm yet is re-checked 1, 2, 4, 8 and 16 s
-//! apart after it arrived, then on the sweeper's usual backoff: a payment whose status lags by
-//! L seconds is recorded within about L + L/2 s, not at the next 30 s round. The fake provider
-//! (its status held back by hand), a real SQLite file, the tracker's clock moved by hand.
+//! When the provider's status disagrees with its callback (issue 18): status endpoints lag
+//! their callbacks by seconds, and M-Pesa reports some payments failed, then paid. A final
+//! claim the status does not confirm yet is re-checked 1, 2, 4, 8 and 16 s apart after it
+//! arrived, then on the sweeper's usual backoff: a payment whose status lags by L seconds is
+//! recorded within about L + L/2 s, not at the next 30 s round. The fake provider (its status
+//! held back by hand), a real SQLite file, the tracker's clock moved by hand.
 
 #![allow(clippy::unwrap_used)]
 
@@ -11,14 +12,14 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use stk_core::{
-    AmountLimits, CallbackRequest, Error, PaymentEvent, PaymentId, PaymentStatus, PushAccepted,
-    StatusReport, StkProvider, StkPushRequest, async_trait,
+    AmountLimits, CallbackRequest, Error, Failure, FailureReason, PaymentEvent, PaymentId,
+    PaymentStatus, PushAccepted, StatusReport, StkProvider, StkPushRequest, async_trait,
 };
 use stk_mock::MockProvider;
-use stk_tracker::{AttemptState, Clock, SqlStore, Tracker};
+use stk_tracker::{Attempt, AttemptState, Clock, SqlStore, Tracker};
 
-/// The fake provider, whose status says "pending" (or, with `says_failed`, "failed: timeout")
-/// while `lagging`.
+/// The fake provider; while `lagging`, its status says "pending" (or, with `says_failed`,
+/// "failed: timeout"). Push answers say "accepted": the result comes later.
 #[derive(Debug)]
 struct Lagging {
     mock: MockProvider,
@@ -46,7 +47,7 @@ impl StkProvider for Lagging {
         let mut report = self.mock.status_report(id).await?;
         if self.lagging.load(Ordering::SeqCst) {
             report.status = if self.says_failed {
-                PaymentStatus::Failed(stk_core::Failure::new(stk_core::FailureReason::Timeout))
+                PaymentStatus::Failed(Failure::new(FailureReason::Timeout))
             } else {
                 PaymentStatus::Pending
             };
@@ -58,38 +59,84 @@ impl StkProvider for Lagging {
     }
 }
 
+/// A tracker over [`Lagging`] (lagging) on its own SQLite file, its clock manual.
+struct Rig {
+    tracker: Tracker,
+    provider: Arc<Lagging>,
+    clock: Clock,
+    dir: std::path::PathBuf,
+}
+
+impl Rig {
+    async fn new(says_failed: bool) -> Self {
+        let dir = std::env::temp_dir().join(format!("stk-lag-{}", fastrand::u64(..)));
+        let store = SqlStore::open_sqlite(&dir.join("p.db")).await.unwrap();
+        let provider = Arc::new(Lagging {
+            mock: MockProvider::builder()
+                .delay(Duration::ZERO)
+                .callback_token("t")
+                .build(),
+            lagging: AtomicBool::new(true),
+            says_failed,
+        });
+        let clock = Clock::manual();
+        let tracker = Tracker::builder(Arc::new(store))
+            .provider(provider.clone())
+            .clock(clock.clone())
+            .build();
+        Self {
+            tracker,
+            provider,
+            clock,
+            dir,
+        }
+    }
+
+    async fn push(&self, reference: &str) -> (Attempt, PaymentId) {
+        let request = StkPushRequest::builder()
+            .phone("0712345678")
+            .amount(100)
+            .reference(reference)
+            .build()
+            .unwrap();
+        let attempt = self.tracker.push(&request).await.unwrap();
+        let id = PaymentId::new(attempt.payment_id.clone().unwrap());
+        (attempt, id)
+    }
+
+    /// The provider's own callback about `id` (it says what the payment really is), processed.
+    async fn callback(&self, id: &PaymentId) {
+        let callback = self.provider.mock.callback_for(id).unwrap();
+        self.tracker.receive("mock", callback).await.unwrap();
+        while self.tracker.process_inbox().await.unwrap() > 0 {}
+    }
+
+    async fn attempt(&self, id: &str) -> Attempt {
+        self.tracker.attempt(id).await.unwrap()
+    }
+
+    fn advance_to(&self, at: i64) {
+        let now = self.clock.now_ms();
+        self.clock
+            .advance(Duration::from_millis(u64::try_from(at - now).unwrap()));
+    }
+}
+
+impl Drop for Rig {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
 #[tokio::test]
 async fn an_unconfirmed_final_claim_is_rechecked_within_seconds() {
-    let dir = std::env::temp_dir().join(format!("stk-lag-{}", fastrand::u64(..)));
-    let store = SqlStore::open_sqlite(&dir.join("p.db")).await.unwrap();
-    let provider = Arc::new(Lagging {
-        mock: MockProvider::builder()
-            .delay(Duration::ZERO)
-            .callback_token("t")
-            .build(),
-        lagging: AtomicBool::new(true),
-        says_failed: false,
-    });
-    let clock = Clock::manual();
-    let tracker = Tracker::builder(Arc::new(store))
-        .provider(provider.clone())
-        .clock(clock.clone())
-        .build();
-    let request = StkPushRequest::builder()
-        .phone("0712345678")
-        .amount(100)
-        .reference("LAG-1")
-        .build()
-        .unwrap();
-    let attempt = tracker.push(&request).await.unwrap();
-    let id = PaymentId::new(attempt.payment_id.clone().unwrap());
+    let rig = Rig::new(false).await;
+    let (attempt, id) = rig.push("LAG-1").await;
 
     // The provider's callback says completed; its status still says pending.
-    let claimed_at = clock.now_ms();
-    let callback = provider.mock.callback_for(&id).unwrap();
-    tracker.receive("mock", callback).await.unwrap();
-    tracker.process_inbox().await.unwrap();
-    let noted = tracker.attempt(&attempt.id).await.unwrap();
+    let claimed_at = rig.clock.now_ms();
+    rig.callback(&id).await;
+    let noted = rig.attempt(&attempt.id).await;
     assert_eq!(noted.claimed_at, Some(claimed_at));
     assert_eq!(
         noted.next_check_at,
@@ -98,132 +145,108 @@ async fn an_unconfirmed_final_claim_is_rechecked_within_seconds() {
     );
 
     // 1, 2 and 4 s apart while the status lags.
-    let advance_to = |at: i64| {
-        let now = clock.now_ms();
-        clock.advance(Duration::from_millis(
-            u64::try_from(claimed_at + at - now).unwrap(),
-        ));
-    };
     for at in [1_000, 3_000] {
-        advance_to(at - 500);
-        assert_eq!(tracker.sweep().await.unwrap().queries, 0, "not due yet");
-        advance_to(at);
-        let report = tracker.sweep().await.unwrap();
+        rig.advance_to(claimed_at + at - 500);
+        assert_eq!(rig.tracker.sweep().await.unwrap().queries, 0, "not due yet");
+        rig.advance_to(claimed_at + at);
+        let report = rig.tracker.sweep().await.unwrap();
         assert_eq!(report.queries, 1, "due at claim + {at} ms");
-        let after = tracker.attempt(&attempt.id).await.unwrap();
+        let after = rig.attempt(&attempt.id).await;
         assert!(after.state.is_open());
         let next = [1_000, 3_000, 7_000].into_iter().find(|t| *t > at).unwrap();
         assert_eq!(after.next_check_at, Some(claimed_at + next));
     }
 
     // The status catches up (lag of about 6 s): recorded at the next look, claim + 7 s.
-    provider.lagging.store(false, Ordering::SeqCst);
-    clock.advance(Duration::from_millis(4_000));
-    assert_eq!(clock.now_ms(), claimed_at + 7_000);
-    tracker.sweep().await.unwrap();
-    let done = tracker.attempt(&attempt.id).await.unwrap();
+    rig.provider.lagging.store(false, Ordering::SeqCst);
+    rig.advance_to(claimed_at + 7_000);
+    rig.tracker.sweep().await.unwrap();
+    let done = rig.attempt(&attempt.id).await;
     assert_eq!(done.state, AttemptState::Completed);
     assert_eq!(done.next_check_at, None);
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[tokio::test]
 async fn a_long_lag_falls_back_to_the_usual_backoff() {
-    let dir = std::env::temp_dir().join(format!("stk-lag-{}", fastrand::u64(..)));
-    let store = SqlStore::open_sqlite(&dir.join("p.db")).await.unwrap();
-    let provider = Arc::new(Lagging {
-        mock: MockProvider::builder()
-            .delay(Duration::ZERO)
-            .callback_token("t")
-            .build(),
-        lagging: AtomicBool::new(true),
-        says_failed: false,
-    });
-    let clock = Clock::manual();
-    let tracker = Tracker::builder(Arc::new(store))
-        .provider(provider.clone())
-        .clock(clock.clone())
-        .build();
-    let request = StkPushRequest::builder()
-        .phone("0712345678")
-        .amount(100)
-        .reference("LAG-2")
-        .build()
-        .unwrap();
-    let attempt = tracker.push(&request).await.unwrap();
-    let id = PaymentId::new(attempt.payment_id.clone().unwrap());
-    let claimed_at = clock.now_ms();
-    tracker
-        .receive("mock", provider.mock.callback_for(&id).unwrap())
-        .await
-        .unwrap();
-    tracker.process_inbox().await.unwrap();
+    let rig = Rig::new(false).await;
+    let (attempt, id) = rig.push("LAG-2").await;
+    let claimed_at = rig.clock.now_ms();
+    rig.callback(&id).await;
 
     // Five quick looks in the first 31 s, then no more than the sweeper's backoff.
     let mut queries = 0;
     for _ in 0..62 {
-        clock.advance(Duration::from_millis(500));
-        queries += tracker.sweep().await.unwrap().queries;
+        rig.clock.advance(Duration::from_millis(500));
+        queries += rig.tracker.sweep().await.unwrap().queries;
     }
-    assert_eq!(clock.now_ms(), claimed_at + 31_000);
+    assert_eq!(rig.clock.now_ms(), claimed_at + 31_000);
     assert_eq!(queries, 5);
-    let after = tracker.attempt(&attempt.id).await.unwrap();
+    let after = rig.attempt(&attempt.id).await;
     assert!(
         after.next_check_at.unwrap() >= claimed_at + 31_000 + 30_000,
         "{after:?}"
     );
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
-/// The status says "failed (timeout)" while the callback says paid (M-Pesa reports some
-/// payments failed, then paid): the attempt is failed on the provider's word, and looked at
-/// again within seconds; when the status catches up it is completed (paid late).
+/// The status says "failed (timeout)" while the callback says paid: the attempt is failed on
+/// the provider's word, and looked at again within seconds; when the status catches up it is
+/// completed (paid late).
 #[tokio::test]
 async fn a_completion_claim_on_a_failed_status_is_rechecked() {
-    let dir = std::env::temp_dir().join(format!("stk-lag-{}", fastrand::u64(..)));
-    let store = SqlStore::open_sqlite(&dir.join("p.db")).await.unwrap();
-    let provider = Arc::new(Lagging {
-        mock: MockProvider::builder()
-            .delay(Duration::ZERO)
-            .callback_token("t")
-            .build(),
-        lagging: AtomicBool::new(true),
-        says_failed: true,
-    });
-    let clock = Clock::manual();
-    let tracker = Tracker::builder(Arc::new(store))
-        .provider(provider.clone())
-        .clock(clock.clone())
-        .build();
-    let request = StkPushRequest::builder()
-        .phone("0712345678")
-        .amount(100)
-        .reference("LAG-3")
-        .build()
-        .unwrap();
-    let attempt = tracker.push(&request).await.unwrap();
-    let id = PaymentId::new(attempt.payment_id.clone().unwrap());
-    let claimed_at = clock.now_ms();
-    tracker
-        .receive("mock", provider.mock.callback_for(&id).unwrap())
-        .await
-        .unwrap();
-    tracker.process_inbox().await.unwrap();
-    let failed = tracker.attempt(&attempt.id).await.unwrap();
+    let rig = Rig::new(true).await;
+    let (attempt, id) = rig.push("LAG-3").await;
+    let claimed_at = rig.clock.now_ms();
+    rig.callback(&id).await;
+    let failed = rig.attempt(&attempt.id).await;
     assert_eq!(failed.state, AttemptState::Failed, "on the provider's word");
     assert_eq!(failed.next_check_at, Some(claimed_at + 1_000));
 
-    clock.advance(Duration::from_millis(1_000));
-    assert_eq!(tracker.sweep().await.unwrap().queries, 1);
-    provider.lagging.store(false, Ordering::SeqCst);
-    clock.advance(Duration::from_millis(2_000));
-    assert_eq!(tracker.sweep().await.unwrap().queries, 1);
-    let done = tracker.attempt(&attempt.id).await.unwrap();
+    rig.advance_to(claimed_at + 1_000);
+    assert_eq!(rig.tracker.sweep().await.unwrap().queries, 1);
+    rig.provider.lagging.store(false, Ordering::SeqCst);
+    rig.advance_to(claimed_at + 3_000);
+    assert_eq!(rig.tracker.sweep().await.unwrap().queries, 1);
+    let done = rig.attempt(&attempt.id).await;
     assert_eq!(done.state, AttemptState::Completed, "paid late");
     assert_eq!(done.next_check_at, None);
 
     // Without news, a failed attempt is not looked at again after the quick looks.
-    clock.advance(Duration::from_secs(3_600));
-    assert_eq!(tracker.sweep().await.unwrap().attempts, 0);
-    let _ = std::fs::remove_dir_all(&dir);
+    rig.clock.advance(Duration::from_secs(3_600));
+    assert_eq!(rig.tracker.sweep().await.unwrap().attempts, 0);
+}
+
+/// A failed attempt paid late while its order already has a new live attempt: the completion
+/// cannot be applied (one live attempt per order), and the customer may pay twice, so both
+/// attempts raise `paid_late_order_pushed_again`; nothing is dropped silently.
+#[tokio::test]
+async fn a_late_payment_on_a_relaunched_order_is_raised_on_both_attempts() {
+    let rig = Rig::new(true).await;
+    let (first, _) = rig.push("ORDER-LATE").await;
+    assert_eq!(
+        rig.tracker.check(&first.id).await.unwrap().state,
+        AttemptState::Failed
+    );
+    let (second, _) = rig.push("ORDER-LATE").await;
+    assert_eq!(second.state, AttemptState::Submitted);
+
+    // The first payment turns out to have been made: its callback says so, and the query
+    // confirms it.
+    rig.provider.lagging.store(false, Ordering::SeqCst);
+    let first_id = PaymentId::new(first.payment_id.clone().unwrap());
+    rig.callback(&first_id).await;
+    assert_eq!(
+        rig.attempt(&first.id).await.state,
+        AttemptState::Failed,
+        "one live attempt per order"
+    );
+    for (attempt, other) in [(&first.id, &second.id), (&second.id, &first.id)] {
+        let events = rig.tracker.store().events(attempt).await.unwrap();
+        let raised: Vec<_> = events
+            .iter()
+            .filter(|e| e.payload["anomaly"] == "paid_late_order_pushed_again")
+            .collect();
+        assert_eq!(raised.len(), 1, "{attempt}: {events:?}");
+        let named = raised[0].payload["detail"].to_string();
+        assert!(named.contains(other.as_str()), "{named}");
+    }
 }
