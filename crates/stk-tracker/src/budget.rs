@@ -17,10 +17,17 @@ const MAX_SLOTS: usize = 4_096;
 /// The last answer about a payment and when its query started.
 type Slot = Arc<tokio::sync::Mutex<Option<(Instant, StatusReport)>>>;
 
-/// One slot per (provider, payment id): its lock is the query in flight.
+/// Queries per second, per provider, for ids that only a callback supplied (anyone can invent
+/// those), and the burst allowed.
+pub(crate) const CLAIMED_PER_SECOND: f64 = 5.0;
+const CLAIMED_BURST: f64 = 20.0;
+
+/// One slot per (provider, payment id): its lock is the query in flight. And a token bucket
+/// per provider for the queries of ids only a callback supplied.
 #[derive(Default)]
 pub(crate) struct QueryBudget {
     slots: Mutex<HashMap<(&'static str, String), Slot>>,
+    claimed: Mutex<HashMap<&'static str, (Instant, f64)>>,
 }
 
 impl QueryBudget {
@@ -33,6 +40,26 @@ impl QueryBudget {
             slots.retain(|_, slot| Arc::strong_count(slot) > 1);
         }
         Arc::clone(slots.entry((provider, id.as_str().to_owned())).or_default())
+    }
+
+    /// Takes a token for querying an id only a callback supplied; `false` when the provider's
+    /// budget for those is spent for now (the claim waits and is tried again later).
+    pub(crate) fn take_claimed(&self, provider: &'static str) -> bool {
+        let mut buckets = self
+            .claimed
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let now = Instant::now();
+        let (last, tokens) = buckets.entry(provider).or_insert((now, CLAIMED_BURST));
+        let refill = now.saturating_duration_since(*last).as_secs_f64() * CLAIMED_PER_SECOND;
+        *tokens = (*tokens + refill).min(CLAIMED_BURST);
+        *last = now;
+        if *tokens >= 1.0 {
+            *tokens -= 1.0;
+            true
+        } else {
+            false
+        }
     }
 
     /// The provider's answer about `id`: one asked after `seen` (when the claim was known to
@@ -135,5 +162,16 @@ mod tests {
         }
         assert_eq!(done.queries.load(Ordering::SeqCst), 1);
         assert_eq!(provider.queries.load(Ordering::SeqCst), asked);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn callback_supplied_ids_have_a_budget_per_provider() {
+        let budget = QueryBudget::default();
+        let granted = (0..100).filter(|_| budget.take_claimed("a")).count();
+        assert_eq!(granted, 20, "the burst");
+        assert!(budget.take_claimed("b"), "another provider has its own");
+        tokio::time::advance(std::time::Duration::from_secs(1)).await;
+        let granted = (0..100).filter(|_| budget.take_claimed("a")).count();
+        assert_eq!(granted, 5, "then five a second");
     }
 }

@@ -307,6 +307,14 @@ impl Tracker {
                 return Ok(CallbackOutcome::Mismatch { attempt_id });
             }
         }
+        // Ids only a callback supplied cost queries anyone can trigger: a budget per provider
+        // (the claim waits in the inbox when it is spent).
+        if tie == Tie::Claimed && !self.inner.queries.take_claimed(provider.name()) {
+            return Err(Failed::Transient(
+                "deferred: the budget for querying callback-supplied ids is spent for now"
+                    .to_owned(),
+            ));
+        }
         let report = match self.status_report(provider.as_ref(), &query_id, seen).await {
             Ok(report) => report,
             // An id only a callback supplied that the provider does not know (or answers

@@ -242,3 +242,45 @@ async fn the_backlog_is_capped_and_processed_callbacks_are_pruned() {
         "the timeline stays"
     );
 }
+
+/// 100 forged claims, each inventing an id, naming an outcome-unknown order (whose callbacks'
+/// ids cannot be checked against the attempt): at most the per-provider budget of queries
+/// (a burst of 20) is spent on them; the rest wait in the inbox, nothing is paid.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn invented_ids_cost_a_bounded_number_of_queries() {
+    let rig = Rig::start(Kind::LipiaFlat, Options::default()).await;
+    rig.emulator
+        .faults()
+        .push_for(Endpoint::Initiate, stk_emulator::Fault::CloseAfterBody);
+    let attempt = rig.push(NEVER, "FLOOD-5").await.unwrap();
+    assert_eq!(attempt.state, stk_tracker::AttemptState::OutcomeUnknown);
+    let real = rig.emulator.ledger().charges()[0].id.clone();
+    let before = rig.emulator.ledger().requests_to(Endpoint::Status).len();
+    for n in 0..100 {
+        let body = rig.claim_body(&real, &Claim::paid(&attempt));
+        let forged = String::from_utf8(body)
+            .unwrap()
+            .replace(&real, &format!("INVENTED{n:04}"));
+        assert_eq!(rig.post(forged.as_bytes()).await, 200);
+    }
+    rig.tracker.process_inbox().await.unwrap();
+    rig.tracker.process_inbox().await.unwrap();
+    let queries = rig.emulator.ledger().requests_to(Endpoint::Status).len() - before;
+    eprintln!("100 invented ids -> {queries} status queries");
+    assert!(
+        queries <= 25,
+        "{queries} status queries for 100 invented ids"
+    );
+    assert!(
+        rig.inbox_outcomes()
+            .await
+            .get("unprocessed")
+            .copied()
+            .unwrap_or(0)
+            >= 70
+    );
+    assert_eq!(
+        rig.attempt(&attempt.id).await.state,
+        stk_tracker::AttemptState::OutcomeUnknown
+    );
+}
