@@ -642,12 +642,8 @@ async fn listen_keeps_receiving_while_nobody_reads_its_events() {
     let emulator = LipiaEmulator::start(LipiaEmulatorConfig::default().delay(DELAY))
         .await
         .unwrap();
-    let env = vec![
-        ("STK_PROVIDER", "lipia".to_owned()),
-        ("LIPIA_BASE_URL", emulator.base_url().to_owned()),
-        ("LIPIA_API_KEY", emulator.api_key().to_owned()),
-        ("STK_DATABASE_URL", fresh_database()),
-    ];
+    let mut env = lipia_env(&emulator);
+    env.push(("STK_DATABASE_URL", fresh_database()));
     let (read, write) = tiny_pipe();
     let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_stk"))
         .args(["--json", "listen", "--bind", "127.0.0.1:0"])

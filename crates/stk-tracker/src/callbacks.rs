@@ -392,11 +392,7 @@ impl Tracker {
                 .claimed_at
                 .filter(|_| crate::tracker::in_claim_series(&after, now))
                 .unwrap_or(now);
-            let check_at = crate::tracker::CLAIM_RECHECKS_MS
-                .iter()
-                .map(|after| first.saturating_add(*after))
-                .find(|at| *at > now)
-                .unwrap_or(now);
+            let check_at = crate::tracker::claim_recheck_after(first, now).unwrap_or(now);
             self.inner
                 .store
                 .note_claim(&after.id, now, check_at)

@@ -77,6 +77,14 @@ pub(crate) fn in_claim_series(attempt: &Attempt, now: i64) -> bool {
         .is_some_and(|claimed| now.saturating_sub(claimed) < CLAIM_SERIES_MS)
 }
 
+/// The next quick look after a claim that arrived at `claimed`, if the series is not over.
+pub(crate) fn claim_recheck_after(claimed: i64, now: i64) -> Option<i64> {
+    CLAIM_RECHECKS_MS
+        .iter()
+        .map(|after| claimed.saturating_add(*after))
+        .find(|at| *at > now)
+}
+
 pub(crate) fn ms(d: Duration) -> i64 {
     i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
 }
@@ -612,11 +620,7 @@ impl Tracker {
         let config = &self.inner.config;
         // A final claim the status did not confirm yet: 1, 2, 4, 8 and 16 s apart after it.
         if let Some(claimed) = attempt.claimed_at {
-            let due = CLAIM_RECHECKS_MS
-                .iter()
-                .map(|after| claimed.saturating_add(*after))
-                .find(|at| *at > now);
-            if let Some(at) = due {
+            if let Some(at) = claim_recheck_after(claimed, now) {
                 return if attempt.state.is_open() {
                     at.min(attempt.deadline_at.max(now))
                 } else {
