@@ -108,6 +108,8 @@ pub(crate) fn callbacks(
             .map(|c| (c, None)),
         ),
     ];
+    // A fresh database: callbacks already stored by an earlier run would all be duplicates.
+    let postgres = postgres.map(|url| fresh_database(&url)).transpose()?;
     if let Some(url) = &postgres {
         receivers.push((
             "stk tracker, PostgreSQL",
@@ -222,6 +224,12 @@ pub(crate) fn callbacks(
     } else {
         Err(ours.join("; "))
     }
+}
+
+/// A new, empty database on the PostgreSQL server at `url`; its URL.
+pub(crate) fn fresh_database(url: &str) -> Result<String, String> {
+    let runtime = crate::runtime(1)?;
+    Ok(runtime.block_on(stk_tracker::conformance::fresh_postgres_database(url)))
 }
 
 /// The number of rows in `table` of the database at `url`.

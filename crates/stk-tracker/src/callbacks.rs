@@ -127,7 +127,7 @@ impl Tracker {
             attempt_id: None,
             error: None,
         };
-        let inserted = self.inner.store.insert_inbox(&item).await?;
+        let inserted = self.inner.intake.insert(&self.inner.store, item).await?;
         crate::fault::point("after_inbox_before_process");
         let (inbox_id, duplicate) = match inserted {
             Inserted::New(id) => (id, false),

@@ -173,23 +173,73 @@ fn callback(n: usize, now: i64) -> InboxItem {
     }
 }
 
+/// Stores one callback.
+async fn insert(store: &Arc<dyn Store>, item: InboxItem) -> Inserted {
+    let mut answers = store.insert_inbox(&[item]).await.unwrap();
+    assert_eq!(answers.len(), 1, "one answer per callback");
+    answers.remove(0)
+}
+
+/// A batch of callbacks is stored at once: one answer per callback, in order; a copy of a
+/// stored callback, or of an earlier one in the same batch, is a duplicate of it; two
+/// instances storing overlapping batches at once both succeed.
+pub async fn inbox_batches_keep_order_and_dedupe((a, b): Pair) {
+    let now = ids::unix_ms_now();
+    let Inserted::New(first) = insert(&a, callback(0, now)).await else {
+        panic!("new")
+    };
+    let mut batch: Vec<InboxItem> = (1..=3).map(|n| callback(n, now)).collect();
+    batch.push(callback(0, now));
+    batch.push(callback(2, now));
+    let answers = b.insert_inbox(&batch).await.unwrap();
+    let [
+        Inserted::New(one),
+        Inserted::New(two),
+        Inserted::New(three),
+        Inserted::Duplicate(zero),
+        Inserted::Duplicate(two_again),
+    ] = answers.as_slice()
+    else {
+        panic!("unexpected answers: {answers:?}")
+    };
+    assert_eq!(
+        (one, two, three),
+        (&batch[0].id, &batch[1].id, &batch[2].id)
+    );
+    assert_eq!((zero, two_again), (&first, two));
+    assert!(a.insert_inbox(&[]).await.unwrap().is_empty());
+    // Overlapping batches from two instances at once (opposite orders).
+    let forward: Vec<InboxItem> = (10..60).map(|n| callback(n, now)).collect();
+    let backward: Vec<InboxItem> = (10..60).rev().map(|n| callback(n, now)).collect();
+    let (x, y) = tokio::join!(a.insert_inbox(&forward), b.insert_inbox(&backward));
+    let (x, y) = (x.unwrap(), y.unwrap());
+    let new = x
+        .iter()
+        .chain(&y)
+        .filter(|i| matches!(i, Inserted::New(_)))
+        .count();
+    assert_eq!(new, 50, "each callback stored once");
+    let claimed = a.claim_inbox(MOCK, "one", now, 60_000, 100).await.unwrap();
+    assert_eq!(claimed.len(), 54);
+}
+
 /// The inbox keeps raw callbacks once; two workers claim disjoint sets; an expired claim is
 /// taken over; processed callbacks are not claimed again.
 pub async fn inbox_dedupes_claims_and_takes_over((a, b): Pair) {
     let now = ids::unix_ms_now();
-    let first = a.insert_inbox(&callback(0, now)).await.unwrap();
+    let first = insert(&a, callback(0, now)).await;
     let Inserted::New(id) = first else {
         panic!("new")
     };
     assert_eq!(
-        b.insert_inbox(&callback(0, now)).await.unwrap(),
+        insert(&b, callback(0, now)).await,
         Inserted::Duplicate(id.clone())
     );
     let stored = a.inbox_item(&id).await.unwrap().unwrap();
     assert_eq!(stored.body, callback(0, now).body, "raw bytes kept");
     assert_eq!(stored.headers, callback(0, now).headers);
     for n in 1..60 {
-        a.insert_inbox(&callback(n, now)).await.unwrap();
+        insert(&a, callback(n, now)).await;
     }
     let (x, y) = tokio::join!(
         a.claim_inbox(MOCK, "one", now, 60_000, 40),
@@ -322,8 +372,8 @@ pub async fn claims_are_per_provider_and_releases_wait((a, b): Pair) {
     let now = ids::unix_ms_now();
     let mut foreign = callback(1, now);
     foreign.provider = "lipia".into();
-    a.insert_inbox(&foreign).await.unwrap();
-    a.insert_inbox(&callback(2, now)).await.unwrap();
+    insert(&a, foreign).await;
+    insert(&a, callback(2, now)).await;
     let mine = b.claim_inbox(MOCK, "one", now, 60_000, 10).await.unwrap();
     assert_eq!(mine.len(), 1);
     assert_eq!(mine[0].provider, "mock");
@@ -491,6 +541,7 @@ macro_rules! store_conformance {
             compare_and_set_races,
             attempts_are_found_by_any_id,
             inbox_dedupes_claims_and_takes_over,
+            inbox_batches_keep_order_and_dedupe,
             outbox_delivers_until_acknowledged,
             due_attempts_are_leased,
             claims_are_per_provider_and_releases_wait,

@@ -29,6 +29,7 @@ mod error;
 mod events;
 mod fault;
 mod ids;
+mod intake;
 mod model;
 mod resolve;
 mod retention;

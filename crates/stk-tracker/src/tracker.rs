@@ -129,6 +129,8 @@ pub(crate) struct Inner {
     pub(crate) queries: crate::budget::QueryBudget,
     /// The providers' callback backlogs, as last counted.
     pub(crate) backlog: crate::retention::Backlog,
+    /// Stores callbacks in batches (group commit).
+    pub(crate) intake: crate::intake::Intake,
     /// When `run` last pruned (tracker clock, ms).
     pub(crate) last_prune: std::sync::atomic::AtomicI64,
 }
@@ -199,6 +201,7 @@ impl TrackerBuilder {
                 events: Notify::new(),
                 queries: crate::budget::QueryBudget::default(),
                 backlog: crate::retention::Backlog::default(),
+                intake: crate::intake::Intake::default(),
                 last_prune: std::sync::atomic::AtomicI64::new(i64::MIN),
             }),
         }

@@ -122,8 +122,10 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// An attempt's transitions, oldest first.
     async fn transitions(&self, attempt_id: &str) -> Result<Vec<Transition>, StoreError>;
 
-    /// Stores a callback as received (de-duplicated on provider and body).
-    async fn insert_inbox(&self, item: &InboxItem) -> Result<Inserted, StoreError>;
+    /// Stores callbacks as received (de-duplicated on provider and body, also within
+    /// `items`), all or none; one answer per item, in order. The tracker hands over the
+    /// callbacks that arrive together, so a flood shares commits (group commit).
+    async fn insert_inbox(&self, items: &[InboxItem]) -> Result<Vec<Inserted>, StoreError>;
     /// Claims up to `limit` unprocessed callbacks for `providers` for `lease_ms`.
     async fn claim_inbox(
         &self,

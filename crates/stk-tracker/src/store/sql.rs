@@ -2,6 +2,7 @@
 //! same SQL (`$n` placeholders, `ON CONFLICT DO NOTHING`, `UPDATE … RETURNING`, partial unique
 //! indexes) and the same migrations.
 
+use std::fmt::Write as _;
 use std::path::Path;
 
 use async_trait::async_trait;
@@ -860,37 +861,76 @@ impl Store for SqlStore {
         self.all(sql, attempt_id, transition).await
     }
 
-    async fn insert_inbox(&self, item: &InboxItem) -> Result<Inserted, StoreError> {
-        let key = ids::dedup_key(&item.provider, item.target.as_deref(), &item.body);
-        let headers =
-            serde_json::to_string(&item.headers).map_err(|e| StoreError::new(e.to_string()))?;
-        let inserted = sqlx::query(
-            "INSERT INTO stk_inbox (id, provider, dedup_key, received_at, target, headers, body) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING",
-        )
-        .bind(&item.id)
-        .bind(&item.provider)
-        .bind(&key)
-        .bind(item.received_at)
-        .bind(item.target.as_deref())
-        .bind(headers)
-        .bind(hex::encode(&item.body))
-        .execute(&self.pool)
-        .await
-        .map_err(db)?
-        .rows_affected();
-        if inserted == 1 {
-            return Ok(Inserted::New(item.id.clone()));
+    async fn insert_inbox(&self, items: &[InboxItem]) -> Result<Vec<Inserted>, StoreError> {
+        if items.is_empty() {
+            return Ok(Vec::new());
         }
-        let existing: Option<String> =
-            sqlx::query_scalar("SELECT id FROM stk_inbox WHERE dedup_key = $1")
-                .bind(&key)
-                .fetch_optional(&self.pool)
-                .await
-                .map_err(db)?;
-        existing
-            .map(Inserted::Duplicate)
-            .ok_or_else(|| StoreError::new("the callback was neither stored nor found"))
+        let keys: Vec<String> = items
+            .iter()
+            .map(|i| ids::dedup_key(&i.provider, i.target.as_deref(), &i.body))
+            .collect();
+        let mut sql = String::from(
+            "INSERT INTO stk_inbox (id, provider, dedup_key, received_at, target, headers, body) VALUES ",
+        );
+        for n in 0..items.len() {
+            let p = n * 7;
+            let sep = if n == 0 { "" } else { ", " };
+            let _ = write!(
+                sql,
+                "{sep}(${}, ${}, ${}, ${}, ${}, ${}, ${})",
+                p + 1,
+                p + 2,
+                p + 3,
+                p + 4,
+                p + 5,
+                p + 6,
+                p + 7
+            );
+        }
+        sql.push_str(" ON CONFLICT DO NOTHING RETURNING id");
+        // Rows go in key order: two instances inserting overlapping batches then lock in the
+        // same order and cannot deadlock.
+        let mut order: Vec<usize> = (0..items.len()).collect();
+        order.sort_by(|&a, &b| keys[a].cmp(&keys[b]));
+        let mut query = sqlx::query_scalar::<_, String>(&sql);
+        for (item, key) in order.iter().map(|&n| (&items[n], &keys[n])) {
+            let headers =
+                serde_json::to_string(&item.headers).map_err(|e| StoreError::new(e.to_string()))?;
+            query = query
+                .bind(item.id.clone())
+                .bind(item.provider.clone())
+                .bind(key.clone())
+                .bind(item.received_at)
+                .bind(item.target.clone())
+                .bind(headers)
+                .bind(hex::encode(&item.body));
+        }
+        // One transaction, one commit: a burst of callbacks shares it (group commit).
+        let mut tx = self.pool.begin().await.map_err(db)?;
+        let stored: std::collections::HashSet<String> = query
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(db)?
+            .into_iter()
+            .collect();
+        let mut answers = Vec::with_capacity(items.len());
+        for (item, key) in items.iter().zip(&keys) {
+            if stored.contains(&item.id) {
+                answers.push(Inserted::New(item.id.clone()));
+                continue;
+            }
+            let existing: Option<String> =
+                sqlx::query_scalar("SELECT id FROM stk_inbox WHERE dedup_key = $1")
+                    .bind(key)
+                    .fetch_optional(&mut *tx)
+                    .await
+                    .map_err(db)?;
+            let existing = existing
+                .ok_or_else(|| StoreError::new("the callback was neither stored nor found"))?;
+            answers.push(Inserted::Duplicate(existing));
+        }
+        tx.commit().await.map_err(db)?;
+        Ok(answers)
     }
 
     async fn claim_inbox(
