@@ -30,6 +30,8 @@ pub(crate) struct EmulatorOptions {
     pub(crate) attempts: u32,
     /// Numbers whose outcome and delay override the test-number table.
     pub(crate) scripts: Vec<(PhoneNumber, Script)>,
+    /// How far status answers lag the payments (and their callbacks).
+    pub(crate) status_lag: Duration,
 }
 
 impl EmulatorOptions {
@@ -41,7 +43,14 @@ impl EmulatorOptions {
             seed,
             attempts,
             scripts: Vec::new(),
+            status_lag: Duration::ZERO,
         }
+    }
+
+    /// The moment status answers describe: now, less the configured lag.
+    pub(crate) fn status_now(&self) -> tokio::time::Instant {
+        let now = tokio::time::Instant::now();
+        now.checked_sub(self.status_lag).unwrap_or(now)
     }
 
     /// A simulation seeded `seed + seed_offset` whose payment ids start with `id_prefix`,
@@ -86,6 +95,13 @@ macro_rules! emulator_options_setters {
         /// Time from acceptance to result for numbers without their own script (default 100 ms).
         pub fn delay(mut self, delay: ::std::time::Duration) -> Self {
             self.$field.delay = delay;
+            self
+        }
+
+        /// Status answers describe payments as they were this long ago (default none), as
+        /// real providers' status endpoints lag their callbacks by seconds.
+        pub fn status_lag(mut self, lag: ::std::time::Duration) -> Self {
+            self.$field.status_lag = lag;
             self
         }
 

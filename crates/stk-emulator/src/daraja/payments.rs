@@ -108,7 +108,9 @@ impl DarajaState {
         let Some(payment) = payment else {
             return invalid("CheckoutRequestID");
         };
-        let Some((code, desc)) = code_text(&payment.payment.status_at(Instant::now())) else {
+        let Some((code, desc)) =
+            code_text(&payment.payment.status_at(self.config.options.status_now()))
+        else {
             return error_reply(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 &id,

@@ -95,6 +95,9 @@ impl KulmiState {
         let Some(invoice) = invoice else {
             return detail(StatusCode::NOT_FOUND, "Not found.");
         };
-        Reply::json(StatusCode::OK, self.status_answer(&invoice, Instant::now()))
+        Reply::json(
+            StatusCode::OK,
+            self.status_answer(&invoice, self.config.options.status_now()),
+        )
     }
 }

@@ -98,7 +98,7 @@ impl LipiaState {
         };
         Reply::json(
             StatusCode::OK,
-            Self::status_answer(&payment, Instant::now()),
+            Self::status_answer(&payment, self.config.options.status_now()),
         )
     }
 }

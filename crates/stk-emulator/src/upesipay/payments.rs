@@ -118,6 +118,9 @@ impl UpesiState {
             return error(StatusCode::NOT_FOUND, "Transaction not found.");
         };
         drop(books);
-        Reply::json(StatusCode::OK, self.status_json(&txn, Instant::now()))
+        Reply::json(
+            StatusCode::OK,
+            self.status_json(&txn, self.config.options.status_now()),
+        )
     }
 }

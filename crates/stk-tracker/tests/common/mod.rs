@@ -143,6 +143,8 @@ pub struct Options {
     pub callbacks: bool,
     /// The emulator's delay for numbers without a script.
     pub delay: Duration,
+    /// How far the emulator's status answers lag its payments and callbacks.
+    pub status_lag: Duration,
     /// The tracker's timing.
     pub config: TrackerConfig,
     /// The emulator's seed (its ids and receipts); `None`: its default.
@@ -157,6 +159,7 @@ impl Default for Options {
         Self {
             callbacks: true,
             delay: QUICK_DELAY,
+            status_lag: Duration::ZERO,
             config: TrackerConfig::default(),
             seed: None,
             store: None,
@@ -323,6 +326,7 @@ impl Rig {
                 let mut config = KulmiPayEmulatorConfig::default()
                     .seed(options.seed.unwrap_or(11))
                     .delay(options.delay)
+                    .status_lag(options.status_lag)
                     .script(phone(SLOW), Scenario::Complete, SLOW_DELAY)
                     .webhook_challenge(SECRET)
                     .webhook_attempts(2);
@@ -347,6 +351,7 @@ impl Rig {
                     UpesiPayEmulatorConfig::default()
                         .seed(options.seed.unwrap_or(12))
                         .delay(options.delay)
+                        .status_lag(options.status_lag)
                         .script(phone(SLOW), Scenario::Complete, SLOW_DELAY)
                         .callback_attempts(2),
                 )
@@ -376,6 +381,7 @@ impl Rig {
                     LipiaEmulatorConfig::default()
                         .seed(options.seed.unwrap_or(13))
                         .delay(options.delay)
+                        .status_lag(options.status_lag)
                         .script(phone(SLOW), Scenario::Complete, SLOW_DELAY)
                         .callback_shape(shape)
                         .callback_attempts(2),
@@ -400,6 +406,7 @@ impl Rig {
                     DarajaEmulatorConfig::default()
                         .seed(options.seed.unwrap_or(14))
                         .delay(options.delay)
+                        .status_lag(options.status_lag)
                         .script(phone(SLOW), Scenario::Complete, SLOW_DELAY)
                         .callback_attempts(2),
                 )
