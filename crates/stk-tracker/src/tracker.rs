@@ -61,9 +61,22 @@ impl Default for TrackerConfig {
 /// Anomalies of one kind on one attempt within this window are one event with a count.
 pub const ANOMALY_WINDOW: Duration = Duration::from_secs(600);
 
-/// When a final claim the status did not confirm yet is re-checked, after its arrival: 1, 2,
-/// 4, 8 and 16 s apart (status endpoints lag callbacks by seconds); then the usual backoff.
-pub(crate) const CLAIM_RECHECKS_MS: [i64; 5] = [1_000, 3_000, 7_000, 15_000, 31_000];
+/// When a final claim the status did not confirm yet is re-checked, after its arrival: 1 s,
+/// 2 s later, then every 2.5 s until a minute has passed (status endpoints lag callbacks by
+/// seconds, at times tens of seconds: a lag of L is seen within L + 2.5 s); then the usual
+/// backoff. At most 25 queries per claim series, well under one per second.
+pub(crate) const CLAIM_RECHECKS_MS: [i64; 25] = claim_rechecks();
+
+const fn claim_rechecks() -> [i64; 25] {
+    let mut at = [1_000; 25];
+    at[1] = 3_000;
+    let mut n = 2;
+    while n < at.len() {
+        at[n] = at[n - 1] + 2_500;
+        n += 1;
+    }
+    at
+}
 
 /// How long after a claim its quick looks go on.
 pub(crate) const CLAIM_SERIES_MS: i64 = CLAIM_RECHECKS_MS[CLAIM_RECHECKS_MS.len() - 1];
@@ -621,7 +634,7 @@ impl Tracker {
     /// `max_check_interval`, never past the deadline by more than one interval.
     pub(crate) fn next_check(&self, attempt: &Attempt, now: i64) -> i64 {
         let config = &self.inner.config;
-        // A final claim the status did not confirm yet: 1, 2, 4, 8 and 16 s apart after it.
+        // A final claim the status did not confirm yet: quick looks for a minute after it.
         if let Some(claimed) = attempt.claimed_at {
             if let Some(at) = claim_recheck_after(claimed, now) {
                 return if attempt.state.is_open() {
