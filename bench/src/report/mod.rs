@@ -6,6 +6,7 @@ use std::fmt::Write as _;
 use std::path::PathBuf;
 use std::time::Instant;
 
+mod abuse;
 mod callbacks;
 mod offline;
 mod processes;
@@ -29,7 +30,8 @@ pub(crate) struct Options {
     /// `STK_TEST_POSTGRES_URL`; the section is skipped without one).
     #[arg(long)]
     postgres: Option<String>,
-    /// Sections to run (default: all): client, inflight, callbacks, polling, micro, fake, build.
+    /// Sections to run (default: all): client, inflight, callbacks, abuse, polling, micro,
+    /// fake, build.
     #[arg(long, value_delimiter = ',')]
     only: Vec<String>,
 }
@@ -46,6 +48,16 @@ pub(crate) struct Sizes {
     pub(crate) callbacks: u64,
     pub(crate) polling: u64,
     pub(crate) fake: u64,
+    /// Forged callbacks in the flood, and the live payments they name.
+    pub(crate) flood: usize,
+    pub(crate) flood_live: usize,
+    /// Status lags (s) and payments per lag.
+    pub(crate) lags: &'static [u64],
+    pub(crate) lag_payments: usize,
+    /// Garbage requests.
+    pub(crate) garbage: usize,
+    /// Payments per instance count on PostgreSQL.
+    pub(crate) instance_payments: usize,
 }
 
 const FULL: Sizes = Sizes {
@@ -56,6 +68,12 @@ const FULL: Sizes = Sizes {
     callbacks: 5000,
     polling: 1000,
     fake: 1_000_000,
+    flood: 20_000,
+    flood_live: 50,
+    lags: &[0, 2, 10, 30, 60],
+    lag_payments: 20,
+    garbage: 4_000,
+    instance_payments: 100,
 };
 
 const QUICK: Sizes = Sizes {
@@ -66,6 +84,12 @@ const QUICK: Sizes = Sizes {
     callbacks: 200,
     polling: 50,
     fake: 1000,
+    flood: 400,
+    flood_live: 5,
+    lags: &[0, 1],
+    lag_payments: 3,
+    garbage: 100,
+    instance_payments: 6,
 };
 
 /// Runs the sections and prints the report.
@@ -77,11 +101,14 @@ pub(crate) fn run(options: Options) -> Result<(), String> {
     if let Err(e) = &peers.python {
         eprintln!("stk-bench: Python peers unavailable: {e}");
     }
-    let sections: [(&str, &Section<'_>); 7] = [
+    let sections: [(&str, &Section<'_>); 8] = [
         ("client", &|out| pushes::client(out, &sizes, &peers)),
         ("inflight", &|out| pushes::inflight(out, &sizes)),
         ("callbacks", &|out| {
             callbacks::callbacks(out, &sizes, &peers, postgres_url(&options))
+        }),
+        ("abuse", &|out| {
+            abuse::abuse(out, &sizes, postgres_url(&options))
         }),
         ("polling", &|out| offline::polling(out, &sizes)),
         ("micro", &|out| offline::micro(out, &options.criterion)),

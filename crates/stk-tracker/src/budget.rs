@@ -1,9 +1,11 @@
 //! Status queries are a budget, not a reflex: at most one query in flight per payment; a
 //! claim shares any answer whose query started after the claim was stored (it is as fresh as
 //! one of its own), and a completion with every later claim (it never changes; a failure may:
-//! M-Pesa reports some payments failed, then paid). A flood of
-//! callbacks naming one live payment costs one query per round of processing (the claims
-//! stored before the round began), not one per callback.
+//! M-Pesa reports some payments failed, then paid). Beyond that, a payment is asked at most
+//! [`PER_PAYMENT_PER_SECOND`] times a second (bursts of [`PER_PAYMENT_BURST`]); a claim that
+//! finds the payment's budget spent shares its last answer, and a final claim it does not
+//! confirm is looked at again within seconds (`CLAIM_RECHECKS_MS`). A flood of callbacks
+//! naming one live payment thus costs about one query a second, not one per callback.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -14,8 +16,35 @@ use tokio::time::Instant;
 /// Payments remembered at most; idle ones are forgotten beyond it.
 const MAX_SLOTS: usize = 4_096;
 
-/// The last answer about a payment and when its query started.
-type Slot = Arc<tokio::sync::Mutex<Option<(Instant, StatusReport)>>>;
+/// Status queries per second for one payment, and the burst allowed (a KulmiPay payment's
+/// `PENDING`, `PROCESSING` and `COMPLETE` webhooks can arrive within a second: each is asked
+/// about at once).
+pub(crate) const PER_PAYMENT_PER_SECOND: f64 = 1.0;
+pub(crate) const PER_PAYMENT_BURST: f64 = 3.0;
+
+/// One payment's last answer (and when its query started) and its query budget.
+#[derive(Default)]
+struct Asked {
+    last: Option<(Instant, StatusReport)>,
+    /// Queries spent (counting down at the allowed rate), and when (the tracker's clock, ms)
+    /// that was last counted.
+    spent: Option<(f64, i64)>,
+}
+
+impl Asked {
+    /// Takes a query from the payment's budget at `now` (the tracker's clock), if one is left.
+    fn take(&mut self, now: i64) -> bool {
+        let (spent, at) = self.spent.unwrap_or((0.0, now));
+        let elapsed = now.saturating_sub(at).max(0) as f64 / 1_000.0;
+        let spent = (spent - elapsed * PER_PAYMENT_PER_SECOND).max(0.0);
+        let granted = spent + 1.0 <= PER_PAYMENT_BURST;
+        self.spent = Some((if granted { spent + 1.0 } else { spent }, now));
+        granted
+    }
+}
+
+/// A payment's slot: its lock is the query in flight.
+type Slot = Arc<tokio::sync::Mutex<Asked>>;
 
 /// Queries per second, per provider, for ids that only a callback supplied (anyone can invent
 /// those), and the burst allowed.
@@ -63,25 +92,32 @@ impl QueryBudget {
     }
 
     /// The provider's answer about `id`: one asked after `seen` (when the claim was known to
-    /// be stored), or a completion, else asked now, one query at a time per payment.
+    /// be stored), or a completion, else asked now (one query at a time per payment), unless
+    /// the payment's budget is spent: then its last answer, at most about a second old.
     pub(crate) async fn report(
         &self,
         provider: &dyn StkProvider,
         id: &PaymentId,
         seen: Instant,
+        now_ms: i64,
     ) -> Result<StatusReport, Error> {
         let arrived = seen;
         let slot = self.slot(provider.name(), id);
-        let mut last = slot.lock().await;
-        if let Some((asked, report)) = last.as_ref() {
+        let mut slot = slot.lock().await;
+        if let Some((asked, report)) = slot.last.as_ref() {
             let completed = matches!(report.status, stk_core::PaymentStatus::Completed(_));
             if *asked >= arrived || completed {
                 return Ok(report.clone());
             }
         }
+        if !slot.take(now_ms) {
+            if let Some((_, report)) = slot.last.as_ref() {
+                return Ok(report.clone());
+            }
+        }
         let asked = Instant::now();
         let report = provider.status_report(id).await?;
-        *last = Some((asked, report.clone()));
+        slot.last = Some((asked, report.clone()));
         Ok(report)
     }
 }
@@ -94,6 +130,15 @@ mod tests {
         AmountLimits, CallbackRequest, PaymentEvent, PaymentStatus, PushAccepted, StkPushRequest,
         async_trait,
     };
+
+    /// The tracker's clock (ms) on tokio's paused clock.
+    fn clock(at: Instant) -> i64 {
+        static ORIGIN: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
+        let origin = *ORIGIN
+            .get_or_init(|| std::time::Instant::now() - std::time::Duration::from_secs(3_600));
+        i64::try_from(at.into_std().saturating_duration_since(origin).as_millis())
+            .unwrap_or(i64::MAX)
+    }
 
     /// Answers "pending" slowly, counting the queries.
     #[derive(Debug, Default)]
@@ -136,7 +181,12 @@ mod tests {
         for _ in 0..200 {
             let (budget, provider, id) = (Arc::clone(&budget), Arc::clone(&provider), id.clone());
             let seen = Instant::now();
-            claims.spawn(async move { budget.report(provider.as_ref(), &id, seen).await.unwrap() });
+            claims.spawn(async move {
+                budget
+                    .report(provider.as_ref(), &id, seen, clock(seen))
+                    .await
+                    .unwrap()
+            });
         }
         while let Some(answer) = claims.join_next().await {
             assert_eq!(answer.unwrap().status, PaymentStatus::Pending);
@@ -146,22 +196,61 @@ mod tests {
         // A claim after those answers asks again (a pending answer may be stale)...
         tokio::time::advance(std::time::Duration::from_millis(1)).await;
         budget
-            .report(provider.as_ref(), &id, Instant::now())
+            .report(
+                provider.as_ref(),
+                &id,
+                Instant::now(),
+                clock(Instant::now()),
+            )
             .await
             .unwrap();
         assert_eq!(provider.queries.load(Ordering::SeqCst), 2);
         let asked = provider.queries.load(Ordering::SeqCst);
-        // ...but a completion is shared for good.
+        // ...but a completion is shared for good (asked once the budget has refilled).
         let done = Slow {
             final_answer: true,
             ..Slow::default()
         };
+        tokio::time::advance(std::time::Duration::from_secs(1)).await;
         for _ in 0..5 {
             tokio::time::advance(std::time::Duration::from_millis(1)).await;
-            budget.report(&done, &id, Instant::now()).await.unwrap();
+            budget
+                .report(&done, &id, Instant::now(), clock(Instant::now()))
+                .await
+                .unwrap();
         }
         assert_eq!(done.queries.load(Ordering::SeqCst), 1);
         assert_eq!(provider.queries.load(Ordering::SeqCst), asked);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_payment_is_asked_about_once_a_second_whatever_the_claims() {
+        let budget = QueryBudget::default();
+        let provider = Slow::default();
+        let id = PaymentId::new("P-2");
+        // A claim every 10 ms for 10 s, each stored after the last answer: three at once (the
+        // burst), then one a second; the others share the last answer.
+        for _ in 0..1_000 {
+            tokio::time::advance(std::time::Duration::from_millis(10)).await;
+            let answer = budget
+                .report(&provider, &id, Instant::now(), clock(Instant::now()))
+                .await
+                .unwrap();
+            assert_eq!(answer.status, PaymentStatus::Pending);
+        }
+        let asked = provider.queries.load(Ordering::SeqCst);
+        assert!((12..=14).contains(&asked), "{asked} queries in 10 s");
+        // Another payment has its own budget.
+        budget
+            .report(
+                &provider,
+                &PaymentId::new("P-3"),
+                Instant::now(),
+                clock(Instant::now()),
+            )
+            .await
+            .unwrap();
+        assert_eq!(provider.queries.load(Ordering::SeqCst), asked + 1);
     }
 
     #[tokio::test(start_paused = true)]

@@ -143,8 +143,14 @@ impl Tracker {
         })
     }
 
-    /// Processes stored callbacks not yet processed (also those left by a crash), up to the
-    /// batch size; returns how many were processed.
+    /// Processes stored callbacks not yet processed (also those left by a crash), up to
+    /// 16 times the batch size; returns how many were processed.
+    ///
+    /// Claims that say the same thing about the same payment (the same ids, reference, status
+    /// and amount; receipts aside) are processed once, together: a flood of forged claims
+    /// naming a few payments costs a few lookups a round, and genuine callbacks queued behind
+    /// it wait for rounds, not for every forgery before them. Each keeps its row in the inbox
+    /// with the outcome.
     pub async fn process_inbox(&self) -> Result<usize, TrackerError> {
         let config = &self.inner.config;
         // Everything claimed below was stored before now: a status answer asked after this
@@ -158,14 +164,21 @@ impl Tracker {
                 &self.inner.owner,
                 self.now(),
                 ms(config.lease),
-                config.batch,
+                config.batch.saturating_mul(CLAIMS_PER_ROUND),
             )
             .await?;
         let count = items.len();
+        let groups = self.group_claims(items);
+        let slots = std::sync::Arc::new(tokio::sync::Semaphore::new(
+            usize::try_from(config.batch.max(1)).unwrap_or(64),
+        ));
         let mut tasks = tokio::task::JoinSet::new();
-        for item in items {
-            let tracker = self.clone();
-            tasks.spawn(async move { tracker.process_item(item, seen).await });
+        for group in groups {
+            let (tracker, slots) = (self.clone(), std::sync::Arc::clone(&slots));
+            tasks.spawn(async move {
+                let _slot = slots.acquire_owned().await;
+                tracker.process_group(group, seen).await
+            });
         }
         while let Some(done) = tasks.join_next().await {
             match done {
@@ -179,23 +192,69 @@ impl Tracker {
         Ok(count)
     }
 
-    async fn process_item(
+    /// Claims that say the same thing about the same payment, together, in arrival order.
+    fn group_claims(&self, items: Vec<InboxItem>) -> Vec<Vec<InboxItem>> {
+        let mut groups: Vec<Vec<InboxItem>> = Vec::new();
+        let mut by_key: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
+        for item in items {
+            let Some(key) = self.claim_key(&item) else {
+                groups.push(vec![item]);
+                continue;
+            };
+            match by_key.get(&key) {
+                Some(&n) => groups[n].push(item),
+                None => {
+                    by_key.insert(key, groups.len());
+                    groups.push(vec![item]);
+                }
+            }
+        }
+        groups
+    }
+
+    /// What a claim says, its receipt aside; `None` when it does not parse (processed alone).
+    fn claim_key(&self, item: &InboxItem) -> Option<String> {
+        let provider = self.provider(&item.provider).ok()?;
+        let event = provider.parse_callback(&stored_request(item)).ok()?;
+        let status = match &event.status {
+            PaymentStatus::Completed(done) => {
+                format!("completed {:?}", done.amount.map(|a| a.shillings()))
+            }
+            other => serde_json::to_string(other).ok()?,
+        };
+        Some(format!(
+            "{} {:?} {:?} {:?} {:?} {status}",
+            item.provider,
+            event.payment_id,
+            event.status_id,
+            event.checkout_request_id,
+            event.merchant_reference
+        ))
+    }
+
+    /// The processing of a group's first claim decides them all.
+    async fn process_group(
         &self,
-        item: InboxItem,
+        group: Vec<InboxItem>,
         seen: tokio::time::Instant,
     ) -> Result<(), TrackerError> {
-        match self.process_callback(&item, seen).await {
-            Ok(outcome) => self.finish(&item, &outcome, None).await,
-            Err(Failed::Refused(outcome, why)) => self.finish(&item, &outcome, Some(&why)).await,
+        let Some(first) = group.first() else {
+            return Ok(());
+        };
+        match self.process_callback(first, seen).await {
+            Ok(outcome) => self.finish(&group, &outcome, None).await,
+            Err(Failed::Refused(outcome, why)) => self.finish(&group, &outcome, Some(&why)).await,
             Err(Failed::Transient(why)) => {
-                // The store or the provider failed: the callback stays in the inbox and is
+                // The store or the provider failed: the callbacks stay in the inbox and are
                 // tried again (the provider got its acknowledgement and will not resend).
                 let retry_at = self.now().saturating_add(ms(RETRY_CALLBACK_AFTER));
-                tracing::warn!(inbox = %item.id, error = %why, "a callback will be processed again later");
-                self.inner
-                    .store
-                    .release_inbox(&item.id, retry_at, &why)
-                    .await?;
+                tracing::warn!(inbox = %first.id, callbacks = group.len(), error = %why, "callbacks will be processed again later");
+                for item in &group {
+                    self.inner
+                        .store
+                        .release_inbox(&item.id, retry_at, &why)
+                        .await?;
+                }
                 Ok(())
             }
         }
@@ -203,21 +262,22 @@ impl Tracker {
 
     async fn finish(
         &self,
-        item: &InboxItem,
+        items: &[InboxItem],
         outcome: &CallbackOutcome,
         error: Option<&str>,
     ) -> Result<(), TrackerError> {
+        let ids: Vec<&str> = items.iter().map(|i| i.id.as_str()).collect();
         self.inner
             .store
             .finish_inbox(
-                &item.id,
+                &ids,
                 self.now(),
                 outcome.name(),
                 outcome.attempt_id(),
                 error,
             )
             .await?;
-        tracing::debug!(inbox = %item.id, outcome = outcome.name(), "callback processed");
+        tracing::debug!(callbacks = ids.len(), first = ?ids.first(), outcome = outcome.name(), "callbacks processed");
         Ok(())
     }
 
@@ -230,11 +290,8 @@ impl Tracker {
         let provider = self
             .provider(&item.provider)
             .map_err(|e| Failed::Refused(CallbackOutcome::Invalid, e.to_string()))?;
-        let mut request = CallbackRequest::new(item.body.clone());
-        request.headers = item.headers.clone();
-        request.path_and_query = item.target.clone();
         let event = provider
-            .parse_callback(&request)
+            .parse_callback(&stored_request(item))
             .map_err(|e| Failed::Refused(CallbackOutcome::Invalid, e.to_string()))?;
         let store_err = |e: crate::store::StoreError| Failed::Transient(e.to_string());
         let payment_ids: Vec<&str> = [event.payment_id.as_ref(), event.status_id.as_ref()]
@@ -498,6 +555,18 @@ enum Failed {
     Refused(CallbackOutcome, String),
     /// For now (the store or the provider failed): tried again later.
     Transient(String),
+}
+
+/// Stored callbacks claimed per round, in batches (`TrackerConfig::batch`): claims about one
+/// payment in a round are processed together.
+const CLAIMS_PER_ROUND: i64 = 16;
+
+/// A stored callback as it was received.
+fn stored_request(item: &InboxItem) -> CallbackRequest {
+    let mut request = CallbackRequest::new(item.body.clone());
+    request.headers = item.headers.clone();
+    request.path_and_query = item.target.clone();
+    request
 }
 
 /// How long a callback whose processing failed for now waits before it is tried again.

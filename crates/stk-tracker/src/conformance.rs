@@ -263,11 +263,17 @@ pub async fn inbox_dedupes_claims_and_takes_over((a, b): Pair) {
         .await
         .unwrap();
     assert_eq!(taken.len(), 60, "expired claims are taken over");
-    for item in &taken {
-        a.finish_inbox(&item.id, now, "applied", None, None)
-            .await
-            .unwrap();
-    }
+    let (first, rest) = taken.split_at(1);
+    a.finish_inbox(&[first[0].id.as_str()], now, "applied", None, None)
+        .await
+        .unwrap();
+    let rest: Vec<&str> = rest.iter().map(|i| i.id.as_str()).collect();
+    a.finish_inbox(&rest, now, "applied", None, None)
+        .await
+        .unwrap();
+    a.finish_inbox(&[], now, "applied", None, None)
+        .await
+        .unwrap();
     assert!(
         b.claim_inbox(MOCK, "four", now + 200_000, 60_000, 100)
             .await

@@ -315,7 +315,10 @@ impl Tracker {
         id: &stk_core::PaymentId,
         seen: tokio::time::Instant,
     ) -> Result<stk_core::StatusReport, Error> {
-        self.inner.queries.report(provider, id, seen).await
+        self.inner
+            .queries
+            .report(provider, id, seen, self.now())
+            .await
     }
 
     /// Pushes through the default (first) provider. See [`push_via`](Self::push_via).

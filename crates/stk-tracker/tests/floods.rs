@@ -283,3 +283,56 @@ async fn invented_ids_cost_a_bounded_number_of_queries() {
         stk_tracker::AttemptState::OutcomeUnknown
     );
 }
+
+/// 2,100 distinct forged successes naming one live payment, stored before the genuine callback
+/// of another: claims that say the same thing about the same payment are processed together,
+/// so each round costs one lookup and at most one status query for the flood, and the
+/// genuine payment is recorded in the round that reaches it, its callback the only one about
+/// it. Every forged row keeps its outcome in the inbox.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_genuine_callback_behind_a_flood_waits_rounds_not_forgeries() {
+    for kind in [Kind::UpesiPay, Kind::LipiaFlat, Kind::Daraja] {
+        let rig = Rig::start(kind, Options::default()).await;
+        let live = rig.push(NEVER, "FLOODED").await.unwrap();
+        let id = live.payment_id.clone().unwrap();
+        let bodies: Vec<Vec<u8>> = (0..2_100)
+            .map(|n| {
+                let mut claim = Claim::paid(&live);
+                claim.receipt = format!("FRG{n:07}");
+                rig.claim_body(&id, &claim)
+            })
+            .collect();
+        for body in &bodies {
+            assert_eq!(rig.post(body).await, 200, "{kind:?}");
+        }
+        let genuine = rig.push(QUICK, "GENUINE").await.unwrap();
+        let genuine_id = genuine.payment_id.clone().unwrap();
+        rig.until_callback_delivered(&genuine_id).await;
+        let queries = || rig.emulator.ledger().requests_to(Endpoint::Status).len();
+        let before = queries();
+        let mut rounds = 0;
+        while rig.attempt(&genuine.id).await.state.is_open() {
+            assert!(rig.tracker.process_inbox().await.unwrap() > 0, "{kind:?}");
+            rounds += 1;
+        }
+        // 64 × 16 claims a round: the genuine callback is reached in the third.
+        assert_eq!(rounds, 3, "{kind:?}");
+        assert!(
+            queries() - before <= rounds + 1,
+            "{kind:?}: {} status queries",
+            queries() - before
+        );
+        assert!(rig.attempt(&live.id).await.state.is_open(), "{kind:?}");
+        let outcomes = rig.inbox_outcomes().await;
+        assert_eq!(outcomes.get("unprocessed"), None, "{kind:?}: {outcomes:?}");
+        assert_eq!(
+            outcomes.values().sum::<i64>(),
+            rig.inbox_rows().await,
+            "{kind:?}"
+        );
+        assert!(
+            outcomes.get("not_confirmed").copied().unwrap_or(0) >= 2_100,
+            "{kind:?}: {outcomes:?}"
+        );
+    }
+}

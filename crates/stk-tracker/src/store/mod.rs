@@ -135,10 +135,10 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         lease_ms: i64,
         limit: i64,
     ) -> Result<Vec<InboxItem>, StoreError>;
-    /// Marks a callback processed.
+    /// Marks callbacks processed, all with the same outcome (claims processed together).
     async fn finish_inbox(
         &self,
-        id: &str,
+        ids: &[&str],
         now: i64,
         outcome: &str,
         attempt_id: Option<&str>,

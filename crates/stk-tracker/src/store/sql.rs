@@ -960,24 +960,33 @@ impl Store for SqlStore {
 
     async fn finish_inbox(
         &self,
-        id: &str,
+        ids: &[&str],
         now: i64,
         outcome: &str,
         attempt_id: Option<&str>,
         error: Option<&str>,
     ) -> Result<(), StoreError> {
-        sqlx::query(
-            "UPDATE stk_inbox SET processed_at = $1, outcome = $2, attempt_id = $3, error = $4, \
-             lease_owner = NULL, lease_until = NULL WHERE id = $5",
-        )
-        .bind(now)
-        .bind(outcome)
-        .bind(attempt_id)
-        .bind(error)
-        .bind(id)
-        .execute(&self.pool)
-        .await
-        .map_err(db)?;
+        // Within SQLite's and PostgreSQL's limits on bound parameters.
+        for chunk in ids.chunks(500) {
+            let mut sql = String::from(
+                "UPDATE stk_inbox SET processed_at = $1, outcome = $2, attempt_id = $3, error = $4, \
+                 lease_owner = NULL, lease_until = NULL WHERE id IN (",
+            );
+            for n in 0..chunk.len() {
+                let sep = if n == 0 { "" } else { ", " };
+                let _ = write!(sql, "{sep}${}", n + 5);
+            }
+            sql.push(')');
+            let mut query = sqlx::query(&sql)
+                .bind(now)
+                .bind(outcome)
+                .bind(attempt_id)
+                .bind(error);
+            for id in chunk {
+                query = query.bind(*id);
+            }
+            query.execute(&self.pool).await.map_err(db)?;
+        }
         Ok(())
     }
 
