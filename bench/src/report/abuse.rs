@@ -366,6 +366,7 @@ async fn forged_flood(
     let total: usize = queries.iter().sum();
     let max = queries.iter().copied().max().unwrap_or(0);
     let paid_live = live.iter().filter(|a| seen.at(&a.id).is_some()).count();
+    let counts = shop.tracker.status_query_counts();
     shop.stop().await;
     let _ = writeln!(
         out,
@@ -381,6 +382,15 @@ async fn forged_flood(
         total as f64 / live.len().max(1) as f64 / drained_s.max(1e-9),
         genuine.len(),
         spread(&latency),
+    );
+    let _ = writeln!(
+        out,
+        "The tracker's own counts (`Tracker::status_query_counts`, all payments): {} queries for final claims, {} for pending claims, {} scheduled; {} claims answered with an answer already given, {} processed together with an identical claim.\n",
+        counts.final_claims,
+        counts.pending_claims,
+        counts.scheduled,
+        counts.shared,
+        counts.coalesced
     );
     Ok(())
 }

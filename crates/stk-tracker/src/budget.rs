@@ -1,13 +1,15 @@
 //! Status queries are a budget, not a reflex: at most one query in flight per payment; a
 //! claim shares any answer whose query started after the claim was stored (it is as fresh as
 //! one of its own), and a completion with every later claim (it never changes; a failure may:
-//! M-Pesa reports some payments failed, then paid). Beyond that, a payment is asked at most
-//! [`PER_PAYMENT_PER_SECOND`] times a second (bursts of [`PER_PAYMENT_BURST`]); a claim that
-//! finds the payment's budget spent shares its last answer, and a final claim it does not
-//! confirm is looked at again within seconds (`CLAIM_RECHECKS_MS`). A flood of callbacks
-//! naming one live payment thus costs about one query a second, not one per callback.
+//! M-Pesa reports some payments failed, then paid). Beyond that, final claims about a payment
+//! ask at most [`PER_PAYMENT_PER_SECOND`] times a second (a claim that finds that spent shares
+//! the last answer and is looked at again by the sweeper within seconds, `CLAIM_RECHECKS_MS`),
+//! and claims that it is still pending never ask again. A flood of callbacks naming one live
+//! payment thus costs about one query a second (claims and scheduled looks together), not
+//! one per callback.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use stk_core::{Error, PaymentId, StatusReport, StkProvider};
@@ -16,31 +18,43 @@ use tokio::time::Instant;
 /// Payments remembered at most; idle ones are forgotten beyond it.
 const MAX_SLOTS: usize = 4_096;
 
-/// Status queries per second for one payment, and the burst allowed (a KulmiPay payment's
-/// `PENDING`, `PROCESSING` and `COMPLETE` webhooks can arrive within a second: each is asked
-/// about at once).
-pub(crate) const PER_PAYMENT_PER_SECOND: f64 = 1.0;
-pub(crate) const PER_PAYMENT_BURST: f64 = 3.0;
+/// Status queries a second that final claims about one payment may cause, and the burst
+/// allowed. The sweeper's scheduled looks (every 2.5 s at most, in the minute after a claim)
+/// come on top: about one a second in all.
+pub(crate) const PER_PAYMENT_PER_SECOND: f64 = 0.5;
+pub(crate) const PER_PAYMENT_BURST: f64 = 1.0;
 
 /// One payment's last answer (and when its query started) and its query budget.
 #[derive(Default)]
 struct Asked {
     last: Option<(Instant, StatusReport)>,
-    /// Queries spent (counting down at the allowed rate), and when (the tracker's clock, ms)
-    /// that was last counted.
-    spent: Option<(f64, i64)>,
+    /// Queries spent (counting down at the allowed rate), and when that was last counted.
+    spent: Option<(f64, Instant)>,
 }
 
 impl Asked {
-    /// Takes a query from the payment's budget at `now` (the tracker's clock), if one is left.
-    fn take(&mut self, now: i64) -> bool {
+    /// Spends a query from the payment's budget, if one is left.
+    fn spend(&mut self) -> bool {
+        let now = Instant::now();
         let (spent, at) = self.spent.unwrap_or((0.0, now));
-        let elapsed = now.saturating_sub(at).max(0) as f64 / 1_000.0;
+        let elapsed = now.saturating_duration_since(at).as_secs_f64();
         let spent = (spent - elapsed * PER_PAYMENT_PER_SECOND).max(0.0);
         let granted = spent + 1.0 <= PER_PAYMENT_BURST;
         self.spent = Some((if granted { spent + 1.0 } else { spent }, now));
         granted
     }
+}
+
+/// How much a caller needs a new answer about a payment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Need {
+    /// A claim that the payment is not final yet: any answer already given will do.
+    Any,
+    /// A final claim: a new answer within the payment's budget, else the last one (the claim
+    /// is then looked at again within a second, `CLAIM_RECHECKS_MS`).
+    Budgeted,
+    /// A scheduled look (the sweeper's, an operator's): a new answer; its schedule bounds it.
+    Now,
 }
 
 /// A payment's slot: its lock is the query in flight.
@@ -51,15 +65,72 @@ type Slot = Arc<tokio::sync::Mutex<Asked>>;
 pub(crate) const CLAIMED_PER_SECOND: f64 = 5.0;
 const CLAIMED_BURST: f64 = 20.0;
 
+/// The status queries a tracker made since it started, by reason, and the answers it shared
+/// instead of asking ([`Tracker::status_query_counts`](crate::Tracker::status_query_counts)).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+#[non_exhaustive]
+pub struct StatusQueryCounts {
+    /// Asked to confirm a final claim (a callback saying paid or failed).
+    pub final_claims: u64,
+    /// Asked about a payment a claim said was still pending, never asked about before.
+    pub pending_claims: u64,
+    /// Asked on schedule: the sweeper's checks and quick looks, and operators' checks.
+    pub scheduled: u64,
+    /// Claims answered with an answer already given (in flight, fresh enough, a completion,
+    /// or the payment's budget spent): no query.
+    pub shared: u64,
+    /// Claims naming an id only a callback supplied, deferred because the provider's budget
+    /// for those was spent.
+    pub deferred: u64,
+    /// Claims processed with an earlier one saying the same thing about the same payment
+    /// (receipts aside): no lookup or query of their own.
+    pub coalesced: u64,
+}
+
+#[derive(Default)]
+struct Counters {
+    final_claims: AtomicU64,
+    pending_claims: AtomicU64,
+    scheduled: AtomicU64,
+    shared: AtomicU64,
+    deferred: AtomicU64,
+    coalesced: AtomicU64,
+}
+
 /// One slot per (provider, payment id): its lock is the query in flight. And a token bucket
 /// per provider for the queries of ids only a callback supplied.
 #[derive(Default)]
 pub(crate) struct QueryBudget {
     slots: Mutex<HashMap<(&'static str, String), Slot>>,
     claimed: Mutex<HashMap<&'static str, (Instant, f64)>>,
+    counters: Counters,
 }
 
 impl QueryBudget {
+    /// What was asked and shared so far.
+    pub(crate) fn counts(&self) -> StatusQueryCounts {
+        let c = &self.counters;
+        let read = |n: &AtomicU64| n.load(Ordering::Relaxed);
+        StatusQueryCounts {
+            final_claims: read(&c.final_claims),
+            pending_claims: read(&c.pending_claims),
+            scheduled: read(&c.scheduled),
+            shared: read(&c.shared),
+            deferred: read(&c.deferred),
+            coalesced: read(&c.coalesced),
+        }
+    }
+
+    /// Counts claims processed with an earlier, identical one.
+    pub(crate) fn count_coalesced(&self, claims: usize) {
+        let claims = u64::try_from(claims).unwrap_or(u64::MAX);
+        self.counters.coalesced.fetch_add(claims, Ordering::Relaxed);
+    }
+
+    fn count(counter: &AtomicU64) {
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+
     fn slot(&self, provider: &'static str, id: &PaymentId) -> Slot {
         let mut slots = self
             .slots
@@ -87,19 +158,20 @@ impl QueryBudget {
             *tokens -= 1.0;
             true
         } else {
+            Self::count(&self.counters.deferred);
             false
         }
     }
 
     /// The provider's answer about `id`: one asked after `seen` (when the claim was known to
-    /// be stored), or a completion, else asked now (one query at a time per payment), unless
-    /// the payment's budget is spent: then its last answer, at most about a second old.
+    /// be stored), or a completion; else asked now (one query at a time per payment) as far
+    /// as `need` requires and the payment's budget allows, or the last answer.
     pub(crate) async fn report(
         &self,
         provider: &dyn StkProvider,
         id: &PaymentId,
         seen: Instant,
-        now_ms: i64,
+        need: Need,
     ) -> Result<StatusReport, Error> {
         let arrived = seen;
         let slot = self.slot(provider.name(), id);
@@ -107,14 +179,26 @@ impl QueryBudget {
         if let Some((asked, report)) = slot.last.as_ref() {
             let completed = matches!(report.status, stk_core::PaymentStatus::Completed(_));
             if *asked >= arrived || completed {
+                Self::count(&self.counters.shared);
                 return Ok(report.clone());
             }
         }
-        if !slot.take(now_ms) {
+        let ask = match need {
+            Need::Any => slot.last.is_none(),
+            Need::Budgeted => slot.spend(),
+            Need::Now => true,
+        };
+        if !ask {
             if let Some((_, report)) = slot.last.as_ref() {
+                Self::count(&self.counters.shared);
                 return Ok(report.clone());
             }
         }
+        Self::count(match need {
+            Need::Any => &self.counters.pending_claims,
+            Need::Budgeted => &self.counters.final_claims,
+            Need::Now => &self.counters.scheduled,
+        });
         let asked = Instant::now();
         let report = provider.status_report(id).await?;
         slot.last = Some((asked, report.clone()));
@@ -130,15 +214,6 @@ mod tests {
         AmountLimits, CallbackRequest, PaymentEvent, PaymentStatus, PushAccepted, StkPushRequest,
         async_trait,
     };
-
-    /// The tracker's clock (ms) on tokio's paused clock.
-    fn clock(at: Instant) -> i64 {
-        static ORIGIN: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
-        let origin = *ORIGIN
-            .get_or_init(|| std::time::Instant::now() - std::time::Duration::from_secs(3_600));
-        i64::try_from(at.into_std().saturating_duration_since(origin).as_millis())
-            .unwrap_or(i64::MAX)
-    }
 
     /// Answers "pending" slowly, counting the queries.
     #[derive(Debug, Default)]
@@ -183,7 +258,7 @@ mod tests {
             let seen = Instant::now();
             claims.spawn(async move {
                 budget
-                    .report(provider.as_ref(), &id, seen, clock(seen))
+                    .report(provider.as_ref(), &id, seen, Need::Budgeted)
                     .await
                     .unwrap()
             });
@@ -193,15 +268,11 @@ mod tests {
         }
         // The first claim's query, shared by all: each was stored before it started.
         assert_eq!(provider.queries.load(Ordering::SeqCst), 1);
-        // A claim after those answers asks again (a pending answer may be stale)...
-        tokio::time::advance(std::time::Duration::from_millis(1)).await;
+        // A claim after those answers asks again once the payment's budget allows (two
+        // seconds later; a pending answer may be stale)...
+        tokio::time::advance(std::time::Duration::from_secs(2)).await;
         budget
-            .report(
-                provider.as_ref(),
-                &id,
-                Instant::now(),
-                clock(Instant::now()),
-            )
+            .report(provider.as_ref(), &id, Instant::now(), Need::Budgeted)
             .await
             .unwrap();
         assert_eq!(provider.queries.load(Ordering::SeqCst), 2);
@@ -211,11 +282,11 @@ mod tests {
             final_answer: true,
             ..Slow::default()
         };
-        tokio::time::advance(std::time::Duration::from_secs(1)).await;
+        tokio::time::advance(std::time::Duration::from_secs(2)).await;
         for _ in 0..5 {
             tokio::time::advance(std::time::Duration::from_millis(1)).await;
             budget
-                .report(&done, &id, Instant::now(), clock(Instant::now()))
+                .report(&done, &id, Instant::now(), Need::Budgeted)
                 .await
                 .unwrap();
         }
@@ -228,25 +299,32 @@ mod tests {
         let budget = QueryBudget::default();
         let provider = Slow::default();
         let id = PaymentId::new("P-2");
-        // A claim every 10 ms for 10 s, each stored after the last answer: three at once (the
-        // burst), then one a second; the others share the last answer.
+        // A final claim every 10 ms for 10 s, each stored after the last answer: one query
+        // every two seconds; the others share the last answer.
         for _ in 0..1_000 {
             tokio::time::advance(std::time::Duration::from_millis(10)).await;
             let answer = budget
-                .report(&provider, &id, Instant::now(), clock(Instant::now()))
+                .report(&provider, &id, Instant::now(), Need::Budgeted)
                 .await
                 .unwrap();
             assert_eq!(answer.status, PaymentStatus::Pending);
         }
         let asked = provider.queries.load(Ordering::SeqCst);
-        assert!((12..=14).contains(&asked), "{asked} queries in 10 s");
+        assert!((5..=6).contains(&asked), "{asked} queries in 10 s");
+        // A claim that the payment is still pending shares the last answer, however old.
+        tokio::time::advance(std::time::Duration::from_secs(60)).await;
+        budget
+            .report(&provider, &id, Instant::now(), Need::Any)
+            .await
+            .unwrap();
+        assert_eq!(provider.queries.load(Ordering::SeqCst), asked);
         // Another payment has its own budget.
         budget
             .report(
                 &provider,
                 &PaymentId::new("P-3"),
                 Instant::now(),
-                clock(Instant::now()),
+                Need::Budgeted,
             )
             .await
             .unwrap();

@@ -9,6 +9,7 @@ use stk_core::{
 
 use crate::AttemptState;
 use crate::binding::{Tie, Verdict, claim_mismatch, judge};
+use crate::budget::Need;
 use crate::error::TrackerError;
 use crate::ids;
 use crate::model::{Attempt, InboxItem, Inserted, Refused, Source};
@@ -241,6 +242,7 @@ impl Tracker {
         let Some(first) = group.first() else {
             return Ok(());
         };
+        self.inner.queries.count_coalesced(group.len() - 1);
         match self.process_callback(first, seen).await {
             Ok(outcome) => self.finish(&group, &outcome, None).await,
             Err(Failed::Refused(outcome, why)) => self.finish(&group, &outcome, Some(&why)).await,
@@ -372,7 +374,15 @@ impl Tracker {
                     .to_owned(),
             ));
         }
-        let report = match self.status_report(provider.as_ref(), &query_id, seen).await {
+        let need = if event.status.is_final() {
+            Need::Budgeted
+        } else {
+            Need::Any
+        };
+        let report = match self
+            .status_report(provider.as_ref(), &query_id, seen, need)
+            .await
+        {
             Ok(report) => report,
             // An id only a callback supplied that the provider does not know (or answers
             // garbage about) proves nothing, now or later: asking again would let anyone

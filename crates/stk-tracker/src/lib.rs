@@ -41,6 +41,7 @@ mod tracker;
 #[cfg(feature = "axum")]
 pub mod receiver;
 
+pub use budget::StatusQueryCounts;
 pub use callbacks::{CallbackOutcome, Received};
 pub use error::TrackerError;
 pub use events::{EventHandler, HandlerError};

@@ -148,7 +148,10 @@ impl Tracker {
         let provider = std::sync::Arc::clone(self.provider(&attempt.provider)?);
         let now = self.now();
         let seen = tokio::time::Instant::now();
-        match self.status_report(provider.as_ref(), id, seen).await {
+        match self
+            .status_report(provider.as_ref(), id, seen, crate::budget::Need::Now)
+            .await
+        {
             Ok(report) => {
                 if let Verdict::Mismatch { field } = judge(&attempt, &report, Tie::Own) {
                     let detail = json!({ "field": field, "status": report, "queried": id });

@@ -296,6 +296,12 @@ impl Tracker {
             .ok_or_else(|| TrackerError::UnknownProvider(name.to_owned()))
     }
 
+    /// The status queries this tracker made since it started, by reason, and the claims
+    /// that shared an answer instead (for metrics).
+    pub fn status_query_counts(&self) -> crate::StatusQueryCounts {
+        self.inner.queries.counts()
+    }
+
     /// The configured providers' names.
     pub fn provider_names(&self) -> Vec<&'static str> {
         let mut names: Vec<&'static str> = self.inner.providers.keys().copied().collect();
@@ -314,11 +320,9 @@ impl Tracker {
         provider: &dyn StkProvider,
         id: &stk_core::PaymentId,
         seen: tokio::time::Instant,
+        need: crate::budget::Need,
     ) -> Result<stk_core::StatusReport, Error> {
-        self.inner
-            .queries
-            .report(provider, id, seen, self.now())
-            .await
+        self.inner.queries.report(provider, id, seen, need).await
     }
 
     /// Pushes through the default (first) provider. See [`push_via`](Self::push_via).

@@ -109,6 +109,18 @@ async fn claims_naming_one_payment_share_its_status_queries() {
             queries <= 8,
             "{kind:?}: {queries} status queries for 200 claims"
         );
+        // The tracker's own count agrees: the claims shared answers or were processed together.
+        let counts = rig.tracker.status_query_counts();
+        let asked = counts.final_claims + counts.pending_claims + counts.scheduled;
+        assert_eq!(
+            usize::try_from(asked).unwrap(),
+            queries,
+            "{kind:?}: {counts:?}"
+        );
+        assert!(
+            counts.shared + counts.coalesced >= 190,
+            "{kind:?}: {counts:?}"
+        );
         assert!(rig.attempt(&attempt.id).await.state.is_open(), "{kind:?}");
         assert!(
             !rig.events

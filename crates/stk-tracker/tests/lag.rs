@@ -229,9 +229,10 @@ async fn a_late_payment_on_a_relaunched_order_is_raised_on_both_attempts() {
     let (second, _) = rig.push("ORDER-LATE").await;
     assert_eq!(second.state, AttemptState::Submitted);
 
-    // The first payment turns out to have been made: its callback says so, and the query
-    // confirms it.
+    // The first payment turns out to have been made: its callback says so (a second after
+    // the last query: within the payment's query budget), and the query confirms it.
     rig.provider.lagging.store(false, Ordering::SeqCst);
+    rig.clock.advance(Duration::from_secs(1));
     let first_id = PaymentId::new(first.payment_id.clone().unwrap());
     rig.callback(&first_id).await;
     assert_eq!(

@@ -228,13 +228,16 @@ async fn callbacks_are_confirmed_deduplicated_and_forgeries_ignored() {
         AttemptState::Completed
     );
 
-    // The genuine completion, delivered three times.
+    // The genuine completion, delivered three times. Final claims about a payment ask at
+    // most every two seconds: if the forgery spent that, the look a second later confirms it.
     until_final(&r.mock, &id).await;
     let genuine = r.mock.callback_for(&id).unwrap();
     for _ in 0..3 {
         r.tracker.receive("mock", genuine.clone()).await.unwrap();
     }
     r.tracker.process_inbox().await.unwrap();
+    r.clock.advance(Duration::from_secs(1));
+    r.tracker.sweep().await.unwrap();
     r.tracker.deliver_events(&events).await.unwrap();
     assert_eq!(
         r.tracker.attempt(&attempt.id).await.unwrap().state,

@@ -512,6 +512,37 @@ impl Rig {
         }
     }
 
+    /// As [`process_until`](Self::process_until), and each round a second later on the
+    /// tracker's clock with a sweep: the quick looks after a final claim that found the
+    /// payment's query budget spent.
+    pub async fn process_and_look_until(
+        &self,
+        attempt_id: &str,
+        done: impl Fn(&Attempt) -> bool,
+    ) -> Attempt {
+        let wait = async {
+            loop {
+                self.settle().await;
+                self.clock.advance(Duration::from_secs(1));
+                self.tracker.sweep().await.unwrap();
+                self.settle().await;
+                let attempt = self.attempt(attempt_id).await;
+                if done(&attempt) {
+                    return attempt;
+                }
+                tokio::time::sleep(POLL).await;
+            }
+        };
+        match tokio::time::timeout(WAIT, wait).await {
+            Ok(attempt) => attempt,
+            Err(_) => panic!(
+                "{:?}: attempt {attempt_id} never got there: {:?}",
+                self.kind,
+                self.attempt(attempt_id).await
+            ),
+        }
+    }
+
     /// Waits until the provider says the payment is final.
     pub async fn until_provider_final(&self, id: &str) -> PaymentStatus {
         let wait = async {
