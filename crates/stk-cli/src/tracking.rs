@@ -97,20 +97,55 @@ pub(crate) async fn open(
         .build())
 }
 
-/// The tracker's timing, with `STK_TRACKER_LEASE_MS` (how long a worker's claim lasts before
-/// another instance takes it over; default 60 s) read from the environment.
+/// The tracker's settings from the environment: `STK_TRACKER_LEASE_MS` (how long a worker's
+/// claim lasts before another instance takes it over; default 60 s) and
+/// `STK_TRACKER_STATUS_QUERIES_PER_SECOND` (per provider and instance; default 50).
 fn tracker_config(lookup: impl Fn(&str) -> Option<String>) -> Result<TrackerConfig, CliError> {
     let mut config = TrackerConfig::default();
-    if let Some(ms) = lookup("STK_TRACKER_LEASE_MS").filter(|v| !v.trim().is_empty()) {
-        let ms: u64 = ms.trim().parse().ok().filter(|ms| (100..=3_600_000).contains(ms)).ok_or_else(|| {
-            CliError::Usage(format!(
-                "STK_TRACKER_LEASE_MS must be a whole number of milliseconds from 100 to 3600000, not {:?}",
-                printable(&ms.chars().take(20).collect::<String>())
-            ))
-        })?;
+    if let Some(ms) = whole(
+        &lookup,
+        "STK_TRACKER_LEASE_MS",
+        100,
+        3_600_000,
+        "milliseconds",
+    )? {
         config.lease = std::time::Duration::from_millis(ms);
     }
+    if let Some(rate) = whole(
+        &lookup,
+        "STK_TRACKER_STATUS_QUERIES_PER_SECOND",
+        1,
+        10_000,
+        "queries a second",
+    )? {
+        config.status_queries_per_second = u32::try_from(rate).unwrap_or(u32::MAX);
+    }
     Ok(config)
+}
+
+/// A whole number from `min` to `max` in the variable `name`, if set.
+fn whole(
+    lookup: &impl Fn(&str) -> Option<String>,
+    name: &str,
+    min: u64,
+    max: u64,
+    unit: &str,
+) -> Result<Option<u64>, CliError> {
+    let Some(value) = lookup(name).filter(|v| !v.trim().is_empty()) else {
+        return Ok(None);
+    };
+    value
+        .trim()
+        .parse()
+        .ok()
+        .filter(|n| (min..=max).contains(n))
+        .map(Some)
+        .ok_or_else(|| {
+            CliError::Usage(format!(
+                "{name} must be a whole number of {unit} from {min} to {max}, not {:?}",
+                printable(&value.chars().take(20).collect::<String>())
+            ))
+        })
 }
 
 /// `stk payments …`: one JSON object (with `--json`) or lines for a person.
@@ -267,6 +302,26 @@ mod tests {
             assert!(lease(bad).is_err(), "{bad}");
         }
         assert_eq!(tracker_config(|_| None).unwrap().lease.as_secs(), 60);
+    }
+
+    #[test]
+    fn status_query_budget_from_the_environment() {
+        let rate = |v: &str| {
+            tracker_config(|name| {
+                (name == "STK_TRACKER_STATUS_QUERIES_PER_SECOND").then(|| v.to_owned())
+            })
+            .map(|c| c.status_queries_per_second)
+        };
+        assert_eq!(rate("5").unwrap(), 5);
+        assert_eq!(rate(" 200 ").unwrap(), 200);
+        assert_eq!(rate("").unwrap(), 50, "unset: the default");
+        for bad in ["0", "-1", "2.5", "10001", "lots", "9\n9"] {
+            let err = rate(bad).unwrap_err().to_string();
+            assert!(
+                err.contains("STK_TRACKER_STATUS_QUERIES_PER_SECOND"),
+                "{bad}: {err}"
+            );
+        }
     }
 
     #[test]

@@ -11,6 +11,7 @@
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use stk_core::{Error, PaymentId, StatusReport, StkProvider};
 use tokio::time::Instant;
@@ -85,6 +86,10 @@ pub struct StatusQueryCounts {
     /// Claims processed with an earlier one saying the same thing about the same payment
     /// (receipts aside): no lookup or query of their own.
     pub coalesced: u64,
+    /// Queries put off because the provider's budget
+    /// ([`TrackerConfig::status_queries_per_second`](crate::TrackerConfig::status_queries_per_second))
+    /// was spent and there was no answer to share.
+    pub throttled: u64,
 }
 
 #[derive(Default)]
@@ -95,18 +100,76 @@ struct Counters {
     shared: AtomicU64,
     deferred: AtomicU64,
     coalesced: AtomicU64,
+    throttled: AtomicU64,
 }
 
-/// One slot per (provider, payment id): its lock is the query in flight. And a token bucket
-/// per provider for the queries of ids only a callback supplied.
-#[derive(Default)]
+/// A token bucket per provider.
+struct Buckets {
+    per_second: f64,
+    burst: f64,
+    levels: Mutex<HashMap<&'static str, (Instant, f64)>>,
+}
+
+impl Buckets {
+    fn new(per_second: f64, burst: f64) -> Self {
+        Self {
+            per_second,
+            burst,
+            levels: Mutex::default(),
+        }
+    }
+
+    /// Takes a token for `provider`: `Ok`, or how long until one is there.
+    fn take(&self, provider: &'static str) -> Result<(), Duration> {
+        let mut levels = self
+            .levels
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let now = Instant::now();
+        let (last, tokens) = levels.entry(provider).or_insert((now, self.burst));
+        let refill = now.saturating_duration_since(*last).as_secs_f64() * self.per_second;
+        *tokens = (*tokens + refill).min(self.burst);
+        *last = now;
+        if *tokens >= 1.0 {
+            *tokens -= 1.0;
+            Ok(())
+        } else {
+            let wait = (1.0 - *tokens) / self.per_second.max(f64::MIN_POSITIVE);
+            Err(Duration::try_from_secs_f64(wait).unwrap_or(Duration::from_secs(1)))
+        }
+    }
+}
+
+/// What [`QueryBudget::report`] gives.
+#[derive(Debug)]
+pub(crate) enum Answer {
+    /// The provider's answer (new or shared).
+    Given(StatusReport),
+    /// No answer to share, and the provider's budget is spent: ask again after this.
+    NotNow(Duration),
+}
+
+/// One slot per (provider, payment id): its lock is the query in flight. A token bucket per
+/// provider for all queries, and a smaller one for ids only a callback supplied.
 pub(crate) struct QueryBudget {
     slots: Mutex<HashMap<(&'static str, String), Slot>>,
-    claimed: Mutex<HashMap<&'static str, (Instant, f64)>>,
+    provider: Buckets,
+    claimed: Buckets,
     counters: Counters,
 }
 
 impl QueryBudget {
+    /// A budget of `per_second` queries a second per provider (bursts of twice that).
+    pub(crate) fn new(per_second: u32) -> Self {
+        let per_second = f64::from(per_second.max(1));
+        Self {
+            slots: Mutex::default(),
+            provider: Buckets::new(per_second, 2.0 * per_second),
+            claimed: Buckets::new(CLAIMED_PER_SECOND, CLAIMED_BURST),
+            counters: Counters::default(),
+        }
+    }
+
     /// What was asked and shared so far.
     pub(crate) fn counts(&self) -> StatusQueryCounts {
         let c = &self.counters;
@@ -118,6 +181,7 @@ impl QueryBudget {
             shared: read(&c.shared),
             deferred: read(&c.deferred),
             coalesced: read(&c.coalesced),
+            throttled: read(&c.throttled),
         }
     }
 
@@ -145,22 +209,11 @@ impl QueryBudget {
     /// Takes a token for querying an id only a callback supplied; `false` when the provider's
     /// budget for those is spent for now (the claim waits and is tried again later).
     pub(crate) fn take_claimed(&self, provider: &'static str) -> bool {
-        let mut buckets = self
-            .claimed
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let now = Instant::now();
-        let (last, tokens) = buckets.entry(provider).or_insert((now, CLAIMED_BURST));
-        let refill = now.saturating_duration_since(*last).as_secs_f64() * CLAIMED_PER_SECOND;
-        *tokens = (*tokens + refill).min(CLAIMED_BURST);
-        *last = now;
-        if *tokens >= 1.0 {
-            *tokens -= 1.0;
-            true
-        } else {
+        let taken = self.claimed.take(provider).is_ok();
+        if !taken {
             Self::count(&self.counters.deferred);
-            false
         }
+        taken
     }
 
     /// The provider's answer about `id`: one asked after `seen` (when the claim was known to
@@ -172,7 +225,7 @@ impl QueryBudget {
         id: &PaymentId,
         seen: Instant,
         need: Need,
-    ) -> Result<StatusReport, Error> {
+    ) -> Result<Answer, Error> {
         let arrived = seen;
         let slot = self.slot(provider.name(), id);
         let mut slot = slot.lock().await;
@@ -180,7 +233,7 @@ impl QueryBudget {
             let completed = matches!(report.status, stk_core::PaymentStatus::Completed(_));
             if *asked >= arrived || completed {
                 Self::count(&self.counters.shared);
-                return Ok(report.clone());
+                return Ok(Answer::Given(report.clone()));
             }
         }
         let ask = match need {
@@ -188,11 +241,22 @@ impl QueryBudget {
             Need::Budgeted => slot.spend(),
             Need::Now => true,
         };
-        if !ask {
+        let ask = ask.then(|| self.provider.take(provider.name()));
+        let share = match (&ask, need) {
+            (None, _) => true,
+            // Claims share what there is; scheduled looks wait for a new answer.
+            (Some(Err(_)), Need::Any | Need::Budgeted) => true,
+            (Some(Err(_)), Need::Now) | (Some(Ok(())), _) => false,
+        };
+        if share {
             if let Some((_, report)) = slot.last.as_ref() {
                 Self::count(&self.counters.shared);
-                return Ok(report.clone());
+                return Ok(Answer::Given(report.clone()));
             }
+        }
+        if let Some(Err(wait)) = ask {
+            Self::count(&self.counters.throttled);
+            return Ok(Answer::NotNow(wait));
         }
         Self::count(match need {
             Need::Any => &self.counters.pending_claims,
@@ -202,7 +266,7 @@ impl QueryBudget {
         let asked = Instant::now();
         let report = provider.status_report(id).await?;
         slot.last = Some((asked, report.clone()));
-        Ok(report)
+        Ok(Answer::Given(report))
     }
 }
 
@@ -215,11 +279,19 @@ mod tests {
         async_trait,
     };
 
-    /// Answers "pending" slowly, counting the queries.
+    /// Answers "pending" slowly (unless `quick`), counting the queries.
     #[derive(Debug, Default)]
     struct Slow {
         queries: AtomicUsize,
         final_answer: bool,
+        quick: bool,
+    }
+
+    fn given(answer: Answer) -> StatusReport {
+        match answer {
+            Answer::Given(report) => report,
+            Answer::NotNow(wait) => panic!("no answer: wait {wait:?}"),
+        }
     }
 
     #[async_trait]
@@ -235,7 +307,9 @@ mod tests {
         }
         async fn status(&self, _: &PaymentId) -> Result<PaymentStatus, Error> {
             self.queries.fetch_add(1, Ordering::SeqCst);
-            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            if !self.quick {
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            }
             Ok(if self.final_answer {
                 PaymentStatus::Completed(stk_core::Completed::with_receipt("UAB1C2D3E4"))
             } else {
@@ -249,7 +323,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn claims_in_flight_share_one_query_and_later_ones_ask_again() {
-        let budget = Arc::new(QueryBudget::default());
+        let budget = Arc::new(QueryBudget::new(20));
         let provider = Arc::new(Slow::default());
         let id = PaymentId::new("P-1");
         let mut claims = tokio::task::JoinSet::new();
@@ -264,7 +338,7 @@ mod tests {
             });
         }
         while let Some(answer) = claims.join_next().await {
-            assert_eq!(answer.unwrap().status, PaymentStatus::Pending);
+            assert_eq!(given(answer.unwrap()).status, PaymentStatus::Pending);
         }
         // The first claim's query, shared by all: each was stored before it started.
         assert_eq!(provider.queries.load(Ordering::SeqCst), 1);
@@ -296,7 +370,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn a_payment_is_asked_about_once_a_second_whatever_the_claims() {
-        let budget = QueryBudget::default();
+        let budget = QueryBudget::new(20);
         let provider = Slow::default();
         let id = PaymentId::new("P-2");
         // A final claim every 10 ms for 10 s, each stored after the last answer: one query
@@ -307,7 +381,7 @@ mod tests {
                 .report(&provider, &id, Instant::now(), Need::Budgeted)
                 .await
                 .unwrap();
-            assert_eq!(answer.status, PaymentStatus::Pending);
+            assert_eq!(given(answer).status, PaymentStatus::Pending);
         }
         let asked = provider.queries.load(Ordering::SeqCst);
         assert!((5..=6).contains(&asked), "{asked} queries in 10 s");
@@ -332,8 +406,59 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
+    async fn a_provider_is_asked_within_its_budget_across_payments() {
+        let budget = QueryBudget::new(10);
+        let provider = Slow {
+            quick: true,
+            ..Slow::default()
+        };
+        let ask = |n: usize, need: Need| {
+            let id = PaymentId::new(format!("P-{n}"));
+            let budget = &budget;
+            let provider = &provider;
+            async move {
+                budget
+                    .report(provider, &id, Instant::now(), need)
+                    .await
+                    .unwrap()
+            }
+        };
+        // 100 payments at once: the burst (twice the rate) is asked, the others wait a moment.
+        let mut waits = Vec::new();
+        for n in 0..100 {
+            if let Answer::NotNow(wait) = ask(n, Need::Budgeted).await {
+                waits.push(wait);
+            }
+        }
+        assert_eq!(provider.queries.load(Ordering::SeqCst), 20);
+        assert_eq!(waits.len(), 80);
+        assert!(
+            waits
+                .iter()
+                .all(|w| *w <= std::time::Duration::from_millis(100))
+        );
+        // With the budget spent, a claim about a payment asked before shares its answer; the
+        // sweeper's look waits for a new one.
+        tokio::time::advance(std::time::Duration::from_secs(2)).await;
+        for n in 100..130 {
+            ask(n, Need::Budgeted).await;
+        }
+        let asked = provider.queries.load(Ordering::SeqCst);
+        assert!(matches!(ask(0, Need::Budgeted).await, Answer::Given(_)));
+        assert!(matches!(ask(0, Need::Now).await, Answer::NotNow(_)));
+        assert_eq!(provider.queries.load(Ordering::SeqCst), asked);
+        // Then ten a second.
+        tokio::time::advance(std::time::Duration::from_secs(1)).await;
+        for n in 200..300 {
+            ask(n, Need::Budgeted).await;
+        }
+        assert_eq!(provider.queries.load(Ordering::SeqCst), asked + 10);
+        assert!(budget.counts().throttled >= 80 + 90);
+    }
+
+    #[tokio::test(start_paused = true)]
     async fn callback_supplied_ids_have_a_budget_per_provider() {
-        let budget = QueryBudget::default();
+        let budget = QueryBudget::new(20);
         let granted = (0..100).filter(|_| budget.take_claimed("a")).count();
         assert_eq!(granted, 20, "the burst");
         assert!(budget.take_claimed("b"), "another provider has its own");

@@ -9,7 +9,7 @@ use stk_core::{
 
 use crate::AttemptState;
 use crate::binding::{Tie, Verdict, claim_mismatch, judge};
-use crate::budget::Need;
+use crate::budget::{Answer, Need};
 use crate::error::TrackerError;
 use crate::ids;
 use crate::model::{Attempt, InboxItem, Inserted, Refused, Source};
@@ -246,10 +246,15 @@ impl Tracker {
         match self.process_callback(first, seen).await {
             Ok(outcome) => self.finish(&group, &outcome, None).await,
             Err(Failed::Refused(outcome, why)) => self.finish(&group, &outcome, Some(&why)).await,
-            Err(Failed::Transient(why)) => {
-                // The store or the provider failed: the callbacks stay in the inbox and are
-                // tried again (the provider got its acknowledgement and will not resend).
-                let retry_at = self.now().saturating_add(ms(RETRY_CALLBACK_AFTER));
+            Err(failed @ (Failed::Transient(_) | Failed::Later(..))) => {
+                // The store or the provider failed, or the query budget is spent: the
+                // callbacks stay in the inbox and are tried again (the provider got its
+                // acknowledgement and will not resend).
+                let (why, after) = match failed {
+                    Failed::Later(why, after) => (why, after),
+                    Failed::Transient(why) | Failed::Refused(_, why) => (why, RETRY_CALLBACK_AFTER),
+                };
+                let retry_at = self.now().saturating_add(ms(after));
                 tracing::warn!(inbox = %first.id, callbacks = group.len(), error = %why, "callbacks will be processed again later");
                 for item in &group {
                     self.inner
@@ -383,7 +388,13 @@ impl Tracker {
             .status_report(provider.as_ref(), &query_id, seen, need)
             .await
         {
-            Ok(report) => report,
+            Ok(Answer::Given(report)) => report,
+            Ok(Answer::NotNow(wait)) => {
+                return Err(Failed::Later(
+                    "waiting for the provider's status query budget".to_owned(),
+                    wait,
+                ));
+            }
             // An id only a callback supplied that the provider does not know (or answers
             // garbage about) proves nothing, now or later: asking again would let anyone
             // make the tracker query the provider forever.
@@ -565,6 +576,8 @@ enum Failed {
     Refused(CallbackOutcome, String),
     /// For now (the store or the provider failed): tried again later.
     Transient(String),
+    /// For a moment (the provider's query budget is spent): tried again after it.
+    Later(String, std::time::Duration),
 }
 
 /// Stored callbacks claimed per round, in batches (`TrackerConfig::batch`): claims about one

@@ -6,6 +6,7 @@ use serde_json::json;
 use stk_core::{Error, PaymentId};
 
 use crate::binding::{Tie, Verdict, judge};
+use crate::budget::{Answer, Need};
 use crate::error::TrackerError;
 use crate::model::{Attempt, Source};
 use crate::state::{AttemptState, Observed};
@@ -149,10 +150,20 @@ impl Tracker {
         let now = self.now();
         let seen = tokio::time::Instant::now();
         match self
-            .status_report(provider.as_ref(), id, seen, crate::budget::Need::Now)
+            .status_report(provider.as_ref(), id, seen, Need::Now)
             .await
         {
-            Ok(report) => {
+            Ok(Answer::NotNow(wait)) => {
+                // The provider's query budget is spent: look again in a moment (not counted
+                // as a query, so the backoff does not grow).
+                let next = now.saturating_add(ms(wait).max(1));
+                self.inner
+                    .store
+                    .schedule_check(&attempt.id, Some(next), false, None)
+                    .await?;
+                Ok(attempt)
+            }
+            Ok(Answer::Given(report)) => {
                 if let Verdict::Mismatch { field } = judge(&attempt, &report, Tie::Own) {
                     let detail = json!({ "field": field, "status": report, "queried": id });
                     self.anomaly(&attempt, "status_mismatch", detail).await?;

@@ -41,6 +41,11 @@ pub struct TrackerConfig {
     /// Unprocessed callbacks a provider may have waiting; beyond it new ones are answered
     /// 503 (the provider retries later), never stored and lost. Default 100,000.
     pub max_unprocessed: i64,
+    /// Status queries a second to one provider from this instance, callbacks and the sweeper
+    /// together, with bursts of twice that; past it, claims share the last answer or wait a
+    /// moment, and the sweeper's looks move on by a moment. None of the providers publishes a
+    /// limit (429s are documented): keep it under what your account is allowed. Default 50.
+    pub status_queries_per_second: u32,
 }
 
 impl Default for TrackerConfig {
@@ -54,6 +59,7 @@ impl Default for TrackerConfig {
             batch: 64,
             retention: Duration::from_secs(30 * 24 * 3600),
             max_unprocessed: 100_000,
+            status_queries_per_second: 50,
         }
     }
 }
@@ -212,7 +218,7 @@ impl TrackerBuilder {
                 clock,
                 work: Notify::new(),
                 events: Notify::new(),
-                queries: crate::budget::QueryBudget::default(),
+                queries: crate::budget::QueryBudget::new(self.config.status_queries_per_second),
                 backlog: crate::retention::Backlog::default(),
                 intake: crate::intake::Intake::default(),
                 last_prune: std::sync::atomic::AtomicI64::new(i64::MIN),
@@ -314,14 +320,14 @@ impl Tracker {
     }
 
     /// The provider's status answer about `id`, within the query budget (one in flight per
-    /// payment; an answer asked after `seen` is shared).
+    /// payment; an answer asked after `seen` is shared), or how long to wait for one.
     pub(crate) async fn status_report(
         &self,
         provider: &dyn StkProvider,
         id: &stk_core::PaymentId,
         seen: tokio::time::Instant,
         need: crate::budget::Need,
-    ) -> Result<stk_core::StatusReport, Error> {
+    ) -> Result<crate::budget::Answer, Error> {
         self.inner.queries.report(provider, id, seen, need).await
     }
 
