@@ -226,8 +226,14 @@ async fn until_drained(store: &Arc<dyn Store>, limit: Duration) {
     }
 }
 
-/// POSTs `bodies` to `urls` (round robin) at [`CONCURRENCY`]; (acknowledged, other answers).
-async fn post_all(urls: &[String], bodies: Vec<Vec<u8>>) -> (usize, usize) {
+/// POSTs `bodies` to `urls` (round robin) at [`CONCURRENCY`], at most `per_second` a second
+/// if given; (acknowledged, other answers).
+async fn post_all(
+    urls: &[String],
+    bodies: Vec<Vec<u8>>,
+    per_second: Option<u64>,
+) -> (usize, usize) {
+    let started = tokio::time::Instant::now();
     let http = reqwest::Client::new();
     let bodies = Arc::new(bodies);
     let next = Arc::new(AtomicUsize::new(0));
@@ -240,6 +246,10 @@ async fn post_all(urls: &[String], bodies: Vec<Vec<u8>>) -> (usize, usize) {
                 loop {
                     let i = next.fetch_add(1, Ordering::Relaxed);
                     let Some(body) = bodies.get(i) else { break };
+                    if let Some(rate) = per_second.filter(|r| *r > 0) {
+                        let due = Duration::from_secs_f64(i as f64 / rate as f64);
+                        tokio::time::sleep_until(started + due).await;
+                    }
                     let sent = http
                         .post(&urls[i % urls.len()])
                         .header("content-type", "application/json")
@@ -350,7 +360,7 @@ async fn forged_flood(
         })
     };
     let started = Instant::now();
-    let (acknowledged, refused) = post_all(&[url], bodies).await;
+    let (acknowledged, refused) = post_all(&[url], bodies, Some(sizes.flood_rate)).await;
     let flood_s = started.elapsed().as_secs_f64();
     flooding.store(false, Ordering::Relaxed);
     let genuine = pusher.await.map_err(|e| e.to_string())?;
@@ -371,13 +381,18 @@ async fn forged_flood(
     let _ = writeln!(
         out,
         "### Forged successes naming live payments\n\n\
-         {} distinct forged successes (a leaked callback token: they pass verification) naming {} live payments that never complete, posted at {CONCURRENCY} connections, \
+         {} distinct forged successes (a leaked callback token: they pass verification) naming {} live payments that never complete, posted at {CONCURRENCY} connections, {}, \
          while a genuine payment is pushed every 100 ms (each completes 1 s later). SQLite. Status queries are counted at the emulator, per live payment, from the flood's start until every stored callback was processed. \
          Targets: status queries ≤ 1 per payment per second of flood; genuine result→event p99 ≤ 2 s.\n\n\
          | forged | acknowledged | refused | flood (s) | processed by (s) | status queries (all live payments) | per payment per second | max per payment | live paid | genuine | result→event p50 / p99 / max (ms) | genuine without event |\n|---|---|---|---|---|---|---|---|---|---|---|---|\n\
          | {} | {acknowledged} | {refused} | {flood_s:.1} | {drained_s:.1} | {total} | {:.2} | {max} | {paid_live} | {} | {} | {missing} |\n",
         sizes.flood,
         live.len(),
+        if sizes.flood_rate == 0 {
+            "as fast as they are answered".to_owned()
+        } else {
+            format!("{} a second", sizes.flood_rate)
+        },
         sizes.flood,
         total as f64 / live.len().max(1) as f64 / drained_s.max(1e-9),
         genuine.len(),
@@ -499,7 +514,7 @@ async fn garbage(out: &mut String, sizes: &Sizes, dir: &std::path::Path) -> Resu
         format!("{}/lipia?token=guessed", shop.base),
     ];
     let started = Instant::now();
-    let (acknowledged, refused) = post_all(&urls, bodies).await;
+    let (acknowledged, refused) = post_all(&urls, bodies, None).await;
     let seconds = started.elapsed().as_secs_f64();
     shop.stop().await;
     let growth = sqlite_bytes(&dir.join("garbage.db"))
@@ -567,7 +582,7 @@ async fn instances(out: &mut String, sizes: &Sizes, url: Option<&str>) -> Result
             })
             .collect();
         let started = Instant::now();
-        let (acknowledged, _) = post_all(&urls, bodies).await;
+        let (acknowledged, _) = post_all(&urls, bodies, None).await;
         let rate = acknowledged as f64 / started.elapsed().as_secs_f64().max(1e-9);
         for shop in shops {
             shop.stop().await;

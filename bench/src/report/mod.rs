@@ -51,6 +51,8 @@ pub(crate) struct Sizes {
     /// Forged callbacks in the flood, and the live payments they name.
     pub(crate) flood: usize,
     pub(crate) flood_live: usize,
+    /// Forged callbacks a second (0: as fast as they are answered).
+    pub(crate) flood_rate: u64,
     /// Status lags (s) and payments per lag.
     pub(crate) lags: &'static [u64],
     pub(crate) lag_payments: usize,
@@ -70,6 +72,7 @@ const FULL: Sizes = Sizes {
     fake: 1_000_000,
     flood: 20_000,
     flood_live: 50,
+    flood_rate: 1_000,
     lags: &[0, 2, 10, 30, 60],
     lag_payments: 20,
     garbage: 4_000,
@@ -86,6 +89,7 @@ const QUICK: Sizes = Sizes {
     fake: 1000,
     flood: 400,
     flood_live: 5,
+    flood_rate: 0,
     lags: &[0, 1],
     lag_payments: 3,
     garbage: 100,

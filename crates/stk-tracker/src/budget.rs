@@ -34,15 +34,34 @@ struct Asked {
 }
 
 impl Asked {
+    /// Queries spent at `now`, counted down at the allowed rate.
+    fn spent_at(&self, now: Instant) -> f64 {
+        self.spent.map_or(0.0, |(spent, at)| {
+            let elapsed = now.saturating_duration_since(at).as_secs_f64();
+            (spent - elapsed * PER_PAYMENT_PER_SECOND).max(0.0)
+        })
+    }
+
     /// Spends a query from the payment's budget, if one is left.
     fn spend(&mut self) -> bool {
         let now = Instant::now();
-        let (spent, at) = self.spent.unwrap_or((0.0, now));
-        let elapsed = now.saturating_duration_since(at).as_secs_f64();
-        let spent = (spent - elapsed * PER_PAYMENT_PER_SECOND).max(0.0);
+        let spent = self.spent_at(now);
         let granted = spent + 1.0 <= PER_PAYMENT_BURST;
         self.spent = Some((if granted { spent + 1.0 } else { spent }, now));
         granted
+    }
+
+    /// Gives back a query spent but not made.
+    fn refund(&mut self) {
+        let now = Instant::now();
+        self.spent = Some(((self.spent_at(now) - 1.0).max(0.0), now));
+    }
+
+    /// How long until the payment's budget allows a query.
+    fn wait(&self) -> Duration {
+        let over = self.spent_at(Instant::now()) + 1.0 - PER_PAYMENT_BURST;
+        Duration::try_from_secs_f64(over.max(0.0) / PER_PAYMENT_PER_SECOND)
+            .unwrap_or(Duration::from_secs(2))
     }
 }
 
@@ -140,6 +159,9 @@ impl Buckets {
     }
 }
 
+/// The shortest wait before asking again once a budget is spent (no busy loop on the store).
+const MIN_WAIT: Duration = Duration::from_millis(250);
+
 /// What [`QueryBudget::report`] gives.
 #[derive(Debug)]
 pub(crate) enum Answer {
@@ -236,27 +258,35 @@ impl QueryBudget {
                 return Ok(Answer::Given(report.clone()));
             }
         }
-        let ask = match need {
+        let wanted = match need {
             Need::Any => slot.last.is_none(),
             Need::Budgeted => slot.spend(),
             Need::Now => true,
         };
-        let ask = ask.then(|| self.provider.take(provider.name()));
-        let share = match (&ask, need) {
-            (None, _) => true,
-            // Claims share what there is; scheduled looks wait for a new answer.
-            (Some(Err(_)), Need::Any | Need::Budgeted) => true,
-            (Some(Err(_)), Need::Now) | (Some(Ok(())), _) => false,
-        };
-        if share {
-            if let Some((_, report)) = slot.last.as_ref() {
-                Self::count(&self.counters.shared);
-                return Ok(Answer::Given(report.clone()));
+        let wait = if wanted {
+            match self.provider.take(provider.name()) {
+                Ok(()) => None,
+                Err(wait) => {
+                    if need == Need::Budgeted {
+                        slot.refund();
+                    }
+                    Some(wait)
+                }
             }
-        }
-        if let Some(Err(wait)) = ask {
+        } else {
+            Some(slot.wait())
+        };
+        if let Some(wait) = wait {
+            // Claims share what there is; scheduled looks wait for a new answer, as does a
+            // claim with nothing to share.
+            if need != Need::Now {
+                if let Some((_, report)) = slot.last.as_ref() {
+                    Self::count(&self.counters.shared);
+                    return Ok(Answer::Given(report.clone()));
+                }
+            }
             Self::count(&self.counters.throttled);
-            return Ok(Answer::NotNow(wait));
+            return Ok(Answer::NotNow(wait.max(MIN_WAIT)));
         }
         Self::count(match need {
             Need::Any => &self.counters.pending_claims,
@@ -264,7 +294,16 @@ impl QueryBudget {
             Need::Now => &self.counters.scheduled,
         });
         let asked = Instant::now();
-        let report = provider.status_report(id).await?;
+        let report = match provider.status_report(id).await {
+            Ok(report) => report,
+            Err(e) => {
+                // No answer: the payment's allowance was not used (the provider's was).
+                if need == Need::Budgeted {
+                    slot.refund();
+                }
+                return Err(e);
+            }
+        };
         slot.last = Some((asked, report.clone()));
         Ok(Answer::Given(report))
     }
@@ -433,9 +472,8 @@ mod tests {
         assert_eq!(provider.queries.load(Ordering::SeqCst), 20);
         assert_eq!(waits.len(), 80);
         assert!(
-            waits
-                .iter()
-                .all(|w| *w <= std::time::Duration::from_millis(100))
+            waits.iter().all(|w| *w == MIN_WAIT),
+            "a moment, not a busy loop: {waits:?}"
         );
         // With the budget spent, a claim about a payment asked before shares its answer; the
         // sweeper's look waits for a new one.

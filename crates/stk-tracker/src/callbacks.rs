@@ -243,7 +243,14 @@ impl Tracker {
             return Ok(());
         };
         self.inner.queries.count_coalesced(group.len() - 1);
-        match self.process_callback(first, seen).await {
+        // Claims in a group differ only in their receipts: if they name several, at least one
+        // is forged, and none may be kept where the provider's answer has none (Daraja).
+        let receipts: std::collections::BTreeSet<Option<String>> = group
+            .iter()
+            .map(|item| self.claimed_receipt(item))
+            .collect();
+        let receipts_agree = receipts.len() <= 1;
+        match self.process_callback(first, seen, receipts_agree).await {
             Ok(outcome) => self.finish(&group, &outcome, None).await,
             Err(Failed::Refused(outcome, why)) => self.finish(&group, &outcome, Some(&why)).await,
             Err(failed @ (Failed::Transient(_) | Failed::Later(..))) => {
@@ -288,11 +295,22 @@ impl Tracker {
         Ok(())
     }
 
-    /// Verify, match, compare, confirm, apply.
+    /// The receipt a stored completion claim names, if any.
+    fn claimed_receipt(&self, item: &InboxItem) -> Option<String> {
+        let provider = self.provider(&item.provider).ok()?;
+        match provider.parse_callback(&stored_request(item)).ok()?.status {
+            PaymentStatus::Completed(done) => done.receipt,
+            _ => None,
+        }
+    }
+
+    /// Verify, match, compare, confirm, apply. `receipts_agree`: whether the claims processed
+    /// with this one name the same receipt (else none is taken from a callback).
     async fn process_callback(
         &self,
         item: &InboxItem,
         seen: tokio::time::Instant,
+        receipts_agree: bool,
     ) -> Result<CallbackOutcome, Failed> {
         let provider = self
             .provider(&item.provider)
@@ -424,7 +442,17 @@ impl Tracker {
         let confirmed = report.status.as_str() == event.status.as_str();
         // Daraja's answer has no receipt: the confirmed callback's is kept, marked as such,
         // unless another completed attempt holds it.
-        let (status, receipt_from_callback) = if confirmed {
+        if confirmed && !receipts_agree && matches!(report.status, PaymentStatus::Completed(_)) {
+            let why = "completion claims processed together named different receipts: at least one is forged, none was taken from a callback";
+            self.anomaly(
+                &attempt,
+                "receipt_conflict",
+                json!({ "callback": event, "why": why }),
+            )
+            .await
+            .map_err(with_attempt)?;
+        }
+        let (status, receipt_from_callback) = if confirmed && receipts_agree {
             self.with_callback_receipt(&attempt, report.status.clone(), &event)
                 .await
                 .map_err(with_attempt)?
@@ -461,9 +489,8 @@ impl Tracker {
         let contradicted = matches!(event.status, PaymentStatus::Completed(_))
             && matches!(report.status, PaymentStatus::Failed(_));
         let unconfirmed = event.status.is_final() && !report.status.is_final();
-        if (unconfirmed && after.state.is_open())
-            || (contradicted && after.state != AttemptState::Completed)
-        {
+        // Also for an expired or failed attempt: a genuine completion may still come.
+        if (unconfirmed || contradicted) && after.state != AttemptState::Completed {
             let now = self.now();
             // The series of quick looks restarts for a claim after the last one finished.
             let first = after

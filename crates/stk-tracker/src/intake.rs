@@ -72,17 +72,12 @@ async fn write(store: Arc<dyn Store>, mut queue: mpsc::Receiver<(InboxItem, Answ
                     let _ = answer.send(Ok(inserted));
                 }
             }
-            Ok(_) => fail(
-                answers,
-                "the store answered a batch of callbacks incompletely",
-            ),
-            Err(e) => fail(answers, &e.message),
+            // One at a time, so one bad callback does not fail the others.
+            _ => {
+                for (item, answer) in items.into_iter().zip(answers) {
+                    let _ = answer.send(single(&store, item).await);
+                }
+            }
         }
-    }
-}
-
-fn fail(answers: Vec<Answer>, why: &str) {
-    for answer in answers {
-        let _ = answer.send(Err(StoreError::new(why)));
     }
 }

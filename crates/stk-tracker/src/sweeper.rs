@@ -117,7 +117,14 @@ impl Tracker {
         if queryable {
             if let Some(id) = attempt.payment_id.clone() {
                 step.queried = true;
-                attempt = self.query(attempt, &PaymentId::new(id)).await?;
+                let answered;
+                (attempt, answered) = self.query(attempt, &PaymentId::new(id)).await?;
+                if !answered {
+                    // No answer yet (the provider's query budget is spent): never expire an
+                    // attempt without its last look.
+                    step.moved = (attempt.state, attempt.version) != before;
+                    return Ok(step);
+                }
             } else {
                 let next = self.next_check(&attempt, now);
                 self.inner
@@ -144,8 +151,13 @@ impl Tracker {
         Ok(step)
     }
 
-    /// One status query, its answer applied, the next check scheduled.
-    async fn query(&self, attempt: Attempt, id: &PaymentId) -> Result<Attempt, TrackerError> {
+    /// One status query, its answer applied, the next check scheduled; whether the provider
+    /// was asked (not when its query budget was spent).
+    async fn query(
+        &self,
+        attempt: Attempt,
+        id: &PaymentId,
+    ) -> Result<(Attempt, bool), TrackerError> {
         let provider = std::sync::Arc::clone(self.provider(&attempt.provider)?);
         let now = self.now();
         let seen = tokio::time::Instant::now();
@@ -161,14 +173,14 @@ impl Tracker {
                     .store
                     .schedule_check(&attempt.id, Some(next), false, None)
                     .await?;
-                Ok(attempt)
+                Ok((attempt, false))
             }
             Ok(Answer::Given(report)) => {
                 if let Verdict::Mismatch { field } = judge(&attempt, &report, Tie::Own) {
                     let detail = json!({ "field": field, "status": report, "queried": id });
                     self.anomaly(&attempt, "status_mismatch", detail).await?;
                     self.schedule(&attempt, None).await?;
-                    return Ok(attempt);
+                    return Ok((attempt, true));
                 }
                 let evidence = Evidence::of_status(
                     Source::StatusQuery,
@@ -177,7 +189,7 @@ impl Tracker {
                 );
                 let attempt = self.apply(attempt, evidence).await?;
                 self.schedule(&attempt, None).await?;
-                Ok(attempt)
+                Ok((attempt, true))
             }
             Err(e) => {
                 let wait = match &e {
@@ -195,7 +207,7 @@ impl Tracker {
                     .store
                     .schedule_check(&attempt.id, Some(next), true, Some(&e.to_string()))
                     .await?;
-                Ok(attempt)
+                Ok((attempt, true))
             }
         }
     }

@@ -84,8 +84,9 @@ const fn claim_rechecks() -> [i64; 25] {
     at
 }
 
-/// How long after a claim its quick looks go on.
-pub(crate) const CLAIM_SERIES_MS: i64 = CLAIM_RECHECKS_MS[CLAIM_RECHECKS_MS.len() - 1];
+/// How long after a claim its quick looks go on (a second past the last, so a sweep that
+/// comes a little late still takes it).
+pub(crate) const CLAIM_SERIES_MS: i64 = CLAIM_RECHECKS_MS[CLAIM_RECHECKS_MS.len() - 1] + 1_000;
 
 /// Whether `attempt` is in the quick looks after a completion claim its status did not
 /// confirm (also for a `failed` or `expired` one: M-Pesa reports some payments failed, then

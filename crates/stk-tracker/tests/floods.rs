@@ -348,3 +348,39 @@ async fn a_genuine_callback_behind_a_flood_waits_rounds_not_forgeries() {
         );
     }
 }
+
+/// A forged completion with another receipt stored next to the genuine one (a leaked token):
+/// processed together, neither receipt is taken from a callback; the payment is recorded on
+/// the provider's answer (with its receipt where it has one) and `receipt_conflict` raised.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn differing_receipts_processed_together_lend_none() {
+    for kind in [Kind::LipiaFlat, Kind::Daraja] {
+        let rig = Rig::start(kind, Options::default()).await;
+        let attempt = rig.push(QUICK, "RECEIPTS").await.unwrap();
+        let id = attempt.payment_id.clone().unwrap();
+        rig.until_callback_delivered(&id).await;
+        let mut claim = Claim::paid(&attempt);
+        claim.receipt = "FRG0000001".to_owned();
+        assert_eq!(
+            rig.post(&rig.claim_body(&id, &claim)).await,
+            200,
+            "{kind:?}"
+        );
+        rig.settle().await;
+        let done = rig.attempt(&attempt.id).await;
+        assert_eq!(done.state, stk_tracker::AttemptState::Completed, "{kind:?}");
+        assert_ne!(done.receipt.as_deref(), Some("FRG0000001"), "{kind:?}");
+        if kind == Kind::Daraja {
+            assert_eq!(done.receipt, None, "Daraja's answer has no receipt");
+        } else {
+            assert!(done.receipt.is_some(), "{kind:?}: the provider's own");
+        }
+        assert!(
+            rig.events
+                .anomalies(&attempt.id)
+                .contains(&"receipt_conflict".to_owned()),
+            "{kind:?}: {:?}",
+            rig.events.all()
+        );
+    }
+}
