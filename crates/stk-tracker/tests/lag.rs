@@ -69,6 +69,10 @@ struct Rig {
 
 impl Rig {
     async fn new(says_failed: bool) -> Self {
+        Self::with_config(says_failed, stk_tracker::TrackerConfig::default()).await
+    }
+
+    async fn with_config(says_failed: bool, config: stk_tracker::TrackerConfig) -> Self {
         let dir = std::env::temp_dir().join(format!("stk-lag-{}", fastrand::u64(..)));
         let store = SqlStore::open_sqlite(&dir.join("p.db")).await.unwrap();
         let provider = Arc::new(Lagging {
@@ -83,6 +87,7 @@ impl Rig {
         let tracker = Tracker::builder(Arc::new(store))
             .provider(provider.clone())
             .clock(clock.clone())
+            .config(config)
             .build();
         Self {
             tracker,
@@ -250,4 +255,30 @@ async fn a_late_payment_on_a_relaunched_order_is_raised_on_both_attempts() {
         let named = raised[0].payload["detail"].to_string();
         assert!(named.contains(other.as_str()), "{named}");
     }
+}
+
+/// When more attempts are due than a sweep takes, those with a fresh final claim go first:
+/// a paid customer's order is not queued behind old pending ones.
+#[tokio::test]
+async fn attempts_with_a_fresh_claim_are_looked_at_first() {
+    let mut config = stk_tracker::TrackerConfig::default();
+    config.batch = 1;
+    let rig = Rig::with_config(false, config).await;
+    let (old, _) = rig.push("OLD-PENDING").await;
+    let (paid, paid_id) = rig.push("JUST-PAID").await;
+    // Both overdue; the second's customer has just paid (its status still lags).
+    rig.clock.advance(Duration::from_secs(31));
+    rig.callback(&paid_id).await;
+    rig.clock.advance(Duration::from_secs(1));
+    let before = rig.attempt(&old.id).await;
+    assert!(before.next_check_at < rig.attempt(&paid.id).await.next_check_at);
+    rig.provider.lagging.store(false, Ordering::SeqCst);
+    let report = rig.tracker.sweep().await.unwrap();
+    assert_eq!(report.attempts, 1, "one a round (batch 1)");
+    assert_eq!(rig.attempt(&paid.id).await.state, AttemptState::Completed);
+    assert_eq!(
+        rig.attempt(&old.id).await,
+        before,
+        "the old one waits its turn"
+    );
 }

@@ -845,7 +845,11 @@ impl Store for SqlStore {
                  AND claimed_at > $3 - {series}))",
                 series = crate::tracker::CLAIM_SERIES_MS
             ),
-            order: "next_check_at",
+            // Attempts in the quick looks after a fresh final claim first.
+            order: &format!(
+                "CASE WHEN claimed_at > $3 - {series} THEN 0 ELSE 1 END, next_check_at",
+                series = crate::tracker::CLAIM_SERIES_MS
+            ),
             columns: ATTEMPT_COLUMNS,
         };
         self.claim(claim, Some(providers), owner, now, lease_ms, limit)
