@@ -72,10 +72,22 @@ async fn write(store: Arc<dyn Store>, mut queue: mpsc::Receiver<(InboxItem, Answ
                     let _ = answer.send(Ok(inserted));
                 }
             }
-            // One at a time, so one bad callback does not fail the others.
+            // One at a time, so one bad callback does not fail the others; after two failures
+            // in a row the store itself is failing: the rest fail at once (the providers
+            // get an error and send again), not one timeout each.
             _ => {
+                let mut failing: Option<(u8, String)> = None;
                 for (item, answer) in items.into_iter().zip(answers) {
-                    let _ = answer.send(single(&store, item).await);
+                    let result = match &failing {
+                        Some((n, why)) if *n >= 2 => Err(StoreError::new(why.clone())),
+                        _ => single(&store, item).await,
+                    };
+                    failing = match (&result, failing) {
+                        (Ok(_), _) => None,
+                        (Err(e), None) => Some((1, e.message.clone())),
+                        (Err(e), Some((n, _))) => Some((n.saturating_add(1), e.message.clone())),
+                    };
+                    let _ = answer.send(result);
                 }
             }
         }

@@ -492,24 +492,7 @@ impl Rig {
         attempt_id: &str,
         done: impl Fn(&Attempt) -> bool,
     ) -> Attempt {
-        let wait = async {
-            loop {
-                self.settle().await;
-                let attempt = self.attempt(attempt_id).await;
-                if done(&attempt) {
-                    return attempt;
-                }
-                tokio::time::sleep(POLL).await;
-            }
-        };
-        match tokio::time::timeout(WAIT, wait).await {
-            Ok(attempt) => attempt,
-            Err(_) => panic!(
-                "{:?}: attempt {attempt_id} never got there: {:?}",
-                self.kind,
-                self.attempt(attempt_id).await
-            ),
-        }
+        self.rounds_until(attempt_id, done, false).await
     }
 
     /// As [`process_until`](Self::process_until), and each round a second later on the
@@ -520,12 +503,23 @@ impl Rig {
         attempt_id: &str,
         done: impl Fn(&Attempt) -> bool,
     ) -> Attempt {
+        self.rounds_until(attempt_id, done, true).await
+    }
+
+    async fn rounds_until(
+        &self,
+        attempt_id: &str,
+        done: impl Fn(&Attempt) -> bool,
+        look: bool,
+    ) -> Attempt {
         let wait = async {
             loop {
                 self.settle().await;
-                self.clock.advance(Duration::from_secs(1));
-                self.tracker.sweep().await.unwrap();
-                self.settle().await;
+                if look {
+                    self.clock.advance(Duration::from_secs(1));
+                    self.tracker.sweep().await.unwrap();
+                    self.settle().await;
+                }
                 let attempt = self.attempt(attempt_id).await;
                 if done(&attempt) {
                     return attempt;
