@@ -90,7 +90,9 @@ impl Tracker {
     /// Stores a callback for `provider` in the inbox and returns the acknowledgement to answer
     /// with at once; processing happens afterwards (see [`process_inbox`](Self::process_inbox)
     /// and [`run`](Self::run)). Identical re-deliveries are stored once. Framework-free: call
-    /// it from any web server.
+    /// it from any web server. Callbacks arriving together are stored in one transaction by a
+    /// writer task started on the runtime of the first call: keep that runtime running while
+    /// the tracker receives.
     ///
     /// What is not this provider's callback, or fails its verification (token, challenge,
     /// signature), is refused before anything is stored ([`TrackerError::Refused`]: answer

@@ -29,6 +29,8 @@ const BACKLOG_FRESH: Duration = Duration::from_secs(1);
 #[derive(Default)]
 pub(crate) struct Backlog {
     counted: Mutex<HashMap<&'static str, (Instant, i64)>>,
+    /// Callbacks answered 503 because the backlog was full.
+    pub(crate) refused: std::sync::atomic::AtomicU64,
 }
 
 impl Backlog {
@@ -108,6 +110,9 @@ impl Tracker {
             }
         };
         if !admitted {
+            backlog
+                .refused
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             tracing::warn!(provider, cap, "callback backlog full: answering 503");
             return Err(TrackerError::Overloaded { provider });
         }

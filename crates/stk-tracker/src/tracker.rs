@@ -309,6 +309,15 @@ impl Tracker {
         self.inner.queries.counts()
     }
 
+    /// How many callbacks this tracker answered 503 since it started because a provider's
+    /// backlog of unprocessed callbacks was full ([`TrackerConfig::max_unprocessed`]).
+    pub fn overloaded_callbacks(&self) -> u64 {
+        self.inner
+            .backlog
+            .refused
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     /// The configured providers' names.
     pub fn provider_names(&self) -> Vec<&'static str> {
         let mut names: Vec<&'static str> = self.inner.providers.keys().copied().collect();

@@ -239,6 +239,7 @@ async fn the_backlog_is_capped_and_processed_callbacks_are_pruned() {
         15,
         "{answers:?}"
     );
+    assert_eq!(rig.tracker.overloaded_callbacks(), 15, "counted");
     assert_eq!(rig.inbox_rows().await, 10);
 
     rig.settle().await;
