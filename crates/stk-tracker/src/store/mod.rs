@@ -2,6 +2,7 @@
 //! embedded default) or PostgreSQL (feature `postgres`).
 
 mod sql;
+mod states;
 
 use async_trait::async_trait;
 

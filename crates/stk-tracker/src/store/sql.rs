@@ -38,8 +38,6 @@ const ATTEMPT_COLUMNS: &str = "id, provider, reference, phone, amount, payment_i
     checkout_request_id, receipt, state, version, created_at, updated_at, deadline_at, \
     next_check_at, check_count, last_error, claimed_at";
 
-const OPEN_STATES: &str = "('created', 'submitted', 'outcome_unknown', 'pending', 'processing')";
-
 fn db(e: sqlx::Error) -> StoreError {
     let conflict = e
         .as_database_error()
@@ -840,10 +838,11 @@ impl Store for SqlStore {
             // Open attempts due, and failed or expired ones in the quick looks after a
             // completion claim.
             due: &format!(
-                "((state IN {OPEN_STATES} AND (next_check_at <= $3 OR deadline_at <= $3)) \
+                "((state IN {open} AND (next_check_at <= $3 OR deadline_at <= $3)) \
                  OR (state IN ('failed', 'expired') AND next_check_at <= $3 \
                  AND claimed_at > $3 - {series}))",
-                series = crate::tracker::CLAIM_SERIES_MS
+                series = crate::tracker::CLAIM_SERIES_MS,
+                open = *super::states::OPEN,
             ),
             // Attempts in the quick looks after a fresh final claim first.
             order: &format!(
