@@ -196,62 +196,65 @@ impl Tracker {
     }
 
     /// Claims that say the same thing about the same payment, together, in arrival order.
-    fn group_claims(&self, items: Vec<InboxItem>) -> Vec<Vec<InboxItem>> {
-        let mut groups: Vec<Vec<InboxItem>> = Vec::new();
+    fn group_claims(&self, items: Vec<InboxItem>) -> Vec<Group> {
+        let mut groups: Vec<Group> = Vec::new();
         let mut by_key: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
         for item in items {
-            let Some(key) = self.claim_key(&item) else {
-                groups.push(vec![item]);
+            let Some((key, receipt)) = self.claim_key(&item) else {
+                groups.push(Group::of(item, None));
                 continue;
             };
             match by_key.get(&key) {
-                Some(&n) => groups[n].push(item),
+                Some(&n) => {
+                    groups[n].items.push(item);
+                    groups[n].receipts.insert(receipt);
+                }
                 None => {
                     by_key.insert(key, groups.len());
-                    groups.push(vec![item]);
+                    groups.push(Group::of(item, Some(receipt)));
                 }
             }
         }
         groups
     }
 
-    /// What a claim says, its receipt aside; `None` when it does not parse (processed alone).
-    fn claim_key(&self, item: &InboxItem) -> Option<String> {
+    /// What a claim says, its receipt aside, and the receipt a completion claim names;
+    /// `None` when it does not parse (processed alone).
+    fn claim_key(&self, item: &InboxItem) -> Option<(String, Option<String>)> {
         let provider = self.provider(&item.provider).ok()?;
         let event = provider.parse_callback(&stored_request(item)).ok()?;
-        let status = match &event.status {
-            PaymentStatus::Completed(done) => {
-                format!("completed {:?}", done.amount.map(|a| a.shillings()))
-            }
-            other => serde_json::to_string(other).ok()?,
+        let (status, receipt) = match &event.status {
+            PaymentStatus::Completed(done) => (
+                format!("completed {:?}", done.amount.map(|a| a.shillings())),
+                done.receipt.clone(),
+            ),
+            other => (serde_json::to_string(other).ok()?, None),
         };
-        Some(format!(
+        let key = format!(
             "{} {:?} {:?} {:?} {:?} {status}",
             item.provider,
             event.payment_id,
             event.status_id,
             event.checkout_request_id,
             event.merchant_reference
-        ))
+        );
+        Some((key, receipt))
     }
 
     /// The processing of a group's first claim decides them all.
     async fn process_group(
         &self,
-        group: Vec<InboxItem>,
+        group: Group,
         seen: tokio::time::Instant,
     ) -> Result<(), TrackerError> {
+        // Claims in a group differ only in their receipts: if they name several, at least one
+        // is forged, and none may be kept where the provider's answer has none (Daraja).
+        let receipts_agree = group.receipts.len() <= 1;
+        let group = group.items;
         let Some(first) = group.first() else {
             return Ok(());
         };
         self.inner.queries.count_coalesced(group.len() - 1);
-        // Claims in a group differ only in their receipts: if they name several, at least one
-        // is forged, and none may be kept where the provider's answer has none (Daraja).
-        let receipts: std::collections::BTreeSet<Option<String>> = group
-            .iter()
-            .map(|item| self.claimed_receipt(item))
-            .collect();
-        let receipts_agree = receipts.len() <= 1;
         match self.process_callback(first, seen, receipts_agree).await {
             Ok(outcome) => self.finish(&group, &outcome, None).await,
             Err(Failed::Refused(outcome, why)) => self.finish(&group, &outcome, Some(&why)).await,
@@ -295,15 +298,6 @@ impl Tracker {
             .await?;
         tracing::debug!(callbacks = ids.len(), first = ?ids.first(), outcome = outcome.name(), "callbacks processed");
         Ok(())
-    }
-
-    /// The receipt a stored completion claim names, if any.
-    fn claimed_receipt(&self, item: &InboxItem) -> Option<String> {
-        let provider = self.provider(&item.provider).ok()?;
-        match provider.parse_callback(&stored_request(item)).ok()?.status {
-            PaymentStatus::Completed(done) => done.receipt,
-            _ => None,
-        }
     }
 
     /// Verify, match, compare, confirm, apply. `receipts_agree`: whether the claims processed
@@ -607,6 +601,22 @@ enum Failed {
     Transient(String),
     /// For a moment (the provider's query budget is spent): tried again after it.
     Later(String, std::time::Duration),
+}
+
+/// Stored callbacks processed together: the first decides them all.
+struct Group {
+    items: Vec<InboxItem>,
+    /// The receipts their completion claims name (`None`: no receipt, or not a completion).
+    receipts: std::collections::BTreeSet<Option<String>>,
+}
+
+impl Group {
+    fn of(item: InboxItem, receipt: Option<Option<String>>) -> Self {
+        Self {
+            items: vec![item],
+            receipts: receipt.into_iter().collect(),
+        }
+    }
 }
 
 /// Stored callbacks claimed per round, in batches (`TrackerConfig::batch`): claims about one
