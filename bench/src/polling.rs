@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use stk_core::{
-    AmountLimits, CallbackRequest, Error, PaymentEvent, PaymentId, PaymentStatus, PhoneNumber,
+    AmountLimits, CallbackClaim, CallbackRequest, Error, PaymentId, PaymentStatus, PhoneNumber,
     PollPolicy, PushAccepted, StkProvider, StkPushRequest, async_trait, wait_for_final,
 };
 use stk_mock::{MockProvider, Scenario};
@@ -254,7 +254,7 @@ impl StkProvider for Counting {
         status
     }
 
-    fn parse_callback(&self, callback: &CallbackRequest) -> Result<PaymentEvent, Error> {
+    fn parse_callback(&self, callback: &CallbackRequest) -> Result<CallbackClaim, Error> {
         self.inner.parse_callback(callback)
     }
 }

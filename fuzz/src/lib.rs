@@ -7,7 +7,7 @@
 //! - `<adapter>_callback`, `phone`, `amount`, `reference`: the whole input.
 #![forbid(unsafe_code)]
 
-use stk_core::{Error, PaymentEvent, PaymentStatus, PushAccepted, StatusReport};
+use stk_core::{Error, CallbackClaim, PaymentStatus, PushAccepted, StatusReport};
 use stk_http::RawResponse;
 
 /// The HTTP statuses the response targets try: the documented successes and errors, and the
@@ -98,7 +98,7 @@ pub fn check_status(status: &PaymentStatus) {
 /// The invariants of a parsed callback: it names the payment somehow (payment id, checkout
 /// request id or merchant reference), each present id is trimmed and not empty, and the event
 /// serializes (the tracker stores it as JSON).
-pub fn check_event(event: &PaymentEvent) {
+pub fn check_event(event: &CallbackClaim) {
     let ids = [
         ("payment id", event.payment_id.as_ref().map(|p| p.as_str())),
         ("status id", event.status_id.as_ref().map(|p| p.as_str())),
@@ -129,7 +129,7 @@ pub fn check_callback_error(e: &Error) {
 }
 
 /// Checks a callback result: an event's invariants, or a refusal's kind.
-pub fn check_callback(result: &Result<PaymentEvent, Error>) {
+pub fn check_callback(result: &Result<CallbackClaim, Error>) {
     match result {
         Ok(event) => check_event(event),
         Err(e) => check_callback_error(e),
@@ -140,8 +140,8 @@ pub fn check_callback(result: &Result<PaymentEvent, Error>) {
 /// parsing without any verification gave (`unverified`).
 pub fn check_same(
     what: &str,
-    unverified: &Result<PaymentEvent, Error>,
-    verified: &Result<PaymentEvent, Error>,
+    unverified: &Result<CallbackClaim, Error>,
+    verified: &Result<CallbackClaim, Error>,
 ) {
     match (unverified, verified) {
         (Ok(a), Ok(b)) => assert_eq!(a, b, "{what}: a different event"),
@@ -153,7 +153,7 @@ pub fn check_same(
 
 /// A callback that fails verification (no token, a wrong token, a bad signature) is refused,
 /// whatever its body.
-pub fn check_refused(what: &str, result: &Result<PaymentEvent, Error>) {
+pub fn check_refused(what: &str, result: &Result<CallbackClaim, Error>) {
     match result {
         Ok(event) => panic!("{what}: accepted without verification: {event:?}"),
         Err(e) => check_callback_error(e),

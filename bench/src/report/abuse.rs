@@ -39,7 +39,7 @@ struct Seen(Mutex<HashMap<String, (Instant, usize)>>);
 
 impl Seen {
     fn record(&self, event: &Event) {
-        if event.kind == "completed" {
+        if event.kind.name() == "completed" {
             let mut seen = self
                 .0
                 .lock()

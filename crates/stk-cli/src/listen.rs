@@ -6,7 +6,7 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use stk_tracker::{Event, EventHandler, HandlerError, Tracker};
+use stk_tracker::{Event, EventHandler, EventKind, HandlerError, Tracker};
 use tokio::sync::Notify;
 
 use crate::CliError;
@@ -87,38 +87,44 @@ impl EventHandler for Printer {
 
 /// One line for a person; everything from outside escaped.
 fn human(event: &Event) -> String {
-    let p = &event.payload;
-    let text = |key: &str| printable(p[key].as_str().unwrap_or("-"));
+    let p = event.payment();
     let mut line = format!(
         "{}: attempt {} order {} KES {} payment {}",
-        event.kind,
-        text("attempt_id"),
-        text("reference"),
-        p["amount"],
-        text("payment_id"),
+        event.kind.name(),
+        printable(&p.attempt_id),
+        printable(&p.reference),
+        p.amount,
+        printable(p.payment_id.as_deref().unwrap_or("-")),
     );
-    // The attempt's receipt (for Daraja, the confirmed callback's), else the status's.
-    if let Some(receipt) = p["receipt"].as_str().or(p["status"]["receipt"].as_str()) {
-        line.push_str(&format!(", receipt {}", printable(receipt)));
-    }
-    if let Some(reason) = p["status"]["reason"].as_str() {
-        line.push_str(&format!(", {}", printable(reason)));
-    }
-    if let Some(anomaly) = p["anomaly"].as_str() {
-        line.push_str(&format!(
+    match &event.kind {
+        EventKind::Completed(done) => {
+            // The attempt's receipt (for Daraja, the confirmed callback's), else the status's.
+            let status_receipt = done.status.as_ref().and_then(|s| s["receipt"].as_str());
+            if let Some(receipt) = done.receipt.as_deref().or(status_receipt) {
+                line.push_str(&format!(", receipt {}", printable(receipt)));
+            }
+            if done.paid_late {
+                line.push_str(" [ANOMALY: paid_late: review before fulfilling]");
+            }
+        }
+        EventKind::Failed(failed) => {
+            if let Some(reason) = &failed.reason {
+                line.push_str(&format!(", {}", printable(reason)));
+            }
+        }
+        EventKind::Anomaly(anomaly) => line.push_str(&format!(
             " [ANOMALY: {}: review before fulfilling]",
-            printable(anomaly)
-        ));
-    }
-    if event.kind == "needs_review" {
-        line.push_str(&format!(
+            anomaly.kind
+        )),
+        EventKind::NeedsReview(review) => line.push_str(&format!(
             " [NEEDS REVIEW: {}; decide with `stk payments resolve`]",
             printable(
-                p["detail"]["why"]
+                review.claim["why"]
                     .as_str()
                     .unwrap_or("a claim the provider cannot settle")
             )
-        ));
+        )),
+        _ => {}
     }
     line
 }

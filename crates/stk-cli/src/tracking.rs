@@ -194,7 +194,7 @@ pub(crate) async fn payments(
                     );
                 }
                 for e in &events {
-                    out!("  event {} ({})", printable(&e.event_id), e.kind);
+                    out!("  event {} ({})", printable(&e.event_id), e.kind.name());
                 }
                 return Ok(());
             }

@@ -11,7 +11,7 @@ use async_trait::async_trait;
 use tokio::time::Instant;
 
 use crate::{
-    AmountLimits, CallbackAck, CallbackRequest, Error, PaymentEvent, PaymentId, PaymentStatus,
+    AmountLimits, CallbackAck, CallbackClaim, CallbackRequest, Error, PaymentId, PaymentStatus,
     PhoneNumber, PushAccepted, StatusReport, StkProvider, StkPushRequest,
 };
 
@@ -515,7 +515,7 @@ impl<P: StkProvider> StkProvider for Guarded<P> {
         Ok(report)
     }
 
-    fn parse_callback(&self, callback: &CallbackRequest) -> Result<PaymentEvent, Error> {
+    fn parse_callback(&self, callback: &CallbackRequest) -> Result<CallbackClaim, Error> {
         let event = self.inner.parse_callback(callback)?;
         let ids = [
             event.payment_id.as_ref().map(PaymentId::as_str),

@@ -42,7 +42,7 @@ pub use provider::StkProvider;
 pub use reference::{CallbackUrl, Description, FieldError, Metadata, Reference, is_loopback};
 pub use request::{PaymentId, PushAccepted, StkPushRequest, StkPushRequestBuilder};
 pub use status::{
-    Completed, Failure, FailureReason, PaymentEvent, PaymentStatus, ResultCode, StatusReport,
+    CallbackClaim, Completed, Failure, FailureReason, PaymentStatus, ResultCode, StatusReport,
 };
 pub use webhook::{CallbackAck, CallbackRequest, SeenEvents, secrets_match};
 

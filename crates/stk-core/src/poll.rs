@@ -121,7 +121,7 @@ mod tests {
 
     use super::*;
     use crate::{
-        AmountLimits, CallbackRequest, Completed, PaymentEvent, PushAccepted, StkPushRequest,
+        AmountLimits, CallbackClaim, CallbackRequest, Completed, PushAccepted, StkPushRequest,
         async_trait,
     };
 
@@ -148,7 +148,7 @@ mod tests {
                 answers[0].clone()
             }
         }
-        fn parse_callback(&self, _: &CallbackRequest) -> Result<PaymentEvent, Error> {
+        fn parse_callback(&self, _: &CallbackRequest) -> Result<CallbackClaim, Error> {
             unreachable!("not used")
         }
     }

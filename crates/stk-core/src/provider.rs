@@ -6,7 +6,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 
 use crate::{
-    AmountLimits, CallbackAck, CallbackRequest, Error, PaymentEvent, PaymentId, PaymentStatus,
+    AmountLimits, CallbackAck, CallbackClaim, CallbackRequest, Error, PaymentId, PaymentStatus,
     PushAccepted, StatusReport, StkPushRequest,
 };
 
@@ -43,7 +43,7 @@ pub trait StkProvider: Send + Sync + fmt::Debug {
     }
 
     /// Verifies and parses a callback the provider POSTed to you.
-    fn parse_callback(&self, callback: &CallbackRequest) -> Result<PaymentEvent, Error>;
+    fn parse_callback(&self, callback: &CallbackRequest) -> Result<CallbackClaim, Error>;
 
     /// How your webhook server should answer this provider's callbacks once accepted
     /// (default: HTTP 200 `ok`). Answer quickly: providers retry unanswered callbacks.
@@ -71,7 +71,7 @@ macro_rules! forward {
             async fn status_report(&self, id: &PaymentId) -> Result<StatusReport, Error> {
                 (**self).status_report(id).await
             }
-            fn parse_callback(&self, callback: &CallbackRequest) -> Result<PaymentEvent, Error> {
+            fn parse_callback(&self, callback: &CallbackRequest) -> Result<CallbackClaim, Error> {
                 (**self).parse_callback(callback)
             }
             fn callback_ack(&self) -> CallbackAck {

@@ -352,13 +352,13 @@ impl fmt::Debug for StatusReport {
     }
 }
 
-/// What a provider's callback (webhook) says about a payment.
+/// What a provider's callback (webhook) claims about a payment: a claim, not a fact.
 ///
-/// Callbacks are unsigned or weakly signed at most providers: treat an event as a hint and
+/// Callbacks are unsigned or weakly signed at most providers: treat a claim as a hint and
 /// confirm with [`StkProvider::status`](crate::StkProvider::status) before fulfilling an order.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 #[non_exhaustive]
-pub struct PaymentEvent {
+pub struct CallbackClaim {
     /// Which provider sent it.
     pub provider: &'static str,
     /// The provider's payment handle (as [`PushAccepted::payment_id`](crate::PushAccepted)
@@ -380,7 +380,7 @@ pub struct PaymentEvent {
     pub status: PaymentStatus,
 }
 
-impl PaymentEvent {
+impl CallbackClaim {
     /// An event for a payment id.
     pub fn new(
         provider: &'static str,

@@ -2,7 +2,7 @@
 
 use std::collections::{HashSet, VecDeque};
 
-use crate::PaymentEvent;
+use crate::CallbackClaim;
 
 /// A callback as your web server received it: headers, the raw body bytes, and the path
 /// and query it was sent to (for secret-token schemes). Parse it with
@@ -144,7 +144,7 @@ pub fn secrets_match(received: &[u8], expected: &[u8]) -> bool {
 }
 
 /// Remembers the last `capacity` events seen, so a retried or replayed callback is handled
-/// once. Keyed by [`PaymentEvent::dedup_key`]. In-memory: share a persistent store across
+/// once. Keyed by [`CallbackClaim::dedup_key`]. In-memory: share a persistent store across
 /// instances for multi-process deployments.
 #[derive(Debug)]
 pub struct SeenEvents {
@@ -164,7 +164,7 @@ impl SeenEvents {
     }
 
     /// `true` the first time an event is seen, `false` for repeats.
-    pub fn first_time(&mut self, event: &PaymentEvent) -> bool {
+    pub fn first_time(&mut self, event: &CallbackClaim) -> bool {
         let key = event.dedup_key();
         if self.seen.contains(&key) {
             return false;
@@ -188,7 +188,7 @@ mod tests {
     #[test]
     fn dedup_forgets_oldest() {
         let ev =
-            |id: &str| PaymentEvent::new("mock", Some(PaymentId::new(id)), PaymentStatus::Pending);
+            |id: &str| CallbackClaim::new("mock", Some(PaymentId::new(id)), PaymentStatus::Pending);
         let mut seen = SeenEvents::new(2);
         assert!(seen.first_time(&ev("a")));
         assert!(!seen.first_time(&ev("a")));

@@ -5,8 +5,8 @@
 //! `CallbackMetadata` comes with successes only (`Amount`, `MpesaReceiptNumber`, `Balance`
 //! often without a `Value`, `TransactionDate`, `PhoneNumber`; numbers as integers or floats);
 //! failures carry just the result code and text. The event's
-//! [`payment_id`](stk_core::PaymentEvent::payment_id) and
-//! [`status_id`](stk_core::PaymentEvent::status_id) are the `CheckoutRequestID`, the id
+//! [`payment_id`](stk_core::CallbackClaim::payment_id) and
+//! [`status_id`](stk_core::CallbackClaim::status_id) are the `CheckoutRequestID`, the id
 //! [`status`](stk_core::StkProvider::status) queries. The callback does not echo the
 //! `AccountReference`: match it to your order by the `CheckoutRequestID` stored at push time.
 //!
@@ -40,7 +40,7 @@
 use std::net::{IpAddr, Ipv4Addr};
 
 use secrecy::ExposeSecret;
-use stk_core::{CallbackAck, CallbackRequest, Error, PaymentEvent, PaymentId, secrets_match};
+use stk_core::{CallbackAck, CallbackClaim, CallbackRequest, Error, PaymentId, secrets_match};
 
 use crate::config::TokenPlacement;
 use crate::mapping::callback_status;
@@ -116,7 +116,7 @@ impl DarajaConfig {
 pub(crate) fn parse(
     config: &DarajaConfig,
     callback: &CallbackRequest,
-) -> Result<PaymentEvent, Error> {
+) -> Result<CallbackClaim, Error> {
     if let Some(secret) = &config.callback_token {
         match config.callback_token_in {
             TokenPlacement::Query => {
@@ -153,7 +153,7 @@ fn verify_path_token(callback: &CallbackRequest, expected: &str) -> Result<(), E
 }
 
 /// Parses a callback body without any verification.
-pub(crate) fn parse_body(body: &[u8]) -> Result<PaymentEvent, Error> {
+pub(crate) fn parse_body(body: &[u8]) -> Result<CallbackClaim, Error> {
     let envelope: CallbackEnvelope =
         stk_http::serde_helpers::from_slice(body).ok_or_else(|| {
             Error::invalid_callback(NAME, "the body is not a JSON object of a Daraja callback")
@@ -173,7 +173,7 @@ pub(crate) fn parse_body(body: &[u8]) -> Result<PaymentEvent, Error> {
         })?;
     let status = callback_status(&callback).map_err(|e| Error::invalid_callback(NAME, e))?;
     Ok(
-        PaymentEvent::new(NAME, Some(PaymentId::new(checkout.clone())), status)
+        CallbackClaim::new(NAME, Some(PaymentId::new(checkout.clone())), status)
             .checkout_request_id(Some(checkout)),
     )
 }

@@ -78,7 +78,7 @@ use std::time::SystemTime;
 
 use reqwest::header::{HeaderMap, HeaderValue};
 use stk_core::{
-    AmountLimits, CallbackAck, CallbackRequest, Error, Operation, PaymentEvent, PaymentId,
+    AmountLimits, CallbackAck, CallbackClaim, CallbackRequest, Error, Operation, PaymentId,
     PushAccepted, StatusReport, StkPushRequest,
 };
 use stk_http::{
@@ -157,7 +157,7 @@ impl Connector for DarajaConfig {
         mapping::status_response(id, response)
     }
 
-    fn parse_callback(&self, callback: &CallbackRequest) -> Result<PaymentEvent, Error> {
+    fn parse_callback(&self, callback: &CallbackRequest) -> Result<CallbackClaim, Error> {
         callback::parse(self, callback)
     }
 

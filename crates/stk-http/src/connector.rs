@@ -16,7 +16,7 @@ use std::sync::Arc;
 use reqwest::header::{HeaderMap, HeaderValue};
 use serde::Serialize;
 use stk_core::{
-    AmountLimits, CallbackAck, CallbackRequest, Error, Operation, PaymentEvent, PaymentId,
+    AmountLimits, CallbackAck, CallbackClaim, CallbackRequest, Error, Operation, PaymentId,
     PaymentStatus, PushAccepted, StatusReport, StkProvider, StkPushRequest, async_trait,
 };
 use tracing::Instrument;
@@ -121,7 +121,7 @@ pub trait Connector: fmt::Debug + Send + Sync + 'static {
     ) -> Result<StatusReport, Error>;
 
     /// Verifies and parses a callback.
-    fn parse_callback(&self, callback: &CallbackRequest) -> Result<PaymentEvent, Error>;
+    fn parse_callback(&self, callback: &CallbackRequest) -> Result<CallbackClaim, Error>;
     /// How to answer an accepted callback.
     fn callback_ack(&self) -> CallbackAck {
         CallbackAck::OK
@@ -301,7 +301,7 @@ impl<C: Connector> StkProvider for HttpProvider<C> {
         .await
     }
 
-    fn parse_callback(&self, callback: &CallbackRequest) -> Result<PaymentEvent, Error> {
+    fn parse_callback(&self, callback: &CallbackRequest) -> Result<CallbackClaim, Error> {
         self.inner
             .connector
             .parse_callback(callback)
@@ -441,7 +441,7 @@ mod tests {
                 )),
             }
         }
-        fn parse_callback(&self, _callback: &CallbackRequest) -> Result<PaymentEvent, Error> {
+        fn parse_callback(&self, _callback: &CallbackRequest) -> Result<CallbackClaim, Error> {
             Err(Error::invalid_callback("t", "none"))
         }
     }

@@ -3,7 +3,7 @@
 use hmac::{Hmac, Mac};
 use secrecy::{ExposeSecret, SecretString};
 use sha2::Sha256;
-use stk_core::{CallbackRequest, Error, PaymentEvent, PaymentId, secrets_match};
+use stk_core::{CallbackClaim, CallbackRequest, Error, PaymentId, secrets_match};
 
 use crate::NAME;
 use crate::mapping::invoice_status;
@@ -24,7 +24,7 @@ pub const SIGNATURE_HEADER_SPACED: &str = "X-Kulmi Pay-Signature";
 pub(crate) fn parse(
     challenge: Option<&SecretString>,
     callback: &CallbackRequest,
-) -> Result<PaymentEvent, Error> {
+) -> Result<CallbackClaim, Error> {
     let signature = callback
         .header_value(SIGNATURE_HEADER)
         .or_else(|| callback.header_value(SIGNATURE_HEADER_SPACED));
@@ -53,7 +53,7 @@ pub(crate) fn parse(
     if event.invoice.state.is_none() {
         return Err(Error::invalid_callback(NAME, "the body has no state"));
     }
-    Ok(PaymentEvent::new(
+    Ok(CallbackClaim::new(
         NAME,
         Some(PaymentId::new(id)),
         invoice_status(&event.invoice),

@@ -32,7 +32,7 @@ mod mapping;
 mod wire;
 
 use stk_core::{
-    AmountLimits, CallbackRequest, Error, InvalidRequest, PaymentEvent, PaymentId, PushAccepted,
+    AmountLimits, CallbackClaim, CallbackRequest, Error, InvalidRequest, PaymentId, PushAccepted,
     StatusReport, StkPushRequest,
 };
 use stk_http::{ClientOptions, Connector, Endpoints, HttpProvider, RawResponse, Request};
@@ -105,7 +105,7 @@ impl Connector for KulmiPayConfig {
         mapping::status_response(id, response)
     }
 
-    fn parse_callback(&self, callback: &CallbackRequest) -> Result<PaymentEvent, Error> {
+    fn parse_callback(&self, callback: &CallbackRequest) -> Result<CallbackClaim, Error> {
         callback::parse(self.webhook_challenge.as_ref(), callback)
     }
 }

@@ -10,8 +10,8 @@
 //! - **Confirm by status query (the safe default).** Treat a callback as a hint and call
 //!   [`StkProvider::status`](stk_core::StkProvider::status) before fulfilling an order. The
 //!   nested body has no `TransactionReference`: correlate by
-//!   [`checkout_request_id`](stk_core::PaymentEvent::checkout_request_id) or
-//!   [`merchant_reference`](stk_core::PaymentEvent::merchant_reference) (the
+//!   [`checkout_request_id`](stk_core::CallbackClaim::checkout_request_id) or
+//!   [`merchant_reference`](stk_core::CallbackClaim::merchant_reference) (the
 //!   `external_reference` you sent), which you stored at push time.
 //! - **Optionally, a secret token in the URL.** With
 //!   [`LipiaConfigBuilder::callback_token`](crate::LipiaConfigBuilder::callback_token) set,
@@ -26,7 +26,7 @@
 //! 30 s; answer refused ones with a 4xx.
 
 use secrecy::{ExposeSecret, SecretString};
-use stk_core::{CallbackAck, CallbackRequest, Error, PaymentEvent, PaymentId};
+use stk_core::{CallbackAck, CallbackClaim, CallbackRequest, Error, PaymentId};
 
 use crate::NAME;
 use crate::mapping::{record_status, result_code_status};
@@ -43,7 +43,7 @@ pub const CALLBACK_ACK: CallbackAck = CallbackAck::new(200, "text/plain", "ok");
 pub(crate) fn parse(
     token: Option<&SecretString>,
     callback: &CallbackRequest,
-) -> Result<PaymentEvent, Error> {
+) -> Result<CallbackClaim, Error> {
     if let Some(secret) = token {
         callback.verify_query_token(NAME, TOKEN_PARAM, secret.expose_secret())?;
     }
@@ -51,7 +51,7 @@ pub(crate) fn parse(
 }
 
 /// Parses a callback body (either shape) without any verification.
-pub(crate) fn parse_body(body: &[u8]) -> Result<PaymentEvent, Error> {
+pub(crate) fn parse_body(body: &[u8]) -> Result<CallbackClaim, Error> {
     let parsed = CallbackBody::from_slice(body).ok_or_else(|| {
         Error::invalid_callback(NAME, "the body is not a JSON object of a Lipia callback")
     })?;
@@ -77,7 +77,7 @@ pub(crate) fn parse_body(body: &[u8]) -> Result<PaymentEvent, Error> {
             "the body has no TransactionReference, CheckoutRequestID or ExternalReference",
         ));
     }
-    Ok(PaymentEvent::new(NAME, payment_id, status)
+    Ok(CallbackClaim::new(NAME, payment_id, status)
         .checkout_request_id(checkout)
         .merchant_reference(reference))
 }

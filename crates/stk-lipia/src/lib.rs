@@ -42,7 +42,7 @@ mod mapping;
 mod wire;
 
 use stk_core::{
-    AmountLimits, CallbackAck, CallbackRequest, Error, PaymentEvent, PaymentId, PushAccepted,
+    AmountLimits, CallbackAck, CallbackClaim, CallbackRequest, Error, PaymentId, PushAccepted,
     StatusReport, StkPushRequest,
 };
 use stk_http::{ClientOptions, Connector, Endpoints, HttpProvider, RawResponse, Request};
@@ -100,7 +100,7 @@ impl Connector for LipiaConfig {
         mapping::status_response(id, response)
     }
 
-    fn parse_callback(&self, callback: &CallbackRequest) -> Result<PaymentEvent, Error> {
+    fn parse_callback(&self, callback: &CallbackRequest) -> Result<CallbackClaim, Error> {
         callback::parse(self.callback_token.as_ref(), callback)
     }
 

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use stk_core::{
-    AmountLimits, CallbackRequest, Completed, Error, Failure, PaymentEvent, PaymentId,
+    AmountLimits, CallbackClaim, CallbackRequest, Completed, Error, Failure, PaymentId,
     PaymentStatus, PhoneNumber, PushAccepted, ResultCode, StatusReport, StkProvider,
     StkPushRequest, async_trait, secrets_match,
 };
@@ -50,7 +50,7 @@ pub struct MockProvider {
 struct Inner {
     simulation: Mutex<Simulation>,
     requests: Mutex<Vec<StkPushRequest>>,
-    events: broadcast::Sender<PaymentEvent>,
+    events: broadcast::Sender<CallbackClaim>,
     limits: AmountLimits,
     callback_token: String,
 }
@@ -172,7 +172,7 @@ impl MockProvider {
 
     /// Subscribes to the events the fake provider emits: one when a payment starts
     /// processing and one when it becomes final, as providers' webhooks do.
-    pub fn subscribe(&self) -> broadcast::Receiver<PaymentEvent> {
+    pub fn subscribe(&self) -> broadcast::Receiver<CallbackClaim> {
         self.inner.events.subscribe()
     }
 
@@ -222,7 +222,7 @@ impl MockProvider {
             let event = {
                 let sim = lock(&provider.inner.simulation);
                 let Some(p) = sim.get(&id) else { return };
-                PaymentEvent::new(NAME, Some(id.clone()), p.status_at(Instant::now()))
+                CallbackClaim::new(NAME, Some(id.clone()), p.status_at(Instant::now()))
                     .merchant_reference(Some(p.reference.clone()))
             };
             // No subscribers is fine.
@@ -298,7 +298,7 @@ impl StkProvider for MockProvider {
             })
     }
 
-    fn parse_callback(&self, callback: &CallbackRequest) -> Result<PaymentEvent, Error> {
+    fn parse_callback(&self, callback: &CallbackRequest) -> Result<CallbackClaim, Error> {
         let token = callback
             .header_value(CALLBACK_TOKEN_HEADER)
             .ok_or_else(|| {
@@ -333,7 +333,7 @@ impl StkProvider for MockProvider {
             }
         };
         Ok(
-            PaymentEvent::new(NAME, Some(PaymentId::new(body.payment_id)), status)
+            CallbackClaim::new(NAME, Some(PaymentId::new(body.payment_id)), status)
                 .merchant_reference(Some(body.reference)),
         )
     }

@@ -2,7 +2,7 @@
 //!
 //! - [`MockProvider`]: an in-memory [`StkProvider`](stk_core::StkProvider) scripted by phone
 //!   number (see [`TEST_NUMBERS`]), on tokio's clock, deterministic under a seed, emitting
-//!   [`PaymentEvent`](stk_core::PaymentEvent)s on a channel.
+//!   [`CallbackClaim`](stk_core::CallbackClaim)s on a channel.
 //! - [`Scenario`] and [`TEST_NUMBERS`]: the test-number table, the outcome scripted for each
 //!   number, shared by the fake provider and the HTTP emulators.
 //! - [`simulation`]: the scripted payment engine it runs on, shared with the HTTP emulators

@@ -15,7 +15,9 @@ use stk_tracker::{Event, HandlerError, SqlStore, Tracker};
 async fn fulfil(event: Event) -> Result<(), HandlerError> {
     println!(
         "{} {} ({})",
-        event.kind, event.payload["reference"], event.event_id
+        event.kind.name(),
+        event.payment().reference,
+        event.event_id
     );
     Ok(())
 }

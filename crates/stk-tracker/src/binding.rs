@@ -15,8 +15,9 @@
 //! (unique indexes); an answer naming an id or receipt another attempt holds pays nothing.
 
 use serde_json::{Value, json};
-use stk_core::{PaymentEvent, PaymentStatus, StatusReport};
+use stk_core::{CallbackClaim, PaymentStatus, StatusReport};
 
+use crate::event::AnomalyKind;
 use crate::model::Attempt;
 
 /// How the id that was queried is tied to the attempt.
@@ -93,19 +94,19 @@ fn mismatch(attempt: &Attempt, report: &StatusReport) -> Option<&'static str> {
 
 /// A callback naming this attempt but itself claiming another reference or amount: an
 /// anomaly before anything is asked.
-pub(crate) fn claim_mismatch(attempt: &Attempt, event: &PaymentEvent) -> Option<&'static str> {
+pub(crate) fn claim_mismatch(attempt: &Attempt, event: &CallbackClaim) -> Option<AnomalyKind> {
     if event
         .merchant_reference
         .as_deref()
         .is_some_and(|r| r != attempt.reference)
     {
-        return Some("reference_mismatch");
+        return Some(AnomalyKind::ReferenceMismatch);
     }
     match &event.status {
         PaymentStatus::Completed(done)
             if done.amount.is_some_and(|a| a.shillings() != attempt.amount) =>
         {
-            Some("amount_mismatch")
+            Some(AnomalyKind::AmountMismatch)
         }
         _ => None,
     }

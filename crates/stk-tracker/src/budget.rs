@@ -314,7 +314,7 @@ mod tests {
     use super::*;
     use std::sync::atomic::{AtomicUsize, Ordering};
     use stk_core::{
-        AmountLimits, CallbackRequest, PaymentEvent, PaymentStatus, PushAccepted, StkPushRequest,
+        AmountLimits, CallbackClaim, CallbackRequest, PaymentStatus, PushAccepted, StkPushRequest,
         async_trait,
     };
 
@@ -355,7 +355,7 @@ mod tests {
                 PaymentStatus::Pending
             })
         }
-        fn parse_callback(&self, _: &CallbackRequest) -> Result<PaymentEvent, Error> {
+        fn parse_callback(&self, _: &CallbackRequest) -> Result<CallbackClaim, Error> {
             unreachable!("no callbacks")
         }
     }

@@ -4,13 +4,14 @@
 
 use serde_json::json;
 use stk_core::{
-    CallbackAck, CallbackRequest, PaymentEvent, PaymentId, PaymentStatus, StatusReport,
+    CallbackAck, CallbackClaim, CallbackRequest, PaymentId, PaymentStatus, StatusReport,
 };
 
 use crate::AttemptState;
 use crate::binding::{Tie, Verdict, claim_mismatch, judge};
 use crate::budget::{Answer, Need};
 use crate::error::TrackerError;
+use crate::event::AnomalyKind;
 use crate::ids;
 use crate::model::{Attempt, InboxItem, Inserted, Refused, Source};
 use crate::store::{AttemptKeys, Held};
@@ -379,7 +380,7 @@ impl Tracker {
                 .filter(|other| other.id != attempt.id)
             {
                 let detail = json!({ "callback": event, "held_by": other.id, "key": query_id });
-                self.anomaly(&attempt, "payment_id_already_bound", detail)
+                self.anomaly(&attempt, AnomalyKind::PaymentIdAlreadyBound, detail)
                     .await
                     .map_err(with_attempt)?;
                 return Ok(CallbackOutcome::Mismatch { attempt_id });
@@ -424,7 +425,7 @@ impl Tracker {
             Verdict::Proven => {}
             Verdict::Mismatch { field } => {
                 let detail = json!({ "field": field, "callback": event, "status": report, "queried": query_id });
-                self.anomaly(&attempt, "status_mismatch", detail)
+                self.anomaly(&attempt, AnomalyKind::StatusMismatch, detail)
                     .await
                     .map_err(with_attempt)?;
                 return Ok(CallbackOutcome::Mismatch { attempt_id });
@@ -442,7 +443,7 @@ impl Tracker {
             let why = "completion claims processed together named different receipts: at least one is forged, none was taken from a callback";
             self.anomaly(
                 &attempt,
-                "receipt_conflict",
+                AnomalyKind::ReceiptConflict,
                 json!({ "callback": event, "why": why }),
             )
             .await
@@ -520,7 +521,7 @@ impl Tracker {
     async fn unverifiable(
         &self,
         attempt: &Attempt,
-        event: &PaymentEvent,
+        event: &CallbackClaim,
         report: Option<&StatusReport>,
         why: &str,
         inbox_id: &str,
@@ -549,7 +550,7 @@ impl Tracker {
         &self,
         attempt: &Attempt,
         status: PaymentStatus,
-        event: &PaymentEvent,
+        event: &CallbackClaim,
     ) -> Result<(PaymentStatus, bool), TrackerError> {
         let (PaymentStatus::Completed(mut done), PaymentStatus::Completed(claimed)) =
             (status.clone(), &event.status)
@@ -567,7 +568,7 @@ impl Tracker {
             .filter(|other| other.id != attempt.id && other.state == AttemptState::Completed);
         if let Some(other) = held {
             let detail = json!({ "held_by": other.id, "key": receipt, "from": "callback" });
-            self.anomaly(attempt, "receipt_already_used", detail)
+            self.anomaly(attempt, AnomalyKind::ReceiptAlreadyUsed, detail)
                 .await?;
             return Ok((status, false));
         }

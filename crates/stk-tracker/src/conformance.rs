@@ -10,7 +10,8 @@ use std::sync::Arc;
 
 use serde_json::json;
 
-use crate::model::{InboxItem, Inserted, NewAttempt, NewEvent, Source, TransitionRequest};
+use crate::event::{self, EventKind, EventPayment, NewEvent};
+use crate::model::{InboxItem, Inserted, NewAttempt, Source, TransitionRequest};
 use crate::store::{AttemptKeys, Held, Store};
 use crate::{AttemptState, ids};
 
@@ -49,9 +50,42 @@ fn move_to(attempt: &crate::Attempt, to: AttemptState, at: i64, event: bool) -> 
         event: event.then(|| NewEvent {
             event_id: format!("{}:{}", attempt.id, to),
             attempt_id: attempt.id.clone(),
-            kind: to.as_str().into(),
-            payload: json!({ "state": to }),
+            kind: settled(attempt, to),
             at,
+        }),
+    }
+}
+
+/// The event for entering `to` (completed, failed or expired).
+fn settled(attempt: &crate::Attempt, to: AttemptState) -> EventKind {
+    let payment = EventPayment {
+        attempt_id: attempt.id.clone(),
+        provider: attempt.provider.clone(),
+        reference: attempt.reference.clone(),
+        amount: attempt.amount,
+        phone: attempt.phone.clone(),
+        payment_id: None,
+        state: to,
+    };
+    let previous_state = attempt.state;
+    match to {
+        AttemptState::Completed => EventKind::Completed(event::Completed {
+            payment,
+            receipt: None,
+            transaction_time: None,
+            previous_state,
+            status: None,
+            paid_late: false,
+        }),
+        AttemptState::Failed => EventKind::Failed(event::Failed {
+            payment,
+            reason: None,
+            previous_state,
+            status: None,
+        }),
+        _ => EventKind::Expired(event::Expired {
+            payment,
+            previous_state,
         }),
     }
 }
@@ -430,7 +464,7 @@ pub async fn events_of_one_attempt_arrive_in_order((a, b): Pair) {
     );
     let first = b.claim_events("one", now + 2, 60_000, 10).await.unwrap();
     assert_eq!(first.len(), 1);
-    assert_eq!(first[0].kind, "failed");
+    assert_eq!(first[0].kind.name(), "failed");
     b.retry_event(&first[0].event_id, now + 5_000, "handler down")
         .await
         .unwrap();
@@ -452,7 +486,7 @@ pub async fn events_of_one_attempt_arrive_in_order((a, b): Pair) {
         .await
         .unwrap();
     assert_eq!(next.len(), 1);
-    assert_eq!(next[0].kind, "completed");
+    assert_eq!(next[0].kind.name(), "completed");
 }
 
 /// One provider payment id per attempt, one receipt per completed attempt: two pools racing

@@ -25,8 +25,9 @@ mod binding;
 mod budget;
 mod callbacks;
 pub mod conformance;
+mod delivery;
 mod error;
-mod events;
+mod event;
 mod fault;
 mod ids;
 mod intake;
@@ -43,12 +44,15 @@ pub mod receiver;
 
 pub use budget::StatusQueryCounts;
 pub use callbacks::{CallbackOutcome, Received};
+pub use delivery::{EventHandler, HandlerError};
 pub use error::TrackerError;
-pub use events::{EventHandler, HandlerError};
+pub use event::{
+    Anomaly, AnomalyKind, Completed, Event, EventKind, EventPayment, Expired, Failed, NeedsReview,
+    NewEvent,
+};
 pub use ids::Clock;
 pub use model::{
-    Attempt, Event, InboxItem, Inserted, NewAttempt, NewEvent, Refused, Source, Transition,
-    TransitionRequest,
+    Attempt, InboxItem, Inserted, NewAttempt, Refused, Source, Transition, TransitionRequest,
 };
 pub use resolve::{MAX_NOTE_CHARS, Resolution};
 pub use state::{AttemptState, Observed, next_state};

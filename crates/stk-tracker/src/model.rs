@@ -145,45 +145,7 @@ pub struct TransitionRequest {
     /// When to look again (`None`: never).
     pub next_check_at: Option<i64>,
     /// The event for user code, written in the same transaction.
-    pub event: Option<NewEvent>,
-}
-
-/// An event for user code, in the outbox.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-#[non_exhaustive]
-pub struct NewEvent {
-    /// Stable and unique: `<attempt id>:<kind>` (re-deliveries carry the same id).
-    pub event_id: String,
-    /// The attempt.
-    pub attempt_id: String,
-    /// `completed`, `failed`, `expired`, `anomaly` or `needs_review`.
-    pub kind: String,
-    /// The attempt and what happened, as JSON.
-    pub payload: Value,
-    /// When (Unix ms).
-    pub at: i64,
-}
-
-/// An event as delivered to user code.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-#[non_exhaustive]
-pub struct Event {
-    /// Stable id: the same on every re-delivery.
-    pub event_id: String,
-    /// The attempt.
-    pub attempt_id: String,
-    /// `completed`, `failed`, `expired` (past the deadline), `anomaly` or `needs_review`
-    /// (a claim the provider's answers cannot confirm or refute).
-    pub kind: String,
-    /// The attempt and what happened.
-    pub payload: Value,
-    /// When it was recorded (Unix ms).
-    pub created_at: i64,
-    /// Earlier delivery tries.
-    pub deliveries: i64,
-    /// How many times it was raised before delivery (an anomaly of one kind on one attempt
-    /// within [`ANOMALY_WINDOW`](crate::ANOMALY_WINDOW) is one event); 1 for others.
-    pub occurrences: i64,
+    pub event: Option<crate::event::NewEvent>,
 }
 
 /// A callback as received, kept raw.

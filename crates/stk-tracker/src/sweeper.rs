@@ -178,7 +178,8 @@ impl Tracker {
             Ok(Answer::Given(report)) => {
                 if let Verdict::Mismatch { field } = judge(&attempt, &report, Tie::Own) {
                     let detail = json!({ "field": field, "status": report, "queried": id });
-                    self.anomaly(&attempt, "status_mismatch", detail).await?;
+                    self.anomaly(&attempt, crate::event::AnomalyKind::StatusMismatch, detail)
+                        .await?;
                     self.schedule(&attempt, None).await?;
                     return Ok((attempt, true));
                 }

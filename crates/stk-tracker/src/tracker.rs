@@ -11,8 +11,12 @@ use stk_core::{Error, PaymentStatus, StkProvider, StkPushRequest};
 use tokio::sync::Notify;
 
 use crate::error::TrackerError;
+use crate::event::{
+    Anomaly, AnomalyKind, Completed as CompletedEvent, EventKind, EventPayment, Expired,
+    Failed as FailedEvent, NeedsReview, NewEvent,
+};
 use crate::ids::{self, Clock};
-use crate::model::{Attempt, NewAttempt, NewEvent, Source, Transition, TransitionRequest};
+use crate::model::{Attempt, NewAttempt, Source, Transition, TransitionRequest};
 use crate::state::{AttemptState, Observed, emits_event, is_paid_late, next_state};
 use crate::store::{Held, Store, StoreError};
 
@@ -481,7 +485,6 @@ impl Tracker {
         evidence: Evidence,
     ) -> Result<Attempt, TrackerError> {
         let store = &self.inner.store;
-        let status = evidence.status.as_ref();
         for _ in 0..8 {
             let Some(to) = next_state(attempt.state, evidence.observed) else {
                 return Ok(attempt);
@@ -496,25 +499,14 @@ impl Tracker {
             let now = self.now();
             let next_check_at = to.is_open().then(|| self.next_check(&attempt, now));
             let paid_late = is_paid_late(attempt.state, to);
-            let event = emits_event(to).then(|| NewEvent {
-                event_id: format!("{}:{}", attempt.id, to),
-                attempt_id: attempt.id.clone(),
-                kind: to.as_str().to_owned(),
-                payload: json!({
-                    "attempt_id": attempt.id,
-                    "provider": attempt.provider,
-                    "reference": attempt.reference,
-                    "amount": attempt.amount,
-                    "phone": attempt.phone,
-                    "payment_id": attempt.payment_id.clone().or(evidence.payment_id.clone()),
-                    "receipt": attempt.receipt.as_deref().or(receipt),
-                    "transaction_time": completed_at(status),
-                    "state": to,
-                    "previous_state": attempt.state,
-                    "status": status,
-                    "anomaly": paid_late.then_some("paid_late"),
-                }),
-                at: now,
+            let event = emits_event(to).then(|| {
+                let kind = settled_event(&attempt, to, &evidence, receipt, paid_late);
+                NewEvent {
+                    event_id: format!("{}:{}", attempt.id, to),
+                    attempt_id: attempt.id.clone(),
+                    kind,
+                    at: now,
+                }
             });
             let request = TransitionRequest {
                 attempt_id: attempt.id.clone(),
@@ -568,7 +560,7 @@ impl Tracker {
         attempt: &Attempt,
         evidence: &Evidence,
         receipt: Option<&str>,
-    ) -> Result<Option<(Attempt, &'static str, String)>, TrackerError> {
+    ) -> Result<Option<(Attempt, AnomalyKind, String)>, TrackerError> {
         let store = &self.inner.store;
         let new_id = evidence
             .payment_id
@@ -580,7 +572,11 @@ impl Tracker {
                 .await?
                 .filter(|other| other.id != attempt.id)
             {
-                return Ok(Some((other, "payment_id_already_bound", id.to_owned())));
+                return Ok(Some((
+                    other,
+                    AnomalyKind::PaymentIdAlreadyBound,
+                    id.to_owned(),
+                )));
             }
         }
         if let Some(receipt) = receipt.filter(|_| attempt.receipt.is_none()) {
@@ -589,7 +585,11 @@ impl Tracker {
                 .await?
                 .filter(|other| other.id != attempt.id && other.state == AttemptState::Completed)
             {
-                return Ok(Some((other, "receipt_already_used", receipt.to_owned())));
+                return Ok(Some((
+                    other,
+                    AnomalyKind::ReceiptAlreadyUsed,
+                    receipt.to_owned(),
+                )));
             }
         }
         Ok(None)
@@ -614,7 +614,7 @@ impl Tracker {
             .find_attempt(&keys)
             .await?
             .filter(|live| live.id != attempt.id);
-        let what = "paid_late_order_pushed_again";
+        let what = AnomalyKind::PaidLateOrderPushedAgain;
         let detail = json!({
             "live_attempt": live.as_ref().map(|l| &l.id),
             "evidence": evidence.detail,
@@ -632,7 +632,7 @@ impl Tracker {
         &self,
         attempt: &Attempt,
         evidence: &Evidence,
-        (other, what, key): (Attempt, &'static str, String),
+        (other, what, key): (Attempt, AnomalyKind, String),
     ) -> Result<(), TrackerError> {
         let detail = json!({
             "held_by": other.id,
@@ -643,10 +643,10 @@ impl Tracker {
         self.anomaly(attempt, what, detail).await?;
         // The holder is told too: the provider gave its id (or receipt) to another order, so
         // what the provider says under it may be about that order.
-        let reused = if what == "receipt_already_used" {
-            "receipt_reused"
+        let reused = if what == AnomalyKind::ReceiptAlreadyUsed {
+            AnomalyKind::ReceiptReused
         } else {
-            "payment_id_reused"
+            AnomalyKind::PaymentIdReused
         };
         let detail =
             json!({ "also_given_to": attempt.id, "reference": attempt.reference, "key": key });
@@ -681,14 +681,18 @@ impl Tracker {
     pub(crate) async fn anomaly(
         &self,
         attempt: &Attempt,
-        what: &str,
+        what: AnomalyKind,
         detail: Value,
     ) -> Result<(), TrackerError> {
         let window = self.now() / ms(ANOMALY_WINDOW);
         let event_id = format!("{}:anomaly:{what}:{window}", attempt.id);
-        tracing::warn!(attempt = %attempt.id, anomaly = what, "payment anomaly");
-        self.raise(attempt, "anomaly", Some(what), detail, event_id)
-            .await
+        tracing::warn!(attempt = %attempt.id, anomaly = %what, "payment anomaly");
+        let kind = EventKind::Anomaly(Anomaly {
+            payment: event_payment(attempt, attempt.state, None),
+            kind: what,
+            detail: detail.clone(),
+        });
+        self.raise(attempt, kind, detail, event_id).await
     }
 
     /// Records a claim the provider's answers cannot confirm or refute, and raises a
@@ -700,24 +704,30 @@ impl Tracker {
     ) -> Result<(), TrackerError> {
         let event_id = format!("{}:needs_review", attempt.id);
         tracing::warn!(attempt = %attempt.id, "a payment claim needs review");
-        self.raise(attempt, "needs_review", None, detail, event_id)
-            .await
+        let kind = EventKind::NeedsReview(NeedsReview {
+            payment: event_payment(attempt, attempt.state, None),
+            claim: detail.clone(),
+        });
+        self.raise(attempt, kind, detail, event_id).await
     }
 
-    /// Evidence that changes no state: a timeline row and an event of `kind`.
+    /// Evidence that changes no state: a timeline row and its event.
     async fn raise(
         &self,
         attempt: &Attempt,
-        kind: &str,
-        anomaly: Option<&str>,
+        kind: EventKind,
         detail: Value,
         event_id: String,
     ) -> Result<(), TrackerError> {
         let now = self.now();
+        let anomaly = match &kind {
+            EventKind::Anomaly(a) => Some(a.kind.as_str()),
+            _ => None,
+        };
         let transition = Transition {
             attempt_id: attempt.id.clone(),
             from: attempt.state.as_str().to_owned(),
-            to: kind.to_owned(),
+            to: kind.name().to_owned(),
             source: Source::Callback.as_str().to_owned(),
             evidence: json!({ "anomaly": anomaly, "detail": detail }),
             at: now,
@@ -725,18 +735,7 @@ impl Tracker {
         let event = NewEvent {
             event_id,
             attempt_id: attempt.id.clone(),
-            kind: kind.to_owned(),
-            payload: json!({
-                "attempt_id": attempt.id,
-                "provider": attempt.provider,
-                "reference": attempt.reference,
-                "amount": attempt.amount,
-                "phone": attempt.phone,
-                "payment_id": attempt.payment_id,
-                "state": attempt.state,
-                "anomaly": anomaly,
-                "detail": detail,
-            }),
+            kind,
             at: now,
         };
         self.inner.store.note(&transition, Some(&event)).await?;
@@ -777,5 +776,55 @@ fn completed_at(status: Option<&PaymentStatus>) -> Option<&str> {
     match status {
         Some(PaymentStatus::Completed(done)) => done.completed_at.as_deref(),
         _ => None,
+    }
+}
+
+/// The payment as an event carries it.
+fn event_payment(attempt: &Attempt, state: AttemptState, payment_id: Option<&str>) -> EventPayment {
+    EventPayment {
+        attempt_id: attempt.id.clone(),
+        provider: attempt.provider.clone(),
+        reference: attempt.reference.clone(),
+        amount: attempt.amount,
+        phone: attempt.phone.clone(),
+        payment_id: attempt.payment_id.clone().or(payment_id.map(str::to_owned)),
+        state,
+    }
+}
+
+/// The event for entering a final (or expired) state.
+fn settled_event(
+    attempt: &Attempt,
+    to: AttemptState,
+    evidence: &Evidence,
+    receipt: Option<&str>,
+    paid_late: bool,
+) -> EventKind {
+    let status = evidence.status.as_ref();
+    let payment = event_payment(attempt, to, evidence.payment_id.as_deref());
+    let previous_state = attempt.state;
+    let status_json = status.and_then(|s| serde_json::to_value(s).ok());
+    match to {
+        AttemptState::Completed => EventKind::Completed(CompletedEvent {
+            payment,
+            receipt: attempt.receipt.as_deref().or(receipt).map(str::to_owned),
+            transaction_time: completed_at(status).map(str::to_owned),
+            previous_state,
+            status: status_json,
+            paid_late,
+        }),
+        AttemptState::Failed => EventKind::Failed(FailedEvent {
+            payment,
+            reason: match status {
+                Some(PaymentStatus::Failed(failure)) => Some(failure.reason.as_str().to_owned()),
+                _ => evidence.detail["error"].as_str().map(str::to_owned),
+            },
+            previous_state,
+            status: status_json,
+        }),
+        _ => EventKind::Expired(Expired {
+            payment,
+            previous_state,
+        }),
     }
 }

@@ -13,7 +13,7 @@ use std::time::Duration;
 use proptest::prelude::*;
 use serde_json::json;
 use stk_core::{
-    AmountLimits, CallbackRequest, Error, Operation, PaymentEvent, PaymentId, PaymentStatus,
+    AmountLimits, CallbackClaim, CallbackRequest, Error, Operation, PaymentId, PaymentStatus,
     PushAccepted, StatusReport, StkProvider, StkPushRequest, async_trait,
 };
 use stk_mock::{CALLBACK_TOKEN_HEADER, MockProvider};
@@ -62,7 +62,7 @@ impl StkProvider for Lossy {
     async fn status_report(&self, id: &PaymentId) -> Result<StatusReport, Error> {
         self.mock.status_report(id).await
     }
-    fn parse_callback(&self, callback: &CallbackRequest) -> Result<PaymentEvent, Error> {
+    fn parse_callback(&self, callback: &CallbackRequest) -> Result<CallbackClaim, Error> {
         self.mock.parse_callback(callback)
     }
 }

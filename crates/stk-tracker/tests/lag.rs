@@ -12,11 +12,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use stk_core::{
-    AmountLimits, CallbackRequest, Error, Failure, FailureReason, PaymentEvent, PaymentId,
+    AmountLimits, CallbackClaim, CallbackRequest, Error, Failure, FailureReason, PaymentId,
     PaymentStatus, PushAccepted, StatusReport, StkProvider, StkPushRequest, async_trait,
 };
 use stk_mock::MockProvider;
-use stk_tracker::{Attempt, AttemptState, Clock, SqlStore, Tracker};
+use stk_tracker::{AnomalyKind, Attempt, AttemptState, Clock, EventKind, SqlStore, Tracker};
 
 /// The fake provider; while `lagging`, its status says "pending" (or, with `says_failed`,
 /// "failed: timeout"). Push answers say "accepted": the result comes later.
@@ -54,7 +54,7 @@ impl StkProvider for Lagging {
         }
         Ok(report)
     }
-    fn parse_callback(&self, callback: &CallbackRequest) -> Result<PaymentEvent, Error> {
+    fn parse_callback(&self, callback: &CallbackRequest) -> Result<CallbackClaim, Error> {
         self.mock.parse_callback(callback)
     }
 }
@@ -249,10 +249,13 @@ async fn a_late_payment_on_a_relaunched_order_is_raised_on_both_attempts() {
         let events = rig.tracker.store().events(attempt).await.unwrap();
         let raised: Vec<_> = events
             .iter()
-            .filter(|e| e.payload["anomaly"] == "paid_late_order_pushed_again")
+            .filter_map(|e| match &e.kind {
+                EventKind::Anomaly(a) if a.kind == AnomalyKind::PaidLateOrderPushedAgain => Some(a),
+                _ => None,
+            })
             .collect();
         assert_eq!(raised.len(), 1, "{attempt}: {events:?}");
-        let named = raised[0].payload["detail"].to_string();
+        let named = raised[0].detail.to_string();
         assert!(named.contains(other.as_str()), "{named}");
     }
 }

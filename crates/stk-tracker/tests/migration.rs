@@ -6,7 +6,7 @@
 #![allow(clippy::unwrap_used)]
 
 use serde_json::json;
-use stk_tracker::{SqlStore, Store};
+use stk_tracker::{EventKind, SqlStore, Store};
 
 /// A store at schema version 2 holding: OLD (expired) and NEW (completed) sharing payment
 /// `P-1`; NEW and LATE (completed later) sharing receipt `UREC000001`.
@@ -111,31 +111,25 @@ async fn duplicates_are_reported_then_refused(url: String) {
                 .await
                 .unwrap()
                 .into_iter()
-                .map(|e| {
-                    (
-                        e.kind,
-                        e.payload["anomaly"].as_str().unwrap().to_owned(),
-                        e.payload["detail"].clone(),
-                    )
+                .map(|e| match e.kind {
+                    EventKind::Anomaly(a) => (a.kind.as_str().to_owned(), a.detail),
+                    other => panic!("not an anomaly: {other:?}"),
                 })
                 .collect::<Vec<_>>()
         }
     };
     let on_new = reported("att_new").await;
     assert_eq!(on_new.len(), 1, "{on_new:?}");
+    assert_eq!(on_new[0].0, "duplicate_payment_id");
     assert_eq!(
-        (on_new[0].0.as_str(), on_new[0].1.as_str()),
-        ("anomaly", "duplicate_payment_id")
-    );
-    assert_eq!(
-        on_new[0].2,
+        on_new[0].1,
         json!({ "payment_id": "P-1", "kept_by": "att_old" })
     );
     let on_late = reported("att_late").await;
     assert_eq!(on_late.len(), 1, "{on_late:?}");
-    assert_eq!(on_late[0].1, "duplicate_receipt");
+    assert_eq!(on_late[0].0, "duplicate_receipt");
     assert_eq!(
-        on_late[0].2,
+        on_late[0].1,
         json!({ "receipt": "UREC000001", "kept_by": "att_new" })
     );
     assert!(reported("att_old").await.is_empty());

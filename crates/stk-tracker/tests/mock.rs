@@ -105,7 +105,7 @@ impl Collector {
             .lock()
             .unwrap()
             .iter()
-            .map(|e| e.kind.clone())
+            .map(|e| e.kind.name().to_owned())
             .collect()
     }
 }
@@ -267,7 +267,7 @@ async fn events_are_redelivered_until_acknowledged() {
     r.run_for(&events, 600, 1).await;
     let got = events.events.lock().unwrap().clone();
     assert_eq!(got.len(), 1);
-    assert_eq!(got[0].kind, "failed");
+    assert_eq!(got[0].kind.name(), "failed");
     assert_eq!(got[0].deliveries, 2, "two refused deliveries came first");
 }
 

@@ -20,7 +20,7 @@
 
 use secrecy::{ExposeSecret, SecretString};
 use stk_core::{
-    CallbackRequest, Completed, Error, Failure, FailureReason, PaymentEvent, PaymentId,
+    CallbackClaim, CallbackRequest, Completed, Error, Failure, FailureReason, PaymentId,
     PaymentStatus, ResultCode,
 };
 
@@ -33,7 +33,7 @@ use crate::wire::CallbackEnvelope;
 pub(crate) fn parse(
     token: Option<&SecretString>,
     callback: &CallbackRequest,
-) -> Result<PaymentEvent, Error> {
+) -> Result<CallbackClaim, Error> {
     if let Some(secret) = token {
         callback.verify_query_token(NAME, CALLBACK_TOKEN_PARAM, secret.expose_secret())?;
     }
@@ -41,7 +41,7 @@ pub(crate) fn parse(
 }
 
 /// Parses a callback body (no verification).
-pub(crate) fn parse_body(body: &[u8]) -> Result<PaymentEvent, Error> {
+pub(crate) fn parse_body(body: &[u8]) -> Result<CallbackClaim, Error> {
     let envelope: CallbackEnvelope = stk_http::serde_helpers::parse(body).map_err(|e| {
         Error::invalid_callback(NAME, format!("not an UpesiPay callback JSON object: {e}"))
     })?;
@@ -100,7 +100,7 @@ pub(crate) fn parse_body(body: &[u8]) -> Result<PaymentEvent, Error> {
         }
     };
     // UpesiPay's status lookup accepts the CheckoutRequestID, so it confirms the event.
-    Ok(PaymentEvent::new(NAME, None, status)
+    Ok(CallbackClaim::new(NAME, None, status)
         .status_id(checkout.clone().map(PaymentId::new))
         .checkout_request_id(checkout)
         .merchant_reference(external))

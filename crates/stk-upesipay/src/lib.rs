@@ -33,7 +33,7 @@
 //! - The core request has no customer name: the metadata entry `customer_name`, when
 //!   present, is sent as UpesiPay's `customer_name`. Other metadata is not sent.
 //! - Callbacks carry no UpesiPay `reference`: events have no `payment_id`; their
-//!   `PaymentEvent::status_id` is the `CheckoutRequestID`, which `status` accepts, so every
+//!   `CallbackClaim::status_id` is the `CheckoutRequestID`, which `status` accepts, so every
 //!   event can be confirmed by query. UpesiPay signs nothing: set a
 //!   [`callback_token`](UpesiPayConfigBuilder::callback_token) (added to every callback URL
 //!   as `?token=…`, required of every callback) and confirm events before fulfilling.
@@ -54,7 +54,7 @@ mod wire;
 use std::time::Duration;
 
 use stk_core::{
-    AccountRule, AmountLimits, CallbackRequest, Error, GuardRules, PaymentEvent, PaymentId,
+    AccountRule, AmountLimits, CallbackClaim, CallbackRequest, Error, GuardRules, PaymentId,
     PhoneRule, PushAccepted, StatusReport, StkPushRequest,
 };
 use stk_http::{ClientOptions, Connector, Endpoints, HttpProvider, RawResponse, Request};
@@ -131,7 +131,7 @@ impl Connector for UpesiPayConfig {
         mapping::status_response(id, response)
     }
 
-    fn parse_callback(&self, callback: &CallbackRequest) -> Result<PaymentEvent, Error> {
+    fn parse_callback(&self, callback: &CallbackRequest) -> Result<CallbackClaim, Error> {
         callback::parse(self.callback_token.as_ref(), callback)
     }
 }

@@ -6,9 +6,9 @@ mod states;
 
 use async_trait::async_trait;
 
+use crate::event::{Event, NewEvent};
 use crate::model::{
-    Attempt, Event, InboxItem, Inserted, NewAttempt, NewEvent, Refused, Transition,
-    TransitionRequest,
+    Attempt, InboxItem, Inserted, NewAttempt, Refused, Transition, TransitionRequest,
 };
 
 pub use sql::SqlStore;

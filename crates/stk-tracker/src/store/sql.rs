@@ -10,10 +10,10 @@ use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{AnyPool, Row};
 
 use super::{AttemptKeys, Held, Store, StoreError};
+use crate::event::{Event, EventKind, NewEvent};
 use crate::ids;
 use crate::model::{
-    Attempt, Event, InboxItem, Inserted, NewAttempt, NewEvent, Refused, Transition,
-    TransitionRequest,
+    Attempt, InboxItem, Inserted, NewAttempt, Refused, Transition, TransitionRequest,
 };
 
 /// The migrations, in order: `(version, SQL)`. Version 4's data repair
@@ -550,11 +550,12 @@ fn transition(row: &AnyRow) -> Result<Transition, StoreError> {
 
 fn event(row: &AnyRow) -> Result<Event, StoreError> {
     let payload: String = row.try_get("payload").map_err(db)?;
+    let kind: String = row.try_get("kind").map_err(db)?;
     Ok(Event {
         event_id: row.try_get("event_id").map_err(db)?,
         attempt_id: row.try_get("attempt_id").map_err(db)?,
-        kind: row.try_get("kind").map_err(db)?,
-        payload: serde_json::from_str(&payload).map_err(|e| StoreError::new(e.to_string()))?,
+        kind: EventKind::from_stored(&kind, &payload)
+            .map_err(|e| StoreError::new(format!("a stored {kind} event does not read: {e}")))?,
         created_at: row.try_get("created_at").map_err(db)?,
         deliveries: row.try_get("deliveries").map_err(db)?,
         occurrences: row.try_get("occurrences").map_err(db)?,
@@ -576,6 +577,7 @@ async fn insert_event<'c, E>(executor: E, event: &NewEvent) -> Result<bool, Stor
 where
     E: sqlx::Executor<'c, Database = sqlx::Any>,
 {
+    let (kind, payload) = event.kind.to_stored();
     let written = sqlx::query(
         "INSERT INTO stk_outbox (event_id, attempt_id, kind, payload, created_at, deliveries, next_attempt_at) \
          VALUES ($1, $2, $3, $4, $5, 0, $5) ON CONFLICT (event_id) DO UPDATE \
@@ -583,8 +585,8 @@ where
     )
     .bind(&event.event_id)
     .bind(&event.attempt_id)
-    .bind(&event.kind)
-    .bind(event.payload.to_string())
+    .bind(kind)
+    .bind(payload)
     .bind(event.at)
     .execute(executor)
     .await
@@ -1248,7 +1250,7 @@ fn guard_error(e: sqlx::Error) -> stk_core::Error {
 async fn repair_duplicates(conn: &mut sqlx::AnyConnection) -> Result<(), StoreError> {
     let now = ids::unix_ms_now();
     let duplicated = sqlx::query(
-        "SELECT a.id, a.provider, a.reference, a.state, a.payment_id FROM stk_attempts a \
+        "SELECT a.id, a.provider, a.reference, a.state, a.amount, a.phone, a.payment_id FROM stk_attempts a \
          WHERE a.payment_id IS NOT NULL AND EXISTS (SELECT 1 FROM stk_attempts b \
          WHERE b.provider = a.provider AND b.payment_id = a.payment_id AND b.id <> a.id) \
          ORDER BY a.provider, a.payment_id, a.created_at, a.id",
@@ -1274,7 +1276,7 @@ async fn repair_duplicates(conn: &mut sqlx::AnyConnection) -> Result<(), StoreEr
         }
     }
     let completions = sqlx::query(
-        "SELECT a.id, a.provider, a.reference, a.state, t.evidence FROM stk_attempts a \
+        "SELECT a.id, a.provider, a.reference, a.state, a.amount, a.phone, a.payment_id, t.evidence FROM stk_attempts a \
          JOIN stk_transitions t ON t.attempt_id = a.id AND t.to_state = 'completed' \
          WHERE a.state = 'completed' AND a.receipt IS NULL ORDER BY t.at, t.id",
     )
@@ -1339,6 +1341,9 @@ async fn report_repair(
         "attempt_id": id,
         "provider": get("provider")?,
         "reference": get("reference")?,
+        "amount": row.try_get::<i64, _>("amount").map_err(db)?,
+        "phone": get("phone")?,
+        "payment_id": row.try_get::<Option<String>, _>("payment_id").map_err(db)?,
         "state": state,
         "anomaly": what,
         "detail": detail,

@@ -18,7 +18,7 @@ use stk_emulator::{
 };
 use stk_mock::Scenario;
 use stk_tracker::{
-    Attempt, Clock, Event, EventHandler, HandlerError, SqlStore, Tracker, TrackerConfig,
+    Attempt, Clock, Event, EventHandler, EventKind, HandlerError, SqlStore, Tracker, TrackerConfig,
     TrackerError, Transition,
 };
 use tokio::net::TcpListener;
@@ -189,7 +189,7 @@ impl Collector {
             .unwrap()
             .iter()
             .filter(|e| e.attempt_id == attempt_id)
-            .map(|e| e.kind.clone())
+            .map(|e| e.kind.name().to_owned())
             .collect()
     }
 
@@ -199,19 +199,22 @@ impl Collector {
             .lock()
             .unwrap()
             .iter()
-            .filter(|e| e.attempt_id == attempt_id && e.kind == "anomaly")
-            .map(|e| e.payload["anomaly"].as_str().unwrap_or_default().to_owned())
+            .filter(|e| e.attempt_id == attempt_id)
+            .filter_map(|e| match &e.kind {
+                EventKind::Anomaly(a) => Some(a.kind.as_str().to_owned()),
+                _ => None,
+            })
             .collect()
     }
 
-    /// The payloads of one attempt's events of `kind`, in order.
+    /// The payloads of one attempt's events of `kind`, in order, in their JSON form.
     pub fn payloads(&self, attempt_id: &str, kind: &str) -> Vec<Value> {
         self.events
             .lock()
             .unwrap()
             .iter()
-            .filter(|e| e.attempt_id == attempt_id && e.kind == kind)
-            .map(|e| e.payload.clone())
+            .filter(|e| e.attempt_id == attempt_id && e.kind.name() == kind)
+            .map(|e| serde_json::to_value(e).unwrap()["payload"].clone())
             .collect()
     }
 

@@ -8,7 +8,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 
 use crate::error::TrackerError;
-use crate::model::Event;
+use crate::event::Event;
 use crate::tracker::{Tracker, ms};
 
 /// A handler's refusal: the event is delivered again later.
