@@ -53,11 +53,26 @@ pub(crate) enum Command {
 
 #[derive(Debug, Subcommand)]
 pub(crate) enum PaymentsCommand {
-    /// The latest payment attempts, newest first.
+    /// The latest payment attempts, newest first; the filters narrow them.
     List {
         /// How many.
         #[arg(long, default_value_t = 20)]
         limit: i64,
+        /// Only attempts in this state (`completed`, `failed`, `expired`, …; repeat for more).
+        #[arg(long = "state", value_parser = parse_state)]
+        states: Vec<stk_tracker::AttemptState>,
+        /// Only attempts made with this provider (`--provider` picks the provider to use).
+        #[arg(long = "with-provider", value_name = "PROVIDER")]
+        provider_name: Option<String>,
+        /// Only this order reference.
+        #[arg(long)]
+        reference: Option<String>,
+        /// Only the attempt with this M-Pesa receipt.
+        #[arg(long)]
+        receipt: Option<String>,
+        /// An order reference, receipt, provider payment id, or the phone's last digits.
+        #[arg(long)]
+        search: Option<String>,
     },
     /// One attempt: its state, the timeline of transitions with their evidence, its events.
     Show {
@@ -193,4 +208,15 @@ pub(crate) struct WaitArgs {
     #[arg(long, default_value_t = 120, requires = "wait",
           value_parser = clap::value_parser!(u64).range(0..=86_400))]
     pub(crate) timeout: u64,
+}
+
+/// An attempt state by its name.
+fn parse_state(name: &str) -> Result<stk_tracker::AttemptState, String> {
+    name.parse().map_err(|_| {
+        let names: Vec<&str> = stk_tracker::AttemptState::ALL
+            .iter()
+            .map(|s| s.as_str())
+            .collect();
+        format!("not a state; one of: {}", names.join(", "))
+    })
 }

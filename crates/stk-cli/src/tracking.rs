@@ -4,7 +4,10 @@ use std::sync::Arc;
 
 use serde_json::{Value, json};
 use stk::{GuardRules, GuardStore, Guarded, StkProvider};
-use stk_tracker::{Attempt, Resolution, SqlStore, Tracker, TrackerConfig, TrackerError};
+use stk_tracker::{
+    Attempt, AttemptQuery, PaymentRecord, Resolution, SqlStore, Tracker, TrackerConfig,
+    TrackerError,
+};
 
 use crate::CliError;
 use crate::args::{PaymentsCommand, ResolveAs};
@@ -148,6 +151,23 @@ fn whole(
         })
 }
 
+/// Up to `query.limit` attempts, page after page.
+async fn all_pages(tracker: &Tracker, mut query: AttemptQuery) -> Result<Vec<Attempt>, CliError> {
+    let wanted = usize::try_from(query.limit).unwrap_or(0);
+    let mut attempts = Vec::new();
+    loop {
+        query.limit = i64::try_from(wanted - attempts.len())
+            .unwrap_or(0)
+            .min(AttemptQuery::MAX_LIMIT);
+        let page = tracker.payments(&query).await?;
+        attempts.extend(page.attempts);
+        match page.next {
+            Some(next) if attempts.len() < wanted => query.after = Some(next),
+            _ => return Ok(attempts),
+        }
+    }
+}
+
 /// `stk payments …`: one JSON object (with `--json`) or lines for a person.
 pub(crate) async fn payments(
     tracker: &Tracker,
@@ -155,12 +175,21 @@ pub(crate) async fn payments(
     json: bool,
 ) -> Result<(), CliError> {
     let out = match command {
-        PaymentsCommand::List { limit } => {
-            let attempts = tracker
-                .store()
-                .list_attempts(limit.clamp(1, 10_000))
-                .await
-                .map_err(TrackerError::from)?;
+        PaymentsCommand::List {
+            limit,
+            states,
+            provider_name,
+            reference,
+            receipt,
+            search,
+        } => {
+            let mut query = AttemptQuery::newest(limit.clamp(1, 10_000));
+            query.states = states;
+            query.provider = provider_name;
+            query.reference = reference;
+            query.receipt = receipt;
+            query.text = search;
+            let attempts = all_pages(tracker, query).await?;
             if !json {
                 for a in &attempts {
                     out!("{}", attempt_line(a));
@@ -170,17 +199,12 @@ pub(crate) async fn payments(
             json!({ "attempts": attempts })
         }
         PaymentsCommand::Show { id } => {
-            let attempt = tracker.attempt(&id).await?;
-            let timeline = tracker
-                .store()
-                .transitions(&id)
-                .await
-                .map_err(TrackerError::from)?;
-            let events = tracker
-                .store()
-                .events(&id)
-                .await
-                .map_err(TrackerError::from)?;
+            let PaymentRecord {
+                attempt,
+                timeline,
+                events,
+                ..
+            } = tracker.payment(&id).await?;
             if !json {
                 out!("{}", attempt_line(&attempt));
                 for t in &timeline {

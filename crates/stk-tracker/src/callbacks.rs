@@ -97,9 +97,9 @@ impl Tracker {
     ///
     /// What is not this provider's callback, or fails its verification (token, challenge,
     /// signature), is refused before anything is stored ([`TrackerError::Refused`]: answer
-    /// 4xx); only its count and the latest excerpt are kept ([`Store::refused`]).
+    /// 4xx); only its count and the latest excerpt are kept ([`InboxStore::refused`]).
     ///
-    /// [`Store::refused`]: crate::Store::refused
+    /// [`InboxStore::refused`]: crate::InboxStore::refused
     pub async fn receive(
         &self,
         provider: &str,

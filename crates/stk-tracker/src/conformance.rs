@@ -12,7 +12,7 @@ use serde_json::json;
 
 use crate::event::{self, EventKind, EventPayment, NewEvent};
 use crate::model::{InboxItem, Inserted, NewAttempt, Source, TransitionRequest};
-use crate::store::{AttemptKeys, Held, Store};
+use crate::store::{AttemptKeys, AttemptQuery, Held, Store};
 use crate::{AttemptState, ids};
 
 /// The provider the checks' rows belong to.
@@ -115,7 +115,102 @@ pub async fn one_live_attempt_per_order((a, b): Pair) {
         .unwrap()
         .unwrap();
     assert_ne!(again.id, first.id);
-    assert_eq!(a.list_attempts(10).await.unwrap().len(), 2);
+    assert_eq!(
+        a.search_attempts(&AttemptQuery::newest(10))
+            .await
+            .unwrap()
+            .len(),
+        2
+    );
+}
+
+/// Searching: by state, provider, reference, receipt, the one search box (reference,
+/// receipt, payment id, phone ending), creation time, newest first and page after page.
+pub async fn search_finds_by_every_key((a, b): Pair) {
+    let now = ids::unix_ms_now();
+    let mut made = Vec::new();
+    for (i, reference) in ["S1", "S2", "S3"].iter().enumerate() {
+        let mut new = new_attempt(reference, now + i64::try_from(i).unwrap());
+        new.phone = format!("25471234{:04}", 5670 + i);
+        made.push(a.insert_attempt(&new).await.unwrap().unwrap());
+    }
+    let paid = &made[1];
+    assert!(
+        a.transition(&move_to(paid, AttemptState::Completed, now + 10, false))
+            .await
+            .unwrap()
+    );
+    let ids = |found: Vec<crate::Attempt>| found.into_iter().map(|x| x.id).collect::<Vec<_>>();
+    let search = |q: AttemptQuery| {
+        let b = b.clone();
+        async move { b.search_attempts(&q).await.unwrap() }
+    };
+    let newest: Vec<String> = made.iter().rev().map(|x| x.id.clone()).collect();
+    assert_eq!(ids(search(AttemptQuery::newest(10)).await), newest);
+    let q = |f: &dyn Fn(&mut AttemptQuery)| {
+        let mut q = AttemptQuery::newest(10);
+        f(&mut q);
+        q
+    };
+    let only_paid = vec![paid.id.clone()];
+    assert_eq!(
+        ids(search(q(&|q| q.states = vec![AttemptState::Completed])).await),
+        only_paid
+    );
+    assert_eq!(
+        ids(search(q(&|q| q.reference = Some("S2".into()))).await),
+        only_paid
+    );
+    assert_eq!(
+        ids(search(q(&|q| q.receipt = Some("REC-S2".into()))).await),
+        only_paid
+    );
+    for text in ["S2", "REC-S2", "PAY-S2", "5671", " 5671 "] {
+        assert_eq!(
+            ids(search(q(&|q| q.text = Some(text.into()))).await),
+            only_paid,
+            "{text:?}"
+        );
+    }
+    assert!(
+        search(q(&|q| q.text = Some("71".into()))).await.is_empty(),
+        "2 digits: no phone search"
+    );
+    assert!(
+        search(q(&|q| q.provider = Some("other".into())))
+            .await
+            .is_empty()
+    );
+    assert!(
+        search(q(&|q| q.text = Some("S2' OR '1'='1".into())))
+            .await
+            .is_empty()
+    );
+    assert_eq!(
+        ids(search(q(&|q| q.created_from = Some(now + 1))).await),
+        newest[..2]
+    );
+    assert_eq!(
+        ids(search(q(&|q| q.created_before = Some(now + 1))).await),
+        newest[2..]
+    );
+    // Page after page, nothing repeated or skipped.
+    let mut seen = Vec::new();
+    let mut after = None;
+    loop {
+        let page = search(q(&|q| {
+            q.limit = 1;
+            q.after.clone_from(&after);
+        }))
+        .await;
+        let Some(last) = page.last() else { break };
+        after = Some(crate::Cursor {
+            created_at: last.created_at,
+            id: last.id.clone(),
+        });
+        seen.extend(ids(page));
+    }
+    assert_eq!(seen, newest);
 }
 
 /// Concurrent compare-and-set transitions from two pools: exactly one writer wins each step,
@@ -521,7 +616,7 @@ pub async fn a_payment_id_or_receipt_binds_one_attempt((a, b): Pair) {
             (Err(e), Ok(true)) => ((&y, &b), (&x, e)),
             other => panic!("exactly one attempt may hold the id: {other:?}"),
         };
-        assert!(lost.1.conflict, "{}", lost.1);
+        assert!(lost.1.is_conflict(), "{}", lost.1);
         let loser = a.attempt(&lost.0.id).await.unwrap().unwrap();
         assert_eq!(
             (loser.state, loser.payment_id.as_deref()),
@@ -546,7 +641,7 @@ pub async fn a_payment_id_or_receipt_binds_one_attempt((a, b): Pair) {
         let mut late = move_to(&loser, AttemptState::Completed, now, false);
         late.receipt = Some(format!("UREC{round}"));
         let refused = a.transition(&late).await.unwrap_err();
-        assert!(refused.conflict, "{refused}");
+        assert!(refused.is_conflict(), "{refused}");
         late.receipt = Some(format!("UOWN{round}"));
         assert!(a.transition(&late).await.unwrap());
         let done = b.attempt(&loser.id).await.unwrap().unwrap();
@@ -586,7 +681,8 @@ macro_rules! store_conformance {
             due_attempts_are_leased,
             claims_are_per_provider_and_releases_wait,
             events_of_one_attempt_arrive_in_order,
-            a_payment_id_or_receipt_binds_one_attempt
+            a_payment_id_or_receipt_binds_one_attempt,
+            search_finds_by_every_key
         );
     };
     (@tests $pair:expr; $($check:ident),*) => {$(

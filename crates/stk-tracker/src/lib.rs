@@ -32,6 +32,7 @@ mod fault;
 mod ids;
 mod intake;
 mod model;
+mod queries;
 mod resolve;
 mod retention;
 mod state;
@@ -54,8 +55,12 @@ pub use ids::Clock;
 pub use model::{
     Attempt, InboxItem, Inserted, NewAttempt, Refused, Source, Transition, TransitionRequest,
 };
+pub use queries::{Page, PaymentRecord};
 pub use resolve::{MAX_NOTE_CHARS, Resolution};
 pub use state::{AttemptState, Observed, next_state};
-pub use store::{AttemptKeys, Held, SqlStore, Store, StoreError};
+pub use store::{
+    AttemptKeys, AttemptQuery, AttemptStore, Cursor, Held, InboxStore, OutboxStore, SqlStore,
+    Store, StoreError, StoreErrorKind,
+};
 pub use sweeper::SweepReport;
 pub use tracker::{ANOMALY_WINDOW, Tracker, TrackerBuilder, TrackerConfig};

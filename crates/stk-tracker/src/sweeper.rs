@@ -65,14 +65,18 @@ impl Tracker {
         Ok(report)
     }
 
-    /// Queries every open or expired (needs review) attempt of this tracker's providers now
-    /// (of the latest `limit`), whatever its schedule; returns them as they then stand
-    /// (`stk payments reconcile`).
+    /// Queries the latest `limit` open or expired (needs review) attempts of this tracker's
+    /// providers now, whatever their schedule; returns them as they then stand (`stk
+    /// payments reconcile`).
     pub async fn reconcile_open(&self, limit: i64) -> Result<Vec<Attempt>, TrackerError> {
+        let mut query = crate::AttemptQuery::newest(limit);
+        query.states = AttemptState::ALL
+            .into_iter()
+            .filter(|s| s.is_open() || *s == AttemptState::Expired)
+            .collect();
         let mut out = Vec::new();
-        for attempt in self.inner.store.list_attempts(limit).await? {
-            let mine = self.inner.providers.contains_key(attempt.provider.as_str());
-            if mine && (attempt.state.is_open() || attempt.state == AttemptState::Expired) {
+        for attempt in self.inner.store.search_attempts(&query).await? {
+            if self.inner.providers.contains_key(attempt.provider.as_str()) {
                 let id = attempt.id.clone();
                 self.reconcile(attempt, true).await?;
                 out.push(self.attempt(&id).await?);

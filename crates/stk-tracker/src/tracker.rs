@@ -524,7 +524,7 @@ impl Tracker {
             };
             let moved = match store.transition(&request).await {
                 Ok(moved) => moved,
-                Err(e) if e.conflict => {
+                Err(e) if e.is_conflict() => {
                     // Another writer gave the id or receipt to another attempt in between, or
                     // a failed attempt was paid late while the order has a new live attempt
                     // (one live attempt per order): either way, a person must know.

@@ -100,7 +100,14 @@ async fn a_store_that_cannot_record_sends_nothing(db: Db) {
     assert!(matches!(error, TrackerError::Store(_)), "{error}");
     assert_eq!(error.kind(), "store");
     assert!(mock.requests().is_empty(), "nothing was sent");
-    assert!(tracker.store().list_attempts(10).await.unwrap().is_empty());
+    assert!(
+        tracker
+            .payments(&stk_tracker::AttemptQuery::newest(10))
+            .await
+            .unwrap()
+            .attempts
+            .is_empty()
+    );
 }
 
 /// The attempt was recorded and the push sent, then the store fails: an unrecorded outcome

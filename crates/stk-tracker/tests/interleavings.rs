@@ -215,7 +215,11 @@ async fn run(steps: Vec<Step>) -> Result<(), TestCaseError> {
     }
     while tracker.process_inbox().await.unwrap() > 0 {}
 
-    let attempts = tracker.store().list_attempts(1_000).await.unwrap();
+    let attempts = tracker
+        .store()
+        .search_attempts(&stk_tracker::AttemptQuery::newest(500))
+        .await
+        .unwrap();
     let mut ids = HashSet::new();
     let mut receipts = HashSet::new();
     let mut paid_orders = HashSet::new();

@@ -6,7 +6,7 @@
 #![allow(clippy::unwrap_used)]
 
 use serde_json::json;
-use stk_tracker::{EventKind, SqlStore, Store};
+use stk_tracker::{AttemptStore, EventKind, OutboxStore, SqlStore};
 
 /// A store at schema version 2 holding: OLD (expired) and NEW (completed) sharing payment
 /// `P-1`; NEW and LATE (completed later) sharing receipt `UREC000001`.

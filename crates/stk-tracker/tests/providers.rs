@@ -519,10 +519,10 @@ async fn a_callback_before_the_push_answer_is_matched_by_reference(kind: Kind) {
     );
     let early = rig
         .tracker
-        .store()
-        .list_attempts(10)
+        .payments(&stk_tracker::AttemptQuery::newest(10))
         .await
         .unwrap()
+        .attempts
         .pop()
         .unwrap();
     if !kind.claims_are_provable() {

@@ -1,6 +1,8 @@
 //! The store behind the tracker: one small async trait, [`SqlStore`] over SQLite (the
 //! embedded default) or PostgreSQL (feature `postgres`).
 
+mod error;
+mod query;
 mod sql;
 mod states;
 
@@ -11,38 +13,9 @@ use crate::model::{
     Attempt, InboxItem, Inserted, NewAttempt, Refused, Transition, TransitionRequest,
 };
 
+pub use error::{StoreError, StoreErrorKind};
+pub use query::{AttemptQuery, Cursor};
 pub use sql::SqlStore;
-
-/// A store failure (the database is unreachable, full, or corrupt), or a write refused
-/// because it would give a provider payment id or receipt to a second attempt.
-#[derive(Debug, thiserror::Error)]
-#[error("the payment store failed: {message}")]
-#[non_exhaustive]
-pub struct StoreError {
-    /// What the database said.
-    pub message: String,
-    /// Whether a unique key refused the write (a payment id or receipt another attempt
-    /// holds): the store is fine, the write must not happen.
-    pub conflict: bool,
-}
-
-impl StoreError {
-    /// A store error with this message.
-    pub fn new(message: impl Into<String>) -> Self {
-        Self {
-            message: message.into(),
-            conflict: false,
-        }
-    }
-
-    /// A write refused by a unique key.
-    pub fn conflict(message: impl Into<String>) -> Self {
-        Self {
-            message: message.into(),
-            conflict: true,
-        }
-    }
-}
 
 /// A provider's key that at most one attempt may hold.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -67,10 +40,20 @@ pub struct AttemptKeys<'a> {
     pub reference: Option<&'a str>,
 }
 
-/// Durable payment state. Every write that changes an attempt is a compare-and-set, so
-/// concurrent writers (tasks or processes) cannot interleave.
+/// Durable payment state: the backend contract, one trait per table ([`AttemptStore`],
+/// [`InboxStore`], [`OutboxStore`]), implemented by [`SqlStore`] and checked for any backend
+/// by the conformance suite (feature `conformance`). Every write that changes an attempt is
+/// a compare-and-set, so concurrent writers (tasks or processes) cannot interleave.
+///
+/// Reads for people (lists, search, one payment's record) go through the
+/// [`Tracker`](crate::Tracker)'s query methods.
+pub trait Store: AttemptStore + InboxStore + OutboxStore + std::fmt::Debug {}
+
+impl<T: AttemptStore + InboxStore + OutboxStore + std::fmt::Debug> Store for T {}
+
+/// Attempts and their transitions.
 #[async_trait]
-pub trait Store: Send + Sync + std::fmt::Debug {
+pub trait AttemptStore: Send + Sync {
     /// Records an attempt; `Err(existing)` when the order already has a live or paid attempt
     /// (with any provider).
     async fn insert_attempt(
@@ -87,8 +70,8 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         provider: &str,
         key: Held<'_>,
     ) -> Result<Option<Attempt>, StoreError>;
-    /// Attempts, newest first.
-    async fn list_attempts(&self, limit: i64) -> Result<Vec<Attempt>, StoreError>;
+    /// The attempts `query` matches, newest first (at most its limit).
+    async fn search_attempts(&self, query: &AttemptQuery) -> Result<Vec<Attempt>, StoreError>;
     /// Applies a compare-and-set transition (with its transition row and its event, in one
     /// transaction); `false` if the attempt had moved on. A payment id or receipt another
     /// attempt holds is refused with a [`StoreError::conflict`].
@@ -122,7 +105,11 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     ) -> Result<Vec<Attempt>, StoreError>;
     /// An attempt's transitions, oldest first.
     async fn transitions(&self, attempt_id: &str) -> Result<Vec<Transition>, StoreError>;
+}
 
+/// The callback inbox: callbacks stored as received, then processed.
+#[async_trait]
+pub trait InboxStore: Send + Sync {
     /// Stores callbacks as received (de-duplicated on provider and body, also within
     /// `items`), all or none; one answer per item, in order. The tracker hands over the
     /// callbacks that arrive together, so a flood shares commits (group commit).
@@ -159,7 +146,11 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     async fn record_refused(&self, refused: &Refused) -> Result<(), StoreError>;
     /// The refusal counts, per provider, most frequent first.
     async fn refused(&self) -> Result<Vec<Refused>, StoreError>;
+}
 
+/// The event outbox: events written with their transitions, delivered until acknowledged.
+#[async_trait]
+pub trait OutboxStore: Send + Sync {
     /// Claims up to `limit` undelivered events due now for `lease_ms`; an event waits while an
     /// older one of the same attempt is undelivered (events arrive in order).
     async fn claim_events(

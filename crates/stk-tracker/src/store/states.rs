@@ -17,7 +17,7 @@ fn list(keep: impl Fn(AttemptState) -> bool) -> String {
 }
 
 /// The open states: they still need the provider's evidence (the sweeper's).
-pub(super) static OPEN: LazyLock<String> = LazyLock::new(|| list(AttemptState::is_open));
+pub(crate) static OPEN: LazyLock<String> = LazyLock::new(|| list(AttemptState::is_open));
 
 #[cfg(test)]
 mod tests {
@@ -66,7 +66,11 @@ mod tests {
         let states: Vec<&str> = AttemptState::ALL.iter().map(|s| s.as_str()).collect();
         let others = ["anomaly", "needs_review", "other"];
         let sources = [
-            include_str!("sql.rs"),
+            include_str!("sql/attempts.rs"),
+            include_str!("sql/inbox.rs"),
+            include_str!("sql/outbox.rs"),
+            include_str!("sql/migrate.rs"),
+            include_str!("sql/mod.rs"),
             include_str!("../../migrations/0001_init.sql"),
             include_str!("../../migrations/0004_one_attempt_per_payment.sql"),
         ];
@@ -108,7 +112,7 @@ mod tests {
             .filter(|s| s.is_final() && *s != AttemptState::Failed)
             .collect();
         assert_eq!(paid, [AttemptState::Completed]);
-        let sql = include_str!("sql.rs");
+        let sql = include_str!("sql/attempts.rs");
         assert!(sql.contains("state <> 'failed'"), "the live-attempt query");
     }
 }
