@@ -3,6 +3,9 @@
 //! its answer names the order, so a callback can prove a payment whose push answer a crash
 //! lost), with `STK_TRACKER_CRASH_AT` making the process kill itself.
 
+//! Needs feature `fault-injection` (on in CI's `--all-features` run).
+
+#![cfg(feature = "fault-injection")]
 #![allow(clippy::unwrap_used)]
 
 use std::process::Stdio;

@@ -5,9 +5,9 @@
 
 use std::sync::OnceLock;
 
-/// Debug builds only (the tests'); release builds ignore the variable.
+/// Only with feature `fault-injection` (the crash tests'); otherwise nothing.
 pub(crate) fn point(name: &str) {
-    if !cfg!(debug_assertions) {
+    if !cfg!(feature = "fault-injection") {
         return;
     }
     static AT: OnceLock<Option<String>> = OnceLock::new();

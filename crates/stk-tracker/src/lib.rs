@@ -24,6 +24,7 @@
 mod binding;
 mod budget;
 mod callbacks;
+#[cfg(feature = "conformance")]
 pub mod conformance;
 mod delivery;
 mod error;
