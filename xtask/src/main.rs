@@ -25,6 +25,7 @@ fn main() -> ExitCode {
     let result = match args.first().map(String::as_str) {
         Some("ci") => ci(),
         Some("feature-matrix") => feature_matrix(),
+        Some("package") => package(),
         Some("fuzz") => fuzz::run(&args[1..]),
         Some("bench") => bench::run(&args[1..]),
         _ => {
@@ -88,6 +89,13 @@ fn ci() -> Result<(), String> {
         &["doc", "--workspace", "--no-deps", "--all-features"],
         &[("RUSTDOCFLAGS", "-D warnings")],
     )?;
+    // The examples a newcomer runs first: built by `cargo test`, run here on the fake provider.
+    for (package, example) in [
+        ("stk", "push_and_wait"),
+        ("stk-tracker", "track_with_handler"),
+    ] {
+        cargo(&["run", "-q", "-p", package, "--example", example], &[])?;
+    }
     core_has_no_http_client()?;
     println!("\nxtask ci: all checks passed");
     Ok(())
@@ -140,6 +148,25 @@ fn crate_names() -> Result<Vec<String>, String> {
     }
     names.sort();
     Ok(names)
+}
+
+/// `cargo package` for every publishable crate, in dependency order (cargo resolves the
+/// workspace's unpublished crates locally), each built from its packaged sources.
+fn package() -> Result<(), String> {
+    cargo(
+        &[
+            "package",
+            "--workspace",
+            "--exclude",
+            "xtask",
+            "--exclude",
+            "stk-bench",
+            "--locked",
+        ],
+        &[],
+    )?;
+    println!("\nxtask package: every publishable crate packages and builds from its package");
+    Ok(())
 }
 
 fn feature_matrix() -> Result<(), String> {

@@ -90,7 +90,8 @@ pub use config::{
     DarajaConfig, DarajaConfigBuilder, Environment, LIMITS, PRODUCTION_BASE_URL, SANDBOX_BASE_URL,
     SANDBOX_PASSKEY, SANDBOX_SHORTCODE, TokenPlacement, TransactionType,
 };
-pub use token::{DEFAULT_TOKEN_LIFETIME, REFRESH_MARGIN};
+pub use mapping::DEFAULT_TOKEN_LIFETIME;
+pub use token::REFRESH_MARGIN;
 pub use wire::{
     ACCOUNT_REFERENCE_MAX, PushBody, QueryBody, TRANSACTION_DESC_MAX, password, timestamp,
 };

@@ -55,7 +55,6 @@ use stk_http::serde_helpers::from_slice;
 use stk_http::{RawResponse, status_error};
 
 use crate::NAME;
-use crate::token::{DEFAULT_TOKEN_LIFETIME, Token};
 use crate::wire::{ErrorBody, PushResponse, QueryResponse, StkCallback, item_text};
 
 /// Daraja's "being processed" / "wrong credentials" / "unable to lock subscriber" code.
@@ -282,6 +281,19 @@ pub(crate) fn callback_status(callback: &StkCallback) -> Result<PaymentStatus, S
         .completed_at(text("TransactionDate"));
     done.receipt = text("MpesaReceiptNumber");
     Ok(PaymentStatus::Completed(done))
+}
+
+/// The lifetime assumed when Daraja's answer has no usable `expires_in` (its tokens live one
+/// hour; `expires_in` is documented as `"3599"`).
+pub const DEFAULT_TOKEN_LIFETIME: Duration = Duration::from_secs(3599);
+
+/// An access token as Daraja issued it.
+#[derive(Debug, Clone)]
+pub(crate) struct Token {
+    /// The bearer token.
+    pub(crate) access_token: SecretString,
+    /// `expires_in`.
+    pub(crate) lifetime: Duration,
 }
 
 /// Maps the answer to a token request.

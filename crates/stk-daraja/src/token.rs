@@ -23,32 +23,20 @@ use std::time::Duration;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use reqwest::header::{AUTHORIZATION, HeaderValue};
-use secrecy::{ExposeSecret, SecretString};
+use secrecy::ExposeSecret;
 use stk_core::{Error, Operation};
 use stk_http::{HttpClient, secret_header};
 use tokio::time::Instant;
 
-use crate::{DarajaConfig, NAME, mapping};
+use crate::mapping::{self, Token};
+use crate::{DarajaConfig, NAME};
 
 /// How long before its expiry a token is replaced: this, or a tenth of its lifetime when that
 /// is less.
 pub const REFRESH_MARGIN: Duration = Duration::from_secs(300);
 
-/// The lifetime assumed when Daraja's answer has no usable `expires_in` (its tokens live one
-/// hour; `expires_in` is documented as `"3599"`).
-pub const DEFAULT_TOKEN_LIFETIME: Duration = Duration::from_secs(3599);
-
 /// The path of the token endpoint, relative to the base URL.
 pub(crate) const TOKEN_PATH: &str = "oauth/v1/generate?grant_type=client_credentials";
-
-/// An access token as Daraja issued it.
-#[derive(Debug, Clone)]
-pub(crate) struct Token {
-    /// The bearer token.
-    pub(crate) access_token: SecretString,
-    /// `expires_in`.
-    pub(crate) lifetime: Duration,
-}
 
 /// How long after its request a token of `lifetime` is still used: the lifetime less
 /// [`REFRESH_MARGIN`], or less a tenth of it when that is smaller.
@@ -219,6 +207,8 @@ mod tests {
     use std::sync::atomic::{AtomicUsize, Ordering};
 
     use super::*;
+    use crate::mapping::DEFAULT_TOKEN_LIFETIME;
+    use secrecy::SecretString;
 
     fn token(value: &str, lifetime: Duration) -> Token {
         Token {
