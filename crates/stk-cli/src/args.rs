@@ -8,8 +8,13 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 #[derive(Debug, Parser)]
 #[command(name = "stk", version, about, long_about = None)]
 pub(crate) struct Cli {
-    /// Provider: mock, kulmipay, upesipay, lipia or daraja.
-    #[arg(long, global = true, env = "STK_PROVIDER", default_value = "mock")]
+    #[arg(
+        long,
+        global = true,
+        env = "STK_PROVIDER",
+        default_value = "mock",
+        help = format!("Provider: {}", stk::ProviderKind::names())
+    )]
     pub(crate) provider: String,
 
     /// Print exactly one JSON object on stdout instead of human output (`listen`: one per

@@ -127,18 +127,11 @@ fn init_logging(verbose: u8) {
             2 => "debug",
             _ => "trace",
         };
-        let ours = [
-            "stk",
-            "stk_core",
-            "stk_http",
-            "stk_tracker",
-            "stk_mock",
-            "stk_kulmipay",
-            "stk_upesipay",
-            "stk_lipia",
-            "stk_daraja",
-        ];
-        let directives: Vec<String> = ours.iter().map(|c| format!("{c}={level}")).collect();
+        let ours = ["stk", "stk_core", "stk_http", "stk_tracker"]
+            .map(str::to_owned)
+            .into_iter()
+            .chain(stk::ProviderKind::ALL.iter().map(|k| k.log_target()));
+        let directives: Vec<String> = ours.map(|c| format!("{c}={level}")).collect();
         EnvFilter::new(format!("warn,{}", directives.join(",")))
     });
     let _ = tracing_subscriber::fmt()

@@ -60,12 +60,9 @@ impl Database {
 
 /// The abuse rules a provider documents, if any: the CLI keeps below them unless `--no-guard`.
 fn documented_guard_rules(name: &str) -> Option<GuardRules> {
-    #[cfg(feature = "upesipay")]
-    if name == stk::upesipay::NAME {
-        return Some(stk::upesipay::guard_rules());
-    }
-    let _ = name;
-    None
+    name.parse::<stk::ProviderKind>()
+        .ok()
+        .and_then(stk::ProviderKind::guard_rules)
 }
 
 /// The configured store, and `provider` wrapped in the abuse guard (counts kept in that

@@ -8,9 +8,11 @@
 //! - [`simulation`]: the scripted payment engine it runs on, shared with the HTTP emulators
 //!   (the `stk-emulator` crate: loopback HTTP emulators of each provider's wire API).
 
+mod config;
 mod fake;
 mod scenario;
 pub mod simulation;
 
+pub use config::MockConfig;
 pub use fake::{CALLBACK_TOKEN_HEADER, MockProvider, MockProviderBuilder, NAME};
 pub use scenario::{Scenario, TEST_NUMBERS};

@@ -5,52 +5,129 @@ use std::str::FromStr;
 
 use stk_core::{Error, StkProvider};
 
-/// The providers this crate knows, compiled in or not.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum ProviderKind {
+/// The provider table: adding a provider is one line here (its name, cargo feature, settings
+/// type read by `from_lookup`, constructor, and documented abuse rules if any) plus its
+/// feature in `Cargo.toml`. Everything else (parsing `STK_PROVIDER`, the CLI's help, logging
+/// targets and guard) is derived from it.
+macro_rules! providers {
+    ($(
+        $(#[$doc:meta])*
+        $variant:ident = $name:literal, feature $feature:literal,
+        $config:ty => $build:path $(, guard $guard:path)?;
+    )*) => {
+        /// The providers this crate knows, compiled in or not.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        #[non_exhaustive]
+        pub enum ProviderKind {
+            $($(#[$doc])* $variant,)*
+        }
+
+        impl ProviderKind {
+            /// Every provider, in display order.
+            pub const ALL: &'static [Self] = &[$(Self::$variant),*];
+
+            /// The name used in `STK_PROVIDER` and `--provider`.
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $(Self::$variant => $name,)*
+                }
+            }
+
+            /// Whether this build includes the provider (its cargo feature is on).
+            pub fn is_compiled_in(self) -> bool {
+                match self {
+                    $(Self::$variant => cfg!(feature = $feature),)*
+                }
+            }
+
+            /// The abuse rules the provider documents, if any (compiled-in providers only):
+            /// keep below them, or the provider blocks the number or the account.
+            pub fn guard_rules(self) -> Option<stk_core::GuardRules> {
+                match self {
+                    $($(
+                        #[cfg(feature = $feature)]
+                        Self::$variant => Some($guard()),
+                    )?)*
+                    #[allow(unreachable_patterns)]
+                    _ => None,
+                }
+            }
+        }
+
+        #[derive(Debug, Clone)]
+        enum Settings {
+            /// Keeps the enum inhabited-by-type in builds without any provider feature.
+            #[allow(dead_code)]
+            NoProvider(std::convert::Infallible),
+            // Boxed: settings differ much in size (Daraja's holds a token cache).
+            $(#[cfg(feature = $feature)] $variant(Box<$config>),)*
+        }
+
+        impl Settings {
+            fn read(
+                kind: ProviderKind,
+                lookup: &dyn Fn(&str) -> Option<String>,
+            ) -> Result<Self, Error> {
+                match kind {
+                    $(#[cfg(feature = $feature)]
+                    ProviderKind::$variant => Ok(Self::$variant(Box::new(
+                        <$config>::from_lookup(lookup)?,
+                    ))),)*
+                    #[allow(unreachable_patterns)]
+                    other => {
+                        let _ = lookup;
+                        Err(Error::config(
+                            other.as_str(),
+                            format!("provider {other} is not compiled in"),
+                        ))
+                    }
+                }
+            }
+
+            fn kind(&self) -> ProviderKind {
+                match self {
+                    Self::NoProvider(never) => match *never {},
+                    $(#[cfg(feature = $feature)] Self::$variant(_) => ProviderKind::$variant,)*
+                }
+            }
+
+            fn build(&self) -> Result<Box<dyn StkProvider>, Error> {
+                match self {
+                    Self::NoProvider(never) => match *never {},
+                    $(#[cfg(feature = $feature)]
+                    Self::$variant(config) => Ok(Box::new($build(config.as_ref().clone())?)),)*
+                }
+            }
+        }
+    };
+}
+
+providers! {
     /// The fake provider (feature `mock`).
-    Mock,
+    Mock = "mock", feature "mock", stk_mock::MockConfig => stk_mock::MockProvider::from_config;
     /// KulmiPay (feature `kulmipay`).
-    KulmiPay,
+    KulmiPay = "kulmipay", feature "kulmipay",
+        stk_kulmipay::KulmiPayConfig => stk_kulmipay::KulmiPay::new;
     /// UpesiPay (feature `upesipay`).
-    UpesiPay,
+    UpesiPay = "upesipay", feature "upesipay",
+        stk_upesipay::UpesiPayConfig => stk_upesipay::UpesiPay::new,
+        guard stk_upesipay::guard_rules;
     /// Lipia Online (feature `lipia`).
-    Lipia,
+    Lipia = "lipia", feature "lipia", stk_lipia::LipiaConfig => stk_lipia::Lipia::new;
     /// Safaricom Daraja (feature `daraja`).
-    Daraja,
+    Daraja = "daraja", feature "daraja", stk_daraja::DarajaConfig => stk_daraja::Daraja::new;
 }
 
 impl ProviderKind {
-    /// Every provider, in display order.
-    pub const ALL: [Self; 5] = [
-        Self::Mock,
-        Self::KulmiPay,
-        Self::UpesiPay,
-        Self::Lipia,
-        Self::Daraja,
-    ];
-
-    /// The name used in `STK_PROVIDER` and `--provider`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Mock => "mock",
-            Self::KulmiPay => "kulmipay",
-            Self::UpesiPay => "upesipay",
-            Self::Lipia => "lipia",
-            Self::Daraja => "daraja",
-        }
+    /// Every provider's name, for help and error messages: `mock, kulmipay, …`.
+    pub fn names() -> String {
+        let names: Vec<&str> = Self::ALL.iter().map(|k| k.as_str()).collect();
+        names.join(", ")
     }
 
-    /// Whether this build includes the provider (its cargo feature is on).
-    pub fn is_compiled_in(self) -> bool {
-        match self {
-            Self::Mock => cfg!(feature = "mock"),
-            Self::KulmiPay => cfg!(feature = "kulmipay"),
-            Self::UpesiPay => cfg!(feature = "upesipay"),
-            Self::Lipia => cfg!(feature = "lipia"),
-            Self::Daraja => cfg!(feature = "daraja"),
-        }
+    /// The tracing target of the provider's crate (`stk_kulmipay`), for log filters.
+    pub fn log_target(self) -> String {
+        format!("stk_{}", self.as_str())
     }
 }
 
@@ -65,14 +142,13 @@ impl FromStr for ProviderKind {
     fn from_str(s: &str) -> Result<Self, Error> {
         let s = s.trim();
         Self::ALL
-            .into_iter()
+            .iter()
+            .copied()
             .find(|k| k.as_str().eq_ignore_ascii_case(s))
             .ok_or_else(|| {
                 Error::config(
                     "stk",
-                    format!(
-                        "unknown provider {s:?}; expected one of mock, kulmipay, upesipay, lipia, daraja"
-                    ),
+                    format!("unknown provider {s:?}; expected one of {}", Self::names()),
                 )
             })
     }
@@ -92,90 +168,9 @@ pub struct ProviderConfig {
     settings: Settings,
 }
 
-#[derive(Debug, Clone)]
-enum Settings {
-    /// Keeps the enum inhabited-by-type in builds without any provider feature.
-    #[allow(dead_code)]
-    NoProvider(std::convert::Infallible),
-    #[cfg(feature = "mock")]
-    Mock {
-        delay: std::time::Duration,
-        seed: u64,
-    },
-    #[cfg(feature = "kulmipay")]
-    KulmiPay(stk_kulmipay::KulmiPayConfig),
-    #[cfg(feature = "upesipay")]
-    UpesiPay(stk_upesipay::UpesiPayConfig),
-    #[cfg(feature = "lipia")]
-    Lipia(stk_lipia::LipiaConfig),
-    /// Boxed: its token cache makes it much larger than the other settings.
-    #[cfg(feature = "daraja")]
-    Daraja(Box<stk_daraja::DarajaConfig>),
-}
-
-fn parse_var<T: FromStr>(
-    lookup: &dyn Fn(&str) -> Option<String>,
-    var: &str,
-    what: &str,
-) -> Result<Option<T>, Error> {
-    match lookup(var) {
-        None => Ok(None),
-        Some(v) if v.trim().is_empty() => Ok(None),
-        Some(v) => v
-            .trim()
-            .parse()
-            .map(Some)
-            .map_err(|_| Error::config("stk", format!("{var}={v:?} is not {what}"))),
-    }
-}
-
-/// A different seed per process, so separate runs do not reuse payment ids.
-#[cfg(feature = "mock")]
-fn seed_from_clock() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos() as u64)
-        .unwrap_or(0x5EED)
-        // Processes started in the same instant still differ.
-        ^ u64::from(std::process::id()).rotate_left(40)
-}
-
-impl Settings {
-    fn read(kind: ProviderKind, lookup: &dyn Fn(&str) -> Option<String>) -> Result<Self, Error> {
-        match kind {
-            #[cfg(feature = "mock")]
-            ProviderKind::Mock => Ok(Self::Mock {
-                delay: std::time::Duration::from_millis(
-                    parse_var(lookup, "STK_MOCK_DELAY_MS", "a number of milliseconds")?
-                        .unwrap_or(2000),
-                ),
-                seed: parse_var(lookup, "STK_MOCK_SEED", "a whole number")?
-                    .unwrap_or_else(seed_from_clock),
-            }),
-            #[cfg(feature = "kulmipay")]
-            ProviderKind::KulmiPay => Ok(Self::KulmiPay(
-                stk_kulmipay::KulmiPayConfig::from_lookup(lookup)?,
-            )),
-            #[cfg(feature = "upesipay")]
-            ProviderKind::UpesiPay => Ok(Self::UpesiPay(
-                stk_upesipay::UpesiPayConfig::from_lookup(lookup)?,
-            )),
-            #[cfg(feature = "lipia")]
-            ProviderKind::Lipia => Ok(Self::Lipia(stk_lipia::LipiaConfig::from_lookup(lookup)?)),
-            #[cfg(feature = "daraja")]
-            ProviderKind::Daraja => Ok(Self::Daraja(Box::new(
-                stk_daraja::DarajaConfig::from_lookup(lookup)?,
-            ))),
-            #[allow(unreachable_patterns)]
-            other => {
-                let _ = lookup;
-                Err(Error::config(
-                    other.as_str(),
-                    format!("provider {other} is not compiled in"),
-                ))
-            }
-        }
-    }
+/// `STK_PROVIDER`, if set and not blank.
+fn provider_var(lookup: &dyn Fn(&str) -> Option<String>) -> Option<String> {
+    lookup("STK_PROVIDER").filter(|v| !v.trim().is_empty())
 }
 
 impl ProviderConfig {
@@ -187,7 +182,7 @@ impl ProviderConfig {
     /// Reads settings through `lookup` (for tests, or a config source other than the
     /// environment). `STK_PROVIDER` picks the provider.
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, Error> {
-        let kind = match parse_var::<String>(&lookup, "STK_PROVIDER", "a provider name")? {
+        let kind = match provider_var(&lookup) {
             Some(name) => name.parse()?,
             None => ProviderKind::Mock,
         };
@@ -215,47 +210,12 @@ impl ProviderConfig {
 
     /// Which provider this configures.
     pub fn kind(&self) -> ProviderKind {
-        match self.settings {
-            Settings::NoProvider(never) => match never {},
-            #[cfg(feature = "mock")]
-            Settings::Mock { .. } => ProviderKind::Mock,
-            #[cfg(feature = "kulmipay")]
-            Settings::KulmiPay(_) => ProviderKind::KulmiPay,
-            #[cfg(feature = "upesipay")]
-            Settings::UpesiPay(_) => ProviderKind::UpesiPay,
-            #[cfg(feature = "lipia")]
-            Settings::Lipia(_) => ProviderKind::Lipia,
-            #[cfg(feature = "daraja")]
-            Settings::Daraja(_) => ProviderKind::Daraja,
-        }
+        self.settings.kind()
     }
 
     /// Builds the provider.
     pub fn build(&self) -> Result<Box<dyn StkProvider>, Error> {
-        match &self.settings {
-            Settings::NoProvider(never) => match *never {},
-            #[cfg(feature = "mock")]
-            Settings::Mock { delay, seed } => Ok(Box::new(
-                stk_mock::MockProvider::builder()
-                    .delay(*delay)
-                    .seed(*seed)
-                    .build(),
-            )),
-            #[cfg(feature = "kulmipay")]
-            Settings::KulmiPay(config) => {
-                Ok(Box::new(stk_kulmipay::KulmiPay::new(config.clone())?))
-            }
-            #[cfg(feature = "upesipay")]
-            Settings::UpesiPay(config) => {
-                Ok(Box::new(stk_upesipay::UpesiPay::new(config.clone())?))
-            }
-            #[cfg(feature = "lipia")]
-            Settings::Lipia(config) => Ok(Box::new(stk_lipia::Lipia::new(config.clone())?)),
-            #[cfg(feature = "daraja")]
-            Settings::Daraja(config) => {
-                Ok(Box::new(stk_daraja::Daraja::new(config.as_ref().clone())?))
-            }
-        }
+        self.settings.build()
     }
 }
 
@@ -273,6 +233,29 @@ mod tests {
     }
 
     #[test]
+    fn the_table_names_every_provider_once() {
+        assert_eq!(
+            ProviderKind::names(),
+            "mock, kulmipay, upesipay, lipia, daraja"
+        );
+        for &kind in ProviderKind::ALL {
+            assert_eq!(kind.as_str().parse::<ProviderKind>().unwrap(), kind);
+            assert_eq!(kind.log_target(), format!("stk_{kind}"));
+        }
+        let guarded: Vec<ProviderKind> = ProviderKind::ALL
+            .iter()
+            .copied()
+            .filter(|k| k.guard_rules().is_some())
+            .collect();
+        let expected: &[ProviderKind] = if cfg!(feature = "upesipay") {
+            &[ProviderKind::UpesiPay]
+        } else {
+            &[]
+        };
+        assert_eq!(guarded, expected, "only UpesiPay documents abuse rules");
+    }
+
+    #[test]
     fn unknown_provider_is_a_config_error() {
         let err = ProviderConfig::from_lookup(env(&[("STK_PROVIDER", "mpesa-magic")])).unwrap_err();
         assert_eq!(err.kind(), "config");
@@ -281,7 +264,7 @@ mod tests {
 
     #[test]
     fn providers_not_compiled_in_say_which_feature() {
-        for kind in ProviderKind::ALL {
+        for &kind in ProviderKind::ALL {
             if kind.is_compiled_in() {
                 continue;
             }
