@@ -117,7 +117,7 @@ pub(crate) fn parse(
     config: &DarajaConfig,
     callback: &CallbackRequest,
 ) -> Result<CallbackClaim, Error> {
-    if let Some(secret) = &config.callback_token {
+    if let Some(secret) = &config.callback.token {
         match config.callback_token_in {
             TokenPlacement::Query => {
                 callback.verify_query_token(NAME, TOKEN_PARAM, secret.expose_secret())?;

@@ -6,9 +6,8 @@ use std::str::FromStr;
 
 use reqwest::header::{ACCEPT, HeaderMap, HeaderValue};
 use secrecy::{ExposeSecret, SecretString};
-use stk_core::{AmountLimits, CallbackUrl, Error};
-use stk_http::{ClientOptions, ClientOptionsBuilder, ProviderInfo};
-use url::Url;
+use stk_core::{AmountLimits, Error};
+use stk_http::{CallbackOptions, ClientOptions, ClientOptionsBuilder, ProviderInfo};
 
 use crate::NAME;
 use crate::token::TokenCache;
@@ -152,11 +151,10 @@ pub struct DarajaConfig {
     pub transaction_type: TransactionType,
     /// The till number sent as `PartyB` for Buy Goods, when it differs from the shortcode.
     pub till: Option<String>,
-    /// The `CallBackURL` sent when a request has none of its own (Daraja requires one).
-    pub callback_url: Option<CallbackUrl>,
-    /// A secret the callback URL carries; when set, callbacks without it are refused. See the
-    /// crate docs on callbacks.
-    pub callback_token: Option<SecretString>,
+    /// The `CallBackURL` sent when a request has none of its own (Daraja requires one), and
+    /// a secret it carries; when set, callbacks without it are refused. See the crate docs on
+    /// callbacks.
+    pub callback: CallbackOptions,
     /// Where the callback token travels (default: the `token` query parameter).
     pub callback_token_in: TokenPlacement,
     /// The addresses callbacks may come from, checked by
@@ -180,8 +178,7 @@ impl Clone for DarajaConfig {
             passkey: self.passkey.clone(),
             transaction_type: self.transaction_type,
             till: self.till.clone(),
-            callback_url: self.callback_url.clone(),
-            callback_token: self.callback_token.clone(),
+            callback: self.callback.clone(),
             callback_token_in: self.callback_token_in,
             callback_allowlist: self.callback_allowlist.clone(),
             limits: self.limits,
@@ -202,14 +199,7 @@ impl fmt::Debug for DarajaConfig {
             .field("passkey", &"[redacted]")
             .field("transaction_type", &self.transaction_type.as_str())
             .field("till", &self.till)
-            .field(
-                "callback_url",
-                &self.callback_url.as_ref().map(|u| redact_query(u.as_url())),
-            )
-            .field(
-                "callback_token",
-                &self.callback_token.as_ref().map(|_| "[redacted]"),
-            )
+            .field("callback", &self.callback)
             .field("callback_token_in", &self.callback_token_in)
             .field("callback_allowlist", &self.callback_allowlist)
             .field("limits", &(self.limits.min, self.limits.max))
@@ -217,18 +207,6 @@ impl fmt::Debug for DarajaConfig {
             .field("connect_timeout", &self.client.connect_timeout)
             .field("user_agent", &self.client.user_agent)
             .finish_non_exhaustive()
-    }
-}
-
-/// A URL for display: any query is replaced by `?[redacted]` (it may carry a token).
-fn redact_query(url: &Url) -> String {
-    let mut shown = url.clone();
-    shown.set_fragment(None);
-    if shown.query().is_some() {
-        shown.set_query(None);
-        format!("{shown}?[redacted]")
-    } else {
-        shown.to_string()
     }
 }
 
@@ -313,14 +291,7 @@ impl DarajaConfig {
             b = b.till(till);
         }
         b.client.read_env(&INFO, &lookup);
-        if let Some(url) = get("DARAJA_CALLBACK_URL") {
-            let url = CallbackUrl::parse(&url)
-                .map_err(|e| Error::config(NAME, format!("DARAJA_CALLBACK_URL: {e}")))?;
-            b = b.callback_url(url);
-        }
-        if let Some(token) = get("DARAJA_CALLBACK_TOKEN") {
-            b = b.callback_token(token);
-        }
+        b.callback.read_env(&INFO, &lookup)?;
         if let Some(placement) = get("DARAJA_CALLBACK_TOKEN_IN") {
             let placement = placement
                 .parse::<TokenPlacement>()
@@ -342,8 +313,7 @@ pub struct DarajaConfigBuilder {
     passkey: Option<SecretString>,
     transaction_type: Option<TransactionType>,
     till: Option<String>,
-    callback_url: Option<CallbackUrl>,
-    callback_token: Option<SecretString>,
+    callback: CallbackOptions,
     callback_token_in: TokenPlacement,
     callback_allowlist: Option<Vec<IpAddr>>,
     max_amount: Option<u64>,
@@ -409,18 +379,7 @@ impl DarajaConfigBuilder {
         self
     }
 
-    /// The `CallBackURL` sent when a request has none of its own.
-    pub fn callback_url(mut self, url: CallbackUrl) -> Self {
-        self.callback_url = Some(url);
-        self
-    }
-
-    /// The callback secret token: added to every `CallBackURL` sent (see
-    /// [`callback_token_in`](Self::callback_token_in)) and required of every callback parsed.
-    pub fn callback_token(mut self, token: impl Into<String>) -> Self {
-        self.callback_token = Some(SecretString::from(token.into()));
-        self
-    }
+    stk_http::callback_options_setters!(callback);
 
     /// Where the callback token travels (default [`TokenPlacement::Query`]).
     pub fn callback_token_in(mut self, placement: TokenPlacement) -> Self {
@@ -522,16 +481,7 @@ impl DarajaConfigBuilder {
             (None, Some(_)) => TransactionType::BuyGoods,
             (None, None) => TransactionType::PayBill,
         };
-        if self
-            .callback_token
-            .as_ref()
-            .is_some_and(|t| t.expose_secret().trim().is_empty())
-        {
-            return Err(Error::config(
-                NAME,
-                "DARAJA_CALLBACK_TOKEN is empty: unset it, or set a long random secret",
-            ));
-        }
+        self.callback.check(&INFO)?;
         let limits = match self.max_amount {
             Some(max) => LIMITS
                 .with_max(max)
@@ -550,8 +500,7 @@ impl DarajaConfigBuilder {
             passkey,
             transaction_type,
             till,
-            callback_url: self.callback_url,
-            callback_token: self.callback_token,
+            callback: self.callback,
             callback_token_in: self.callback_token_in,
             callback_allowlist: self.callback_allowlist,
             limits,

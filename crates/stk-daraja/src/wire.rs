@@ -184,13 +184,13 @@ impl PushBody {
             }
             .into());
         }
-        let callback = request
-            .callback_url()
-            .or(config.callback_url.as_ref())
+        let callback = config
+            .callback
+            .url_for(request)
             .ok_or(Error::InvalidRequest(InvalidRequest::Missing(
                 "callback_url",
             )))?;
-        let callback_url = match &config.callback_token {
+        let callback_url = match &config.callback.token {
             None => callback.as_str().to_owned(),
             Some(token) => match config.callback_token_in {
                 TokenPlacement::Query => callback

@@ -16,12 +16,14 @@
 //! [`Error::Unavailable`]: stk_core::Error::Unavailable
 //! [`Error::OutcomeUnknown`]: stk_core::Error::OutcomeUnknown
 
+mod callback_options;
 mod client;
 mod connector;
 mod options;
 mod retry;
 pub mod serde_helpers;
 
+pub use callback_options::{CallbackOptions, redact_query};
 pub use client::{
     HttpClient, MAX_RESPONSE_BYTES, RawResponse, parse_retry_after, secret_header, status_error,
     transport_error,

@@ -4,9 +4,8 @@ use std::fmt;
 
 use reqwest::header::{ACCEPT, AUTHORIZATION, HeaderMap, HeaderValue};
 use secrecy::{ExposeSecret, SecretString};
-use stk_core::{AmountLimits, CallbackUrl, Error};
-use stk_http::{ClientOptions, ClientOptionsBuilder, ProviderInfo, secret_header};
-use url::Url;
+use stk_core::{AmountLimits, Error};
+use stk_http::{CallbackOptions, ClientOptions, ClientOptionsBuilder, ProviderInfo, secret_header};
 
 use crate::NAME;
 
@@ -30,11 +29,10 @@ const INFO: ProviderInfo = ProviderInfo {
 pub struct LipiaConfig {
     /// The app's API key, sent as `Authorization: Bearer <key>`.
     pub api_key: SecretString,
-    /// The `callback_url` sent when a request has none of its own.
-    pub callback_url: Option<CallbackUrl>,
-    /// A secret the callback URL carries as its `token` query parameter; when set, callbacks
-    /// without it (or with another value) are refused. See the crate docs on callbacks.
-    pub callback_token: Option<SecretString>,
+    /// The `callback_url` sent when a request has none of its own, and a secret it carries
+    /// as its `token` query parameter; when set, callbacks without it (or with another value)
+    /// are refused. See the crate docs on callbacks.
+    pub callback: CallbackOptions,
     /// Base URL (default [`DEFAULT_BASE_URL`]), timeouts, user agent.
     pub client: ClientOptions,
 }
@@ -44,14 +42,7 @@ impl fmt::Debug for LipiaConfig {
         f.debug_struct("LipiaConfig")
             .field("api_key", &"[redacted]")
             .field("base_url", &self.client.base_url.as_str())
-            .field(
-                "callback_url",
-                &self.callback_url.as_ref().map(|u| redact_token(u.as_url())),
-            )
-            .field(
-                "callback_token",
-                &self.callback_token.as_ref().map(|_| "[redacted]"),
-            )
+            .field("callback", &self.callback)
             .field("timeout", &self.client.timeout)
             .field("connect_timeout", &self.client.connect_timeout)
             .field("user_agent", &self.client.user_agent)
@@ -66,18 +57,6 @@ pub(crate) fn headers(config: &LipiaConfig) -> Result<HeaderMap, Error> {
     let bearer = format!("Bearer {}", config.api_key.expose_secret().trim());
     headers.insert(AUTHORIZATION, secret_header(NAME, &bearer, "API key")?);
     Ok(headers)
-}
-
-/// A URL for display: any query is replaced by `?[redacted]` (it may carry a token).
-pub(crate) fn redact_token(url: &Url) -> String {
-    let mut shown = url.clone();
-    shown.set_fragment(None);
-    if shown.query().is_some() {
-        shown.set_query(None);
-        format!("{shown}?[redacted]")
-    } else {
-        shown.to_string()
-    }
 }
 
 impl LipiaConfig {
@@ -116,14 +95,7 @@ impl LipiaConfig {
             }
         }
         b.client.read_env(&INFO, &lookup);
-        if let Some(url) = get("LIPIA_CALLBACK_URL") {
-            let url = CallbackUrl::parse(&url)
-                .map_err(|e| Error::config(NAME, format!("LIPIA_CALLBACK_URL: {e}")))?;
-            b = b.callback_url(url);
-        }
-        if let Some(token) = get("LIPIA_CALLBACK_TOKEN") {
-            b = b.callback_token(token.trim());
-        }
+        b.callback.read_env(&INFO, &lookup)?;
         b.build()
     }
 }
@@ -133,8 +105,7 @@ impl LipiaConfig {
 #[must_use]
 pub struct LipiaConfigBuilder {
     api_key: Option<SecretString>,
-    callback_url: Option<CallbackUrl>,
-    callback_token: Option<SecretString>,
+    callback: CallbackOptions,
     client: ClientOptionsBuilder,
 }
 
@@ -153,18 +124,7 @@ impl LipiaConfigBuilder {
         self
     }
 
-    /// The `callback_url` sent when a request has none of its own.
-    pub fn callback_url(mut self, url: CallbackUrl) -> Self {
-        self.callback_url = Some(url);
-        self
-    }
-
-    /// The callback secret token: added to every `callback_url` sent as `?token=…` and
-    /// required of every callback parsed.
-    pub fn callback_token(mut self, token: impl Into<String>) -> Self {
-        self.callback_token = Some(SecretString::from(token.into()));
-        self
-    }
+    stk_http::callback_options_setters!(callback);
 
     stk_http::client_options_setters!(client);
 
@@ -182,23 +142,13 @@ impl LipiaConfigBuilder {
                 "the API key is empty: set LIPIA_API_KEY to your Lipia Online API key",
             ));
         }
-        if self
-            .callback_token
-            .as_ref()
-            .is_some_and(|t| t.expose_secret().trim().is_empty())
-        {
-            return Err(Error::config(
-                NAME,
-                "LIPIA_CALLBACK_TOKEN is empty: unset it, or set a long random secret",
-            ));
-        }
+        self.callback.check(&INFO)?;
         let client = self
             .client
             .build(&INFO, || Ok(DEFAULT_BASE_URL.to_owned()))?;
         Ok(LipiaConfig {
             api_key,
-            callback_url: self.callback_url,
-            callback_token: self.callback_token,
+            callback: self.callback,
             client,
         })
     }

@@ -101,7 +101,7 @@ impl Connector for LipiaConfig {
     }
 
     fn parse_callback(&self, callback: &CallbackRequest) -> Result<CallbackClaim, Error> {
-        callback::parse(self.callback_token.as_ref(), callback)
+        callback::parse(self.callback.token.as_ref(), callback)
     }
 
     fn callback_ack(&self) -> CallbackAck {

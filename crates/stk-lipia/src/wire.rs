@@ -4,7 +4,6 @@
 
 use std::collections::BTreeMap;
 
-use secrecy::ExposeSecret;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -44,17 +43,14 @@ impl PushBody {
                 .entry("description".to_owned())
                 .or_insert_with(|| description.as_str().to_owned());
         }
-        let callback_url = request.callback_url().or(config.callback_url.as_ref());
         Self {
             phone_number: request.phone().international(),
             amount: request.amount().shillings(),
             external_reference: request.reference().as_str().to_owned(),
-            callback_url: callback_url.map(|url| match &config.callback_token {
-                Some(token) => url
-                    .with_query_token(TOKEN_PARAM, token.expose_secret())
-                    .into(),
-                None => url.as_str().to_owned(),
-            }),
+            callback_url: config
+                .callback
+                .url_for(request)
+                .map(|url| config.callback.with_query_token(url, TOKEN_PARAM)),
             metadata: (!metadata.is_empty()).then_some(metadata),
         }
     }

@@ -4,8 +4,8 @@ use std::fmt;
 
 use reqwest::header::{ACCEPT, AUTHORIZATION, HeaderMap, HeaderValue};
 use secrecy::{ExposeSecret, SecretString};
-use stk_core::{AmountLimits, CallbackUrl, Error};
-use stk_http::{ClientOptions, ClientOptionsBuilder, ProviderInfo, secret_header};
+use stk_core::{AmountLimits, Error};
+use stk_http::{CallbackOptions, ClientOptions, ClientOptionsBuilder, ProviderInfo, secret_header};
 
 use crate::NAME;
 
@@ -39,12 +39,11 @@ pub struct UpesiPayConfig {
     pub channel_id: u64,
     /// The id of your own registered Daraja credentials, when you use them.
     pub credential_id: Option<String>,
-    /// Where UpesiPay should POST results when a request has no callback URL of its own.
-    pub callback_url: Option<CallbackUrl>,
-    /// A secret added to every callback URL sent as the `token` query parameter, and
-    /// required of every callback parsed. UpesiPay signs nothing, so without it anyone who
-    /// knows the callback URL can forge results.
-    pub callback_token: Option<SecretString>,
+    /// Where UpesiPay should POST results when a request has no callback URL of its own, and
+    /// a secret token added to every callback URL sent as the `token` query parameter and
+    /// required of every callback parsed. UpesiPay signs nothing, so without the token anyone
+    /// who knows the callback URL can forge results.
+    pub callback: CallbackOptions,
     /// Base URL, timeouts, user agent.
     pub client: ClientOptions,
 }
@@ -57,17 +56,7 @@ impl fmt::Debug for UpesiPayConfig {
             .field("base_url", &self.client.base_url.as_str())
             .field("credential_id", &self.credential_id)
             // The query may carry the callback token (`callback_token` allows it there).
-            .field(
-                "callback_url",
-                &self
-                    .callback_url
-                    .as_ref()
-                    .map(|u| crate::wire::without_query(u.as_str())),
-            )
-            .field(
-                "callback_token",
-                &self.callback_token.as_ref().map(|_| "[redacted]"),
-            )
+            .field("callback", &self.callback)
             .field("timeout", &self.client.timeout)
             .field("connect_timeout", &self.client.connect_timeout)
             .field("user_agent", &self.client.user_agent)
@@ -135,14 +124,7 @@ impl UpesiPayConfig {
             }
         }
         b.client.read_env(&INFO, &lookup);
-        if let Some(url) = get("UPESIPAY_CALLBACK_URL") {
-            let url = CallbackUrl::parse(&url)
-                .map_err(|e| Error::config(NAME, format!("UPESIPAY_CALLBACK_URL: {e}")))?;
-            b = b.callback_url(url);
-        }
-        if let Some(token) = get("UPESIPAY_CALLBACK_TOKEN") {
-            b = b.callback_token(token.trim());
-        }
+        b.callback.read_env(&INFO, &lookup)?;
         if let Some(id) = get("UPESIPAY_CREDENTIAL_ID") {
             b = b.credential_id(id.trim());
         }
@@ -157,8 +139,7 @@ pub struct UpesiPayConfigBuilder {
     api_token: Option<SecretString>,
     channel_id: Option<u64>,
     credential_id: Option<String>,
-    callback_url: Option<CallbackUrl>,
-    callback_token: Option<SecretString>,
+    callback: CallbackOptions,
     client: ClientOptionsBuilder,
 }
 
@@ -190,19 +171,7 @@ impl UpesiPayConfigBuilder {
         self
     }
 
-    /// The callback URL used when a request has none of its own.
-    pub fn callback_url(mut self, url: CallbackUrl) -> Self {
-        self.callback_url = Some(url);
-        self
-    }
-
-    /// A callback secret token: added to every callback URL sent as `?token=…` (unless the
-    /// URL already has a `token` parameter), and required, compared in constant time, of every
-    /// callback [`parse_callback`](stk_core::StkProvider::parse_callback) accepts.
-    pub fn callback_token(mut self, token: impl Into<String>) -> Self {
-        self.callback_token = Some(SecretString::from(token.into()));
-        self
-    }
+    stk_http::callback_options_setters!(callback);
 
     stk_http::client_options_setters!(client);
 
@@ -231,20 +200,12 @@ impl UpesiPayConfigBuilder {
         let client = self
             .client
             .build(&INFO, || Ok(DEFAULT_BASE_URL.to_owned()))?;
-        if let Some(token) = &self.callback_token {
-            if token.expose_secret().trim().is_empty() {
-                return Err(Error::config(
-                    NAME,
-                    "the callback token is empty: unset UPESIPAY_CALLBACK_TOKEN or give it a value",
-                ));
-            }
-        }
+        self.callback.check(&INFO)?;
         Ok(UpesiPayConfig {
             api_token,
             channel_id,
             credential_id: self.credential_id.filter(|c| !c.trim().is_empty()),
-            callback_url: self.callback_url,
-            callback_token: self.callback_token,
+            callback: self.callback,
             client,
         })
     }

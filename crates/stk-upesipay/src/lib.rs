@@ -132,6 +132,6 @@ impl Connector for UpesiPayConfig {
     }
 
     fn parse_callback(&self, callback: &CallbackRequest) -> Result<CallbackClaim, Error> {
-        callback::parse(self.callback_token.as_ref(), callback)
+        callback::parse(self.callback.token.as_ref(), callback)
     }
 }

@@ -4,7 +4,6 @@
 
 use std::fmt;
 
-use secrecy::ExposeSecret;
 use serde::{Deserialize, Serialize};
 use stk_core::{Amount, StkPushRequest};
 use stk_http::serde_helpers::{loose_bool, loose_string, whole_shillings};
@@ -39,7 +38,6 @@ pub struct PushBody {
 impl PushBody {
     /// The body a push for `request` sends under `config`.
     pub(crate) fn new(config: &UpesiPayConfig, request: &StkPushRequest) -> Self {
-        let callback_url = request.callback_url().or(config.callback_url.as_ref());
         Self {
             amount: request.amount().shillings(),
             phone_number: request.phone().local(),
@@ -52,12 +50,10 @@ impl PushBody {
                 .find(|(k, _)| *k == CUSTOMER_NAME_KEY)
                 .map(|(_, v)| v.trim().to_owned())
                 .filter(|v| !v.is_empty()),
-            callback_url: callback_url.map(|url| match &config.callback_token {
-                Some(token) => url
-                    .with_query_token(CALLBACK_TOKEN_PARAM, token.expose_secret())
-                    .into(),
-                None => url.as_str().to_owned(),
-            }),
+            callback_url: config
+                .callback
+                .url_for(request)
+                .map(|url| config.callback.with_query_token(url, CALLBACK_TOKEN_PARAM)),
             credential_id: config.credential_id.clone(),
         }
     }
@@ -75,18 +71,10 @@ impl fmt::Debug for PushBody {
             .field("customer_name", &self.customer_name)
             .field(
                 "callback_url",
-                &self.callback_url.as_deref().map(without_query),
+                &self.callback_url.as_deref().map(stk_http::redact_query),
             )
             .field("credential_id", &self.credential_id)
             .finish()
-    }
-}
-
-/// A URL with its query replaced by `?[redacted]`.
-pub(crate) fn without_query(url: &str) -> String {
-    match url.split_once('?') {
-        Some((head, _)) => format!("{head}?[redacted]"),
-        None => url.to_owned(),
     }
 }
 
