@@ -23,11 +23,8 @@ pub const ACCOUNT_REFERENCE_MAX: usize = 12;
 /// The longest `TransactionDesc` Daraja accepts (longer text fails the push with 1025/9999).
 pub const TRANSACTION_DESC_MAX: usize = 13;
 
-/// East Africa Time's offset from UTC: three hours, all year (Kenya has no daylight saving).
-const EAT_OFFSET_SECS: u64 = 3 * 3600;
-
 /// `now` in East Africa Time (UTC+3, no daylight saving) as Daraja's `Timestamp`,
-/// `YYYYMMDDHHmmss`. Computed without a time-zone database.
+/// `YYYYMMDDHHmmss`.
 ///
 /// ```
 /// use std::time::{Duration, UNIX_EPOCH};
@@ -36,38 +33,14 @@ const EAT_OFFSET_SECS: u64 = 3 * 3600;
 /// assert_eq!(stk_daraja::timestamp(t), "20240116003000");
 /// ```
 pub fn timestamp(now: SystemTime) -> String {
-    let secs = now
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
-        .saturating_add(EAT_OFFSET_SECS);
-    let days = i64::try_from(secs / 86_400).unwrap_or(0);
-    let rem = secs % 86_400;
-    let (y, m, d) = civil_from_days(days);
-    format!(
-        "{y:04}{m:02}{d:02}{:02}{:02}{:02}",
-        rem / 3600,
-        (rem % 3600) / 60,
-        rem % 60
-    )
-}
-
-/// Howard Hinnant's days-to-civil algorithm: days since 1970-01-01 to (year, month, day).
-fn civil_from_days(z: i64) -> (i64, u32, u32) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let y = yoe + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = if m <= 2 { y + 1 } else { y };
-    (
-        y,
-        u32::try_from(m).unwrap_or(1),
-        u32::try_from(d).unwrap_or(1),
-    )
+    // Kenya keeps UTC+3 all year: a fixed offset, no time-zone database needed.
+    let eat = jiff::tz::TimeZone::fixed(jiff::tz::offset(3));
+    // A clock before 1970 is taken as 1970, as before.
+    jiff::Timestamp::try_from(now.max(UNIX_EPOCH))
+        .unwrap_or(jiff::Timestamp::UNIX_EPOCH)
+        .to_zoned(eat)
+        .strftime("%Y%m%d%H%M%S")
+        .to_string()
 }
 
 /// Daraja's `Password`: `base64(BusinessShortCode + Passkey + Timestamp)`. It reveals the
@@ -468,7 +441,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn east_africa_time_without_a_tz_database() {
+    fn east_africa_time_is_utc_plus_three() {
         let at = |secs| timestamp(UNIX_EPOCH + std::time::Duration::from_secs(secs));
         assert_eq!(at(0), "19700101030000");
         // 2024-02-28 21:00:00 UTC → 2024-02-29 00:00 in Nairobi (a leap day).

@@ -4,7 +4,7 @@
 //! `Password` check, and East Africa Time timestamps.
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::SystemTime;
 
 use axum::http::StatusCode;
 use base64::Engine;
@@ -14,7 +14,7 @@ use stk_core::{PhoneNumber, StkPushRequest};
 
 use super::config::DarajaEmulatorConfig;
 use crate::server::Reply;
-use crate::util::{civil_from_days, simulated_push};
+use crate::util::simulated_push;
 
 /// The longest `AccountReference` accepted.
 const ACCOUNT_REFERENCE_MAX: usize = 12;
@@ -62,20 +62,13 @@ fn wrong_credentials() -> Reply {
     )
 }
 
-/// `now` in East Africa Time (UTC+3), `YYYYMMDDHHmmss`.
+/// `now` in East Africa Time (UTC+3, all year), `YYYYMMDDHHmmss`.
 pub(super) fn eat_timestamp(now: SystemTime) -> String {
-    let secs = now
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
-        .saturating_add(3 * 3600);
-    let (y, m, d) = civil_from_days(i64::try_from(secs / 86_400).unwrap_or(0));
-    let rem = secs % 86_400;
-    format!(
-        "{y:04}{m:02}{d:02}{:02}{:02}{:02}",
-        rem / 3600,
-        (rem % 3600) / 60,
-        rem % 60
-    )
+    jiff::Timestamp::try_from(now)
+        .unwrap_or(jiff::Timestamp::UNIX_EPOCH)
+        .to_zoned(jiff::tz::TimeZone::fixed(jiff::tz::offset(3)))
+        .strftime("%Y%m%d%H%M%S")
+        .to_string()
 }
 
 /// A field as text: a string (trimmed) or a number.
@@ -221,7 +214,7 @@ mod tests {
         assert_eq!(amount(Some(&json!(1.5))), None);
         assert_eq!(amount(Some(&json!(0))), None);
         assert_eq!(
-            eat_timestamp(UNIX_EPOCH + std::time::Duration::from_secs(1_704_056_400)),
+            eat_timestamp(std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_704_056_400)),
             "20240101000000"
         );
     }
