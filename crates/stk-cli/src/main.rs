@@ -267,6 +267,7 @@ async fn push_tracked(tracker: &Tracker, args: PushArgs, json: bool) -> Result<O
                 attempt.id,
                 attempt.id
             ),
+            cause: None,
         }));
     };
     if !json {

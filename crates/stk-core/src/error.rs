@@ -155,6 +155,45 @@ impl serde::Serialize for ErrorKind {
     }
 }
 
+/// The error underneath an [`Error`], kept as its [`source`](std::error::Error::source)
+/// (shared, so the error stays `Clone`). Two causes always compare equal: errors with a cause
+/// are compared by what they say, not by what caused them.
+#[derive(Clone)]
+pub struct Cause(std::sync::Arc<dyn std::error::Error + Send + Sync>);
+
+impl Cause {
+    /// Keeps `error` as a cause.
+    pub fn new(error: impl std::error::Error + Send + Sync + 'static) -> Self {
+        Self(std::sync::Arc::new(error))
+    }
+}
+
+impl fmt::Debug for Cause {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&self.0, f)
+    }
+}
+
+impl fmt::Display for Cause {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&self.0, f)
+    }
+}
+
+impl std::error::Error for Cause {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.0.source()
+    }
+}
+
+impl PartialEq for Cause {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+impl Eq for Cause {}
+
 /// Everything that can go wrong talking to a provider.
 ///
 /// The variants separate what you must do next: fix the request, fix the configuration, tell
@@ -230,6 +269,9 @@ pub enum Error {
         status: Option<u16>,
         /// What happened.
         message: String,
+        /// The underlying failure (the HTTP client's, the store's), when there was one.
+        #[source]
+        cause: Option<Cause>,
     },
 
     /// The request may have reached the provider, but no answer came back (timeout after
@@ -245,6 +287,9 @@ pub enum Error {
         operation: Operation,
         /// What happened.
         message: String,
+        /// The underlying failure (the HTTP client's), when there was one.
+        #[source]
+        cause: Option<Cause>,
     },
 
     /// The provider answered with something this SDK does not understand.
@@ -350,19 +395,23 @@ impl Error {
                 provider,
                 status,
                 message,
+                cause,
             } => Self::Unavailable {
                 provider,
                 status,
                 message: cut(message),
+                cause,
             },
             Self::OutcomeUnknown {
                 provider,
                 operation,
                 message,
+                cause,
             } => Self::OutcomeUnknown {
                 provider,
                 operation,
                 message: cut(message),
+                cause,
             },
             Self::UnexpectedResponse {
                 provider,
@@ -517,12 +566,12 @@ mod tests {
             Error::Unavailable {
                 provider: "kulmipay",
                 status: Some(503),
-                message: "service unavailable".into(),
+                message: "service unavailable".into(), cause: None,
             },
             Error::OutcomeUnknown {
                 provider: "kulmipay",
                 operation: Operation::Initiate,
-                message: "timed out after 30 s waiting for the response".into(),
+                message: "timed out after 30 s waiting for the response".into(), cause: None,
             },
             Error::unexpected(
                 "lipia",
@@ -595,5 +644,38 @@ mod tests {
             prop_assert!(e.chars().count() <= Error::EXCERPT_LEN + 1);
             prop_assert!(!e.contains('\n'));
         }
+    }
+
+    #[test]
+    fn a_cause_is_the_source_and_never_compared() {
+        let io = || std::io::Error::new(std::io::ErrorKind::ConnectionReset, "reset by peer");
+        let e = Error::OutcomeUnknown {
+            provider: "p",
+            operation: Operation::Initiate,
+            message: "the connection failed".into(),
+            cause: Some(Cause::new(io())),
+        };
+        let source = std::error::Error::source(&e).expect("the cause");
+        assert_eq!(source.to_string(), "reset by peer");
+        let other_cause = Error::OutcomeUnknown {
+            provider: "p",
+            operation: Operation::Initiate,
+            message: "the connection failed".into(),
+            cause: Some(Cause::new(std::fmt::Error)),
+        };
+        assert_eq!(e, other_cause, "causes are not compared");
+        let without = Error::OutcomeUnknown {
+            provider: "p",
+            operation: Operation::Initiate,
+            message: "the connection failed".into(),
+            cause: None,
+        };
+        assert_eq!(
+            e.to_string(),
+            without.to_string(),
+            "the message is unchanged"
+        );
+        assert!(std::error::Error::source(&without).is_none());
+        assert!(std::error::Error::source(&e.clone().bounded()).is_some());
     }
 }

@@ -31,7 +31,7 @@ mod status;
 mod webhook;
 
 pub use amount::{Amount, AmountError, AmountLimits, MPESA_MAX_PER_TRANSACTION};
-pub use error::{Error, ErrorKind, InvalidRequest, Operation, excerpt};
+pub use error::{Cause, Error, ErrorKind, InvalidRequest, Operation, excerpt};
 pub use guard::{
     AccountRule, DEFAULT_PENDING_CAPACITY, GuardRules, GuardScope, GuardStore, Guarded,
     MemoryGuardStore, PhoneRule,

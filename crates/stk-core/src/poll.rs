@@ -158,6 +158,7 @@ mod tests {
             provider: "scripted",
             status: Some(502),
             message: "bad gateway".into(),
+            cause: None,
         }
     }
 
@@ -175,6 +176,7 @@ mod tests {
                 provider: "scripted",
                 operation: Operation::Status,
                 message: "timeout".into(),
+                cause: None,
             }),
             Ok(PaymentStatus::Processing),
             Ok(done.clone()),

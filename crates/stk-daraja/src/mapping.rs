@@ -194,6 +194,7 @@ pub(crate) fn push_response(response: &RawResponse) -> Result<PushAccepted, Erro
             response.status,
             excerpt(&response.body)
         ),
+        cause: None,
     };
     let parsed = from_slice::<PushResponse>(&response.body).ok_or_else(unknown)?;
     match non_empty(parsed.ResponseCode.as_deref()) {
@@ -329,6 +330,7 @@ pub(crate) fn token_response(response: &RawResponse) -> Result<Token, Error> {
                 provider: NAME,
                 status: Some(response.status),
                 message: format!("the access token request failed: {}", message()),
+                cause: None,
             },
         });
     }

@@ -189,11 +189,12 @@ pub(crate) async fn fetch(config: &DarajaConfig, http: &HttpClient) -> Result<To
         Ok(response) => response,
         // The push or query itself was not sent: whatever happened to the token request,
         // nothing was accepted, so it is safe to retry.
-        Err(Error::OutcomeUnknown { message, .. }) => {
+        Err(Error::OutcomeUnknown { message, cause, .. }) => {
             return Err(Error::Unavailable {
                 provider: NAME,
                 status: None,
                 message: format!("the access token request failed: {message}"),
+                cause,
             });
         }
         Err(e) => return Err(e),
@@ -268,6 +269,7 @@ mod tests {
                                         provider: NAME,
                                         status: Some(503),
                                         message: "down".into(),
+                                        cause: None,
                                     })
                                 } else {
                                     Ok(token("shared", DEFAULT_TOKEN_LIFETIME))

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use reqwest::header::{AUTHORIZATION, HeaderMap, HeaderValue, RETRY_AFTER};
-use stk_core::{Error, Operation, PaymentId};
+use stk_core::{Cause, Error, Operation, PaymentId};
 use url::Url;
 
 use crate::ClientOptions;
@@ -124,7 +124,7 @@ impl HttpClient {
         let mut response = request
             .send()
             .await
-            .map_err(|e| transport_error(self.provider, operation, &e))?;
+            .map_err(|e| transport_error(self.provider, operation, e))?;
         let status = response.status().as_u16();
         let retry_after = response
             .headers()
@@ -137,7 +137,7 @@ impl HttpClient {
         while let Some(chunk) = response
             .chunk()
             .await
-            .map_err(|e| transport_error(self.provider, operation, &e))?
+            .map_err(|e| transport_error(self.provider, operation, e))?
         {
             if body.len() + chunk.len() > MAX_RESPONSE_BYTES {
                 return Err(too_large(self.provider, operation, status));
@@ -180,6 +180,7 @@ fn too_large(provider: &'static str, operation: Operation, status: u16) -> Error
             provider,
             operation,
             message,
+            cause: None,
         },
         _ => Error::UnexpectedResponse {
             provider,
@@ -223,26 +224,28 @@ pub fn parse_retry_after(value: &str) -> Option<Duration> {
 /// Maps a transport failure: a connect error means nothing was sent ([`Error::Unavailable`]);
 /// anything after that (timeout, reset, connection closed, body cut off) may have reached the
 /// provider, so it is [`Error::OutcomeUnknown`].
-pub fn transport_error(provider: &'static str, operation: Operation, e: &reqwest::Error) -> Error {
+pub fn transport_error(provider: &'static str, operation: Operation, e: reqwest::Error) -> Error {
     if e.is_connect() {
         return Error::Unavailable {
             provider,
             status: None,
-            message: format!("could not connect: {}", describe(e)),
+            message: format!("could not connect: {}", describe(&e)),
+            cause: Some(Cause::new(e)),
         };
     }
     let message = if e.is_timeout() {
-        format!("timed out waiting for the response: {}", describe(e))
+        format!("timed out waiting for the response: {}", describe(&e))
     } else {
         format!(
             "the connection failed after the request was sent: {}",
-            describe(e)
+            describe(&e)
         )
     };
     Error::OutcomeUnknown {
         provider,
         operation,
         message,
+        cause: Some(Cause::new(e)),
     }
 }
 
@@ -311,12 +314,14 @@ pub fn status_error(
                     response.status,
                     message()
                 ),
+                cause: None,
             }
         }
         500..=599 => Error::Unavailable {
             provider,
             status: Some(response.status),
             message: message(),
+            cause: None,
         },
         _ => Error::unexpected(provider, Some(response.status), &response.body),
     }
@@ -391,6 +396,11 @@ mod tests {
             .await
             .unwrap_err();
         assert_eq!(err.kind(), "unavailable", "{err}");
+        let cause = std::error::Error::source(&err).expect("the HTTP client's error is kept");
+        assert!(
+            cause.to_string().contains("error sending request"),
+            "{cause}"
+        );
     }
 
     #[tokio::test]

@@ -98,6 +98,7 @@ pub(crate) fn push_response(
             "HTTP {status} with a body that is not a KulmiPay invoice: {:?}",
             excerpt(body)
         ),
+        cause: None,
     };
     let parsed: PushResponse = from_slice(body).ok_or_else(unknown)?;
     let invoice = parsed.invoice.unwrap_or_default();

@@ -213,6 +213,7 @@ pub(crate) fn push_response(response: &RawResponse) -> Result<PushAccepted, Erro
             response.status,
             excerpt(&response.body)
         ),
+        cause: None,
     };
     let envelope = from_slice::<Envelope<PushData>>(&response.body).ok_or_else(unknown)?;
     if envelope.is_error() {

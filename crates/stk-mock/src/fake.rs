@@ -274,6 +274,7 @@ impl StkProvider for MockProvider {
                 provider: NAME,
                 status: Some(503),
                 message: "the fake provider is scripted to be down for this number".to_owned(),
+                cause: None,
             }),
         }
     }

@@ -52,6 +52,7 @@ impl StkProvider for Lossy {
                 provider: "mock",
                 operation: Operation::Initiate,
                 message: "the connection closed after the push was sent".into(),
+                cause: None,
             });
         }
         Ok(accepted)

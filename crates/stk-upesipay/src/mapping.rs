@@ -170,6 +170,7 @@ pub(crate) fn push_response(response: &RawResponse) -> Result<PushAccepted, Erro
             response.status,
             excerpt(body)
         ),
+        cause: None,
     };
     let parsed: PushResponse = from_slice(body).ok_or_else(unknown)?;
     let reference = non_empty(parsed.reference.as_ref());

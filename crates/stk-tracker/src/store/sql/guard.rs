@@ -79,5 +79,6 @@ fn guard_error(e: sqlx::Error) -> stk_core::Error {
         provider: "guard",
         status: None,
         message: format!("the abuse guard's store failed, so the push was not sent: {e}"),
+        cause: Some(stk_core::Cause::new(e)),
     }
 }
