@@ -165,9 +165,7 @@ impl Tracker {
             .store
             .claim_inbox(
                 &self.provider_names(),
-                &self.inner.owner,
-                self.now(),
-                ms(config.lease),
+                &self.lease(),
                 config.batch.saturating_mul(CLAIMS_PER_ROUND),
             )
             .await?;

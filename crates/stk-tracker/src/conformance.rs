@@ -12,11 +12,42 @@ use serde_json::json;
 
 use crate::event::{self, EventKind, EventPayment, NewEvent};
 use crate::model::{InboxItem, Inserted, NewAttempt, Source, TransitionRequest};
-use crate::store::{AttemptKeys, AttemptQuery, Held, Store};
+use crate::store::{AttemptKeys, AttemptQuery, Held, Lease, Recorded, Store};
 use crate::{AttemptState, ids};
 
 /// The provider the checks' rows belong to.
 const MOCK: &[&str] = &["mock"];
+
+/// What the checks expect of [`Recorded`].
+trait Expect {
+    fn new_attempt(self) -> crate::Attempt;
+    fn live_attempt(self) -> crate::Attempt;
+}
+
+impl Expect for Recorded {
+    fn new_attempt(self) -> crate::Attempt {
+        match self {
+            Recorded::New(a) => a,
+            Recorded::Live(a) => panic!("not recorded: the order has {a:?}"),
+        }
+    }
+
+    fn live_attempt(self) -> crate::Attempt {
+        match self {
+            Recorded::Live(a) => a,
+            Recorded::New(a) => panic!("recorded beside a live attempt: {a:?}"),
+        }
+    }
+}
+
+/// A one-minute lease for `owner` from `now`.
+fn lease(owner: &str, now: i64) -> Lease<'_> {
+    Lease {
+        owner,
+        now,
+        for_ms: 60_000,
+    }
+}
 
 /// Two handles (separate connection pools) on one fresh database.
 pub type Pair = (Arc<dyn Store>, Arc<dyn Store>);
@@ -97,12 +128,12 @@ pub async fn one_live_attempt_per_order((a, b): Pair) {
         .insert_attempt(&new_attempt("R1", now))
         .await
         .unwrap()
-        .unwrap();
+        .new_attempt();
     let refused = b
         .insert_attempt(&new_attempt("R1", now))
         .await
         .unwrap()
-        .unwrap_err();
+        .live_attempt();
     assert_eq!(refused.id, first.id);
     assert!(
         a.transition(&move_to(&first, AttemptState::Failed, now, true))
@@ -113,7 +144,7 @@ pub async fn one_live_attempt_per_order((a, b): Pair) {
         .insert_attempt(&new_attempt("R1", now))
         .await
         .unwrap()
-        .unwrap();
+        .new_attempt();
     assert_ne!(again.id, first.id);
     assert_eq!(
         a.search_attempts(&AttemptQuery::newest(10))
@@ -132,7 +163,7 @@ pub async fn search_finds_by_every_key((a, b): Pair) {
     for (i, reference) in ["S1", "S2", "S3"].iter().enumerate() {
         let mut new = new_attempt(reference, now + i64::try_from(i).unwrap());
         new.phone = format!("25471234{:04}", 5670 + i);
-        made.push(a.insert_attempt(&new).await.unwrap().unwrap());
+        made.push(a.insert_attempt(&new).await.unwrap().new_attempt());
     }
     let paid = &made[1];
     assert!(
@@ -222,7 +253,7 @@ pub async fn compare_and_set_races((a, b): Pair) {
             .insert_attempt(&new_attempt(&format!("RACE-{round}"), now))
             .await
             .unwrap()
-            .unwrap();
+            .new_attempt();
         let (complete, fail) = (
             move_to(&attempt, AttemptState::Completed, now, true),
             move_to(&attempt, AttemptState::Failed, now, true),
@@ -249,7 +280,7 @@ pub async fn attempts_are_found_by_any_id((a, b): Pair) {
         .insert_attempt(&new_attempt("FIND-1", now))
         .await
         .unwrap()
-        .unwrap();
+        .new_attempt();
     assert!(
         a.transition(&move_to(&attempt, AttemptState::Submitted, now, false))
             .await
@@ -348,7 +379,7 @@ pub async fn inbox_batches_keep_order_and_dedupe((a, b): Pair) {
         .filter(|i| matches!(i, Inserted::New(_)))
         .count();
     assert_eq!(new, 50, "each callback stored once");
-    let claimed = a.claim_inbox(MOCK, "one", now, 60_000, 100).await.unwrap();
+    let claimed = a.claim_inbox(MOCK, &lease("one", now), 100).await.unwrap();
     assert_eq!(claimed.len(), 54);
 }
 
@@ -370,10 +401,8 @@ pub async fn inbox_dedupes_claims_and_takes_over((a, b): Pair) {
     for n in 1..60 {
         insert(&a, callback(n, now)).await;
     }
-    let (x, y) = tokio::join!(
-        a.claim_inbox(MOCK, "one", now, 60_000, 40),
-        b.claim_inbox(MOCK, "two", now, 60_000, 40)
-    );
+    let (one, two) = (lease("one", now), lease("two", now));
+    let (x, y) = tokio::join!(a.claim_inbox(MOCK, &one, 40), b.claim_inbox(MOCK, &two, 40));
     let (x, y) = (x.unwrap(), y.unwrap());
     assert_eq!(x.len() + y.len(), 60);
     assert!(
@@ -382,13 +411,13 @@ pub async fn inbox_dedupes_claims_and_takes_over((a, b): Pair) {
     );
     // Claimed: nobody else gets them until the lease ends; then another worker does.
     assert!(
-        a.claim_inbox(MOCK, "three", now + 1, 60_000, 100)
+        a.claim_inbox(MOCK, &lease("three", now + 1), 100)
             .await
             .unwrap()
             .is_empty()
     );
     let taken = b
-        .claim_inbox(MOCK, "three", now + 61_000, 60_000, 100)
+        .claim_inbox(MOCK, &lease("three", now + 61_000), 100)
         .await
         .unwrap();
     assert_eq!(taken.len(), 60, "expired claims are taken over");
@@ -404,7 +433,7 @@ pub async fn inbox_dedupes_claims_and_takes_over((a, b): Pair) {
         .await
         .unwrap();
     assert!(
-        b.claim_inbox(MOCK, "four", now + 200_000, 60_000, 100)
+        b.claim_inbox(MOCK, &lease("four", now + 200_000), 100)
             .await
             .unwrap()
             .is_empty()
@@ -421,7 +450,7 @@ pub async fn outbox_delivers_until_acknowledged((a, b): Pair) {
             .insert_attempt(&new_attempt(&format!("EV-{n}"), now))
             .await
             .unwrap()
-            .unwrap();
+            .new_attempt();
         assert!(
             a.transition(&move_to(&attempt, AttemptState::Failed, now, true))
                 .await
@@ -429,10 +458,8 @@ pub async fn outbox_delivers_until_acknowledged((a, b): Pair) {
         );
         ids_seen.push(format!("{}:failed", attempt.id));
     }
-    let (x, y) = tokio::join!(
-        a.claim_events("one", now, 60_000, 15),
-        b.claim_events("two", now, 60_000, 15)
-    );
+    let (one, two) = (lease("one", now), lease("two", now));
+    let (x, y) = tokio::join!(a.claim_events(&one, 15), b.claim_events(&two, 15));
     let (x, y) = (x.unwrap(), y.unwrap());
     assert_eq!(x.len() + y.len(), 20);
     assert!(x.iter().all(|e| y.iter().all(|f| e.event_id != f.event_id)));
@@ -445,13 +472,13 @@ pub async fn outbox_delivers_until_acknowledged((a, b): Pair) {
             .unwrap();
     }
     assert!(
-        a.claim_events("three", now + 1_000, 60_000, 100)
+        a.claim_events(&lease("three", now + 1_000), 100)
             .await
             .unwrap()
             .is_empty()
     );
     let again = b
-        .claim_events("three", now + 6_000, 60_000, 100)
+        .claim_events(&lease("three", now + 6_000), 100)
         .await
         .unwrap();
     assert_eq!(again.len(), y.len());
@@ -466,7 +493,7 @@ pub async fn due_attempts_are_leased((a, b): Pair) {
             .insert_attempt(&new_attempt(&format!("DUE-{n}"), now))
             .await
             .unwrap()
-            .unwrap();
+            .new_attempt();
         assert!(
             a.transition(&move_to(&attempt, AttemptState::Submitted, now, false))
                 .await
@@ -474,26 +501,27 @@ pub async fn due_attempts_are_leased((a, b): Pair) {
         );
     }
     assert!(
-        a.claim_due_attempts(MOCK, "one", now, 60_000, 100)
+        a.claim_due_attempts(MOCK, &lease("one", now), 100)
             .await
             .unwrap()
             .is_empty(),
         "not due yet"
     );
     let later = now + 31_000;
+    let (one, two) = (lease("one", later), lease("two", later));
     let (x, y) = tokio::join!(
-        a.claim_due_attempts(MOCK, "one", later, 60_000, 100),
-        b.claim_due_attempts(MOCK, "two", later, 60_000, 100)
+        a.claim_due_attempts(MOCK, &one, 100),
+        b.claim_due_attempts(MOCK, &two, 100)
     );
     assert_eq!(x.unwrap().len() + y.unwrap().len(), 10);
     assert!(
-        b.claim_due_attempts(MOCK, "three", later + 1, 60_000, 100)
+        b.claim_due_attempts(MOCK, &lease("three", later + 1), 100)
             .await
             .unwrap()
             .is_empty()
     );
     assert_eq!(
-        b.claim_due_attempts(MOCK, "three", later + 61_000, 60_000, 100)
+        b.claim_due_attempts(MOCK, &lease("three", later + 61_000), 100)
             .await
             .unwrap()
             .len(),
@@ -509,27 +537,27 @@ pub async fn claims_are_per_provider_and_releases_wait((a, b): Pair) {
     foreign.provider = "lipia".into();
     insert(&a, foreign).await;
     insert(&a, callback(2, now)).await;
-    let mine = b.claim_inbox(MOCK, "one", now, 60_000, 10).await.unwrap();
+    let mine = b.claim_inbox(MOCK, &lease("one", now), 10).await.unwrap();
     assert_eq!(mine.len(), 1);
     assert_eq!(mine[0].provider, "mock");
     b.release_inbox(&mine[0].id, now + 30_000, "provider down")
         .await
         .unwrap();
     assert!(
-        a.claim_inbox(MOCK, "two", now + 1_000, 60_000, 10)
+        a.claim_inbox(MOCK, &lease("two", now + 1_000), 10)
             .await
             .unwrap()
             .is_empty()
     );
     assert_eq!(
-        a.claim_inbox(MOCK, "two", now + 31_000, 60_000, 10)
+        a.claim_inbox(MOCK, &lease("two", now + 31_000), 10)
             .await
             .unwrap()
             .len(),
         1
     );
     assert_eq!(
-        a.claim_inbox(&["lipia"], "three", now, 60_000, 10)
+        a.claim_inbox(&["lipia"], &lease("three", now), 10)
             .await
             .unwrap()
             .len(),
@@ -545,7 +573,7 @@ pub async fn events_of_one_attempt_arrive_in_order((a, b): Pair) {
         .insert_attempt(&new_attempt("ORD-1", now))
         .await
         .unwrap()
-        .unwrap();
+        .new_attempt();
     assert!(
         a.transition(&move_to(&attempt, AttemptState::Failed, now, true))
             .await
@@ -557,27 +585,27 @@ pub async fn events_of_one_attempt_arrive_in_order((a, b): Pair) {
             .await
             .unwrap()
     );
-    let first = b.claim_events("one", now + 2, 60_000, 10).await.unwrap();
+    let first = b.claim_events(&lease("one", now + 2), 10).await.unwrap();
     assert_eq!(first.len(), 1);
     assert_eq!(first[0].kind.name(), "failed");
     b.retry_event(&first[0].event_id, now + 5_000, "handler down")
         .await
         .unwrap();
     assert!(
-        a.claim_events("two", now + 3, 60_000, 10)
+        a.claim_events(&lease("two", now + 3), 10)
             .await
             .unwrap()
             .is_empty(),
         "completed waits"
     );
     let again = a
-        .claim_events("two", now + 6_000, 60_000, 10)
+        .claim_events(&lease("two", now + 6_000), 10)
         .await
         .unwrap();
     assert_eq!(again.len(), 1);
     a.ack_event(&again[0].event_id, now + 6_000).await.unwrap();
     let next = b
-        .claim_events("three", now + 6_001, 60_000, 10)
+        .claim_events(&lease("three", now + 6_001), 10)
         .await
         .unwrap();
     assert_eq!(next.len(), 1);
@@ -594,12 +622,12 @@ pub async fn a_payment_id_or_receipt_binds_one_attempt((a, b): Pair) {
             .insert_attempt(&new_attempt(&format!("BIND-X{round}"), now))
             .await
             .unwrap()
-            .unwrap();
+            .new_attempt();
         let y = b
             .insert_attempt(&new_attempt(&format!("BIND-Y{round}"), now))
             .await
             .unwrap()
-            .unwrap();
+            .new_attempt();
         let shared = |attempt: &crate::Attempt, to: AttemptState| {
             let mut request = move_to(attempt, to, now, false);
             request.payment_id = Some(format!("SHARED-{round}"));
@@ -659,7 +687,7 @@ pub async fn a_payment_id_or_receipt_binds_one_attempt((a, b): Pair) {
     // The same id at another provider is another payment.
     let mut other = new_attempt("BIND-OTHER", now);
     other.provider = "lipia".into();
-    let other = a.insert_attempt(&other).await.unwrap().unwrap();
+    let other = a.insert_attempt(&other).await.unwrap().new_attempt();
     let mut request = move_to(&other, AttemptState::Submitted, now, false);
     request.payment_id = Some("SHARED-0".into());
     assert!(b.transition(&request).await.unwrap());

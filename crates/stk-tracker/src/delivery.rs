@@ -41,11 +41,7 @@ impl Tracker {
         // One at a time: a claim's lease covers one handler call, not a batch of them (a slow
         // handler must not let another instance re-claim the rest while it works).
         for _ in 0..config.batch {
-            let claimed = self
-                .inner
-                .store
-                .claim_events(&self.inner.owner, self.now(), ms(config.lease), 1)
-                .await?;
+            let claimed = self.inner.store.claim_events(&self.lease(), 1).await?;
             if claimed.is_empty() {
                 break;
             }

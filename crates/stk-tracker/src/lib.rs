@@ -60,8 +60,8 @@ pub use queries::{Page, PaymentRecord};
 pub use resolve::{MAX_NOTE_CHARS, Resolution};
 pub use state::{AttemptState, Observed, next_state};
 pub use store::{
-    AttemptKeys, AttemptQuery, AttemptStore, Cursor, Held, InboxStore, OutboxStore, SqlStore,
-    Store, StoreError, StoreErrorKind,
+    AttemptKeys, AttemptQuery, AttemptStore, Cursor, Held, InboxStore, Lease, OutboxStore,
+    Recorded, SqlStore, Store, StoreError, StoreErrorKind,
 };
 pub use sweeper::SweepReport;
 pub use tracker::{ANOMALY_WINDOW, Tracker, TrackerBuilder, TrackerConfig};

@@ -34,13 +34,7 @@ impl Tracker {
         let attempts = self
             .inner
             .store
-            .claim_due_attempts(
-                &self.provider_names(),
-                &self.inner.owner,
-                self.now(),
-                ms(config.lease),
-                config.batch,
-            )
+            .claim_due_attempts(&self.provider_names(), &self.lease(), config.batch)
             .await?;
         let mut report = SweepReport {
             attempts: attempts.len(),

@@ -333,6 +333,15 @@ impl Tracker {
         self.inner.clock.now_ms()
     }
 
+    /// This instance's lease on what it claims, from now.
+    pub(crate) fn lease(&self) -> crate::store::Lease<'_> {
+        crate::store::Lease {
+            owner: &self.inner.owner,
+            now: self.now(),
+            for_ms: ms(self.inner.config.lease),
+        }
+    }
+
     /// The provider's status answer about `id`, within the query budget (one in flight per
     /// payment; an answer asked after `seen` is shared), or how long to wait for one.
     pub(crate) async fn status_report(
@@ -391,8 +400,8 @@ impl Tracker {
             next_check_at: now.saturating_add(ms(config.send_grace)),
         };
         let attempt = match self.inner.store.insert_attempt(&new).await? {
-            Ok(attempt) => attempt,
-            Err(existing) => {
+            crate::store::Recorded::New(attempt) => attempt,
+            crate::store::Recorded::Live(existing) => {
                 return Err(TrackerError::AlreadyLive {
                     attempt: Box::new(existing),
                 });

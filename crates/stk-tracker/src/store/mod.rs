@@ -17,6 +17,35 @@ pub use error::{StoreError, StoreErrorKind};
 pub use query::{AttemptQuery, Cursor};
 pub use sql::SqlStore;
 
+/// Who claims rows, when, and for how long: a claimed row is skipped by other claimers until
+/// the lease ends (then another instance takes it over).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Lease<'a> {
+    /// The claiming instance.
+    pub owner: &'a str,
+    /// Now (Unix ms).
+    pub now: i64,
+    /// How long the claim holds (ms).
+    pub for_ms: i64,
+}
+
+impl Lease<'_> {
+    /// When the lease ends (Unix ms).
+    pub fn until(&self) -> i64 {
+        self.now.saturating_add(self.for_ms)
+    }
+}
+
+/// What recording a new attempt found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[must_use]
+pub enum Recorded {
+    /// Recorded: the push may be sent.
+    New(Attempt),
+    /// Not recorded: the order already has this live (or paid) attempt.
+    Live(Attempt),
+}
+
 /// A provider's key that at most one attempt may hold.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
@@ -54,12 +83,9 @@ impl<T: AttemptStore + InboxStore + OutboxStore + std::fmt::Debug> Store for T {
 /// Attempts and their transitions.
 #[async_trait]
 pub trait AttemptStore: Send + Sync {
-    /// Records an attempt; `Err(existing)` when the order already has a live or paid attempt
-    /// (with any provider).
-    async fn insert_attempt(
-        &self,
-        new: &NewAttempt,
-    ) -> Result<Result<Attempt, Attempt>, StoreError>;
+    /// Records an attempt, unless the order already has a live or paid attempt (with any
+    /// provider).
+    async fn insert_attempt(&self, new: &NewAttempt) -> Result<Recorded, StoreError>;
     /// An attempt by id.
     async fn attempt(&self, id: &str) -> Result<Option<Attempt>, StoreError>;
     /// The attempt a callback names, by payment id, checkout id, then live reference.
@@ -94,13 +120,11 @@ pub trait AttemptStore: Send + Sync {
     /// kept) and brings the attempt's next check forward to `check_at` (open attempts only).
     async fn note_claim(&self, attempt_id: &str, at: i64, check_at: i64) -> Result<(), StoreError>;
     /// Claims up to `limit` open attempts of `providers` due for a check (or past their
-    /// deadline) for `lease_ms`.
+    /// deadline).
     async fn claim_due_attempts(
         &self,
         providers: &[&str],
-        owner: &str,
-        now: i64,
-        lease_ms: i64,
+        lease: &Lease<'_>,
         limit: i64,
     ) -> Result<Vec<Attempt>, StoreError>;
     /// An attempt's transitions, oldest first.
@@ -114,13 +138,11 @@ pub trait InboxStore: Send + Sync {
     /// `items`), all or none; one answer per item, in order. The tracker hands over the
     /// callbacks that arrive together, so a flood shares commits (group commit).
     async fn insert_inbox(&self, items: &[InboxItem]) -> Result<Vec<Inserted>, StoreError>;
-    /// Claims up to `limit` unprocessed callbacks for `providers` for `lease_ms`.
+    /// Claims up to `limit` unprocessed callbacks for `providers`.
     async fn claim_inbox(
         &self,
         providers: &[&str],
-        owner: &str,
-        now: i64,
-        lease_ms: i64,
+        lease: &Lease<'_>,
         limit: i64,
     ) -> Result<Vec<InboxItem>, StoreError>;
     /// Marks callbacks processed, all with the same outcome (claims processed together).
@@ -151,15 +173,9 @@ pub trait InboxStore: Send + Sync {
 /// The event outbox: events written with their transitions, delivered until acknowledged.
 #[async_trait]
 pub trait OutboxStore: Send + Sync {
-    /// Claims up to `limit` undelivered events due now for `lease_ms`; an event waits while an
-    /// older one of the same attempt is undelivered (events arrive in order).
-    async fn claim_events(
-        &self,
-        owner: &str,
-        now: i64,
-        lease_ms: i64,
-        limit: i64,
-    ) -> Result<Vec<Event>, StoreError>;
+    /// Claims up to `limit` undelivered events due now; an event waits while an older one of
+    /// the same attempt is undelivered (events arrive in order).
+    async fn claim_events(&self, lease: &Lease<'_>, limit: i64) -> Result<Vec<Event>, StoreError>;
     /// Marks an event delivered (the handler acknowledged it).
     async fn ack_event(&self, event_id: &str, now: i64) -> Result<(), StoreError>;
     /// Schedules another delivery of an event the handler did not acknowledge.

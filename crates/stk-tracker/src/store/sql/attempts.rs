@@ -8,7 +8,7 @@ use super::{Claim, SqlStore, amount};
 use crate::event::NewEvent;
 use crate::ids;
 use crate::model::{Attempt, NewAttempt, Transition, TransitionRequest};
-use crate::store::{AttemptKeys, AttemptQuery, AttemptStore, Held, StoreError};
+use crate::store::{AttemptKeys, AttemptQuery, AttemptStore, Held, Lease, Recorded, StoreError};
 
 impl SqlStore {
     /// The order's live (or paid) attempt, with any provider.
@@ -42,10 +42,7 @@ where
 
 #[async_trait]
 impl AttemptStore for SqlStore {
-    async fn insert_attempt(
-        &self,
-        new: &NewAttempt,
-    ) -> Result<Result<Attempt, Attempt>, StoreError> {
+    async fn insert_attempt(&self, new: &NewAttempt) -> Result<Recorded, StoreError> {
         for _ in 0..3 {
             // Written by a statement run to completion (its commit included), then read
             // back: only a row the database returns again counts as recorded.
@@ -68,14 +65,14 @@ impl AttemptStore for SqlStore {
             .rows_affected();
             if inserted == 1 {
                 return match self.attempt(&new.id).await? {
-                    Some(recorded) => Ok(Ok(recorded)),
+                    Some(recorded) => Ok(Recorded::New(recorded)),
                     None => Err(StoreError::new(
                         "the attempt was written but cannot be read back; nothing was sent",
                     )),
                 };
             }
             if let Some(existing) = self.live_attempt(&new.reference).await? {
-                return Ok(Err(existing));
+                return Ok(Recorded::Live(existing));
             }
             // The live attempt failed in between: try again.
         }
@@ -239,9 +236,7 @@ impl AttemptStore for SqlStore {
     async fn claim_due_attempts(
         &self,
         providers: &[&str],
-        owner: &str,
-        now: i64,
-        lease_ms: i64,
+        lease: &Lease<'_>,
         limit: i64,
     ) -> Result<Vec<Attempt>, StoreError> {
         let claim = Claim {
@@ -263,7 +258,7 @@ impl AttemptStore for SqlStore {
             ),
             columns: ATTEMPT_COLUMNS,
         };
-        self.claim(claim, Some(providers), owner, now, lease_ms, limit)
+        self.claim(claim, Some(providers), lease, limit)
             .await?
             .iter()
             .map(attempt)

@@ -9,7 +9,7 @@ use super::rows::{INBOX_COLUMNS, inbox_item};
 use super::{Claim, SqlStore};
 use crate::ids;
 use crate::model::{InboxItem, Inserted, Refused};
-use crate::store::{InboxStore, StoreError};
+use crate::store::{InboxStore, Lease, StoreError};
 
 /// Distinct refusal reasons kept per provider; others are counted under `other`.
 const MAX_REFUSAL_REASONS: i64 = 64;
@@ -86,9 +86,7 @@ impl InboxStore for SqlStore {
     async fn claim_inbox(
         &self,
         providers: &[&str],
-        owner: &str,
-        now: i64,
-        lease_ms: i64,
+        lease: &Lease<'_>,
         limit: i64,
     ) -> Result<Vec<InboxItem>, StoreError> {
         let claim = Claim {
@@ -99,7 +97,7 @@ impl InboxStore for SqlStore {
             columns: INBOX_COLUMNS,
         };
         let mut items: Vec<InboxItem> = self
-            .claim(claim, Some(providers), owner, now, lease_ms, limit)
+            .claim(claim, Some(providers), lease, limit)
             .await?
             .iter()
             .map(inbox_item)

@@ -16,7 +16,7 @@ use std::path::Path;
 use sqlx::AnyPool;
 use sqlx::any::{AnyPoolOptions, AnyRow};
 
-use super::StoreError;
+use super::{Lease, StoreError};
 
 use url::{create_parent, normalize_sqlite_url, sqlite_url};
 pub(crate) use url::{redact, scrub};
@@ -109,15 +109,13 @@ impl SqlStore {
     }
 
     /// Claims up to `limit` rows of `table` matching `due` (and not leased by a live claim)
-    /// for `owner` until `now + lease_ms`; returns them with `columns`. One statement, so
+    /// for `lease`; returns them with `columns`. One statement, so
     /// concurrent claimers get disjoint rows.
     async fn claim(
         &self,
         claim: Claim<'_>,
         providers: Option<&[&str]>,
-        owner: &str,
-        now: i64,
-        lease_ms: i64,
+        lease: &Lease<'_>,
         limit: i64,
     ) -> Result<Vec<AnyRow>, StoreError> {
         let Claim {
@@ -162,9 +160,9 @@ impl SqlStore {
             )
         };
         let mut query = sqlx::query(&sql)
-            .bind(owner)
-            .bind(now.saturating_add(lease_ms))
-            .bind(now)
+            .bind(lease.owner)
+            .bind(lease.until())
+            .bind(lease.now)
             .bind(limit);
         for name in providers.unwrap_or_default() {
             query = query.bind(*name);

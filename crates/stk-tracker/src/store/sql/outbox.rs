@@ -5,7 +5,7 @@ use async_trait::async_trait;
 use super::rows::{EVENT_COLUMNS, event};
 use super::{Claim, SqlStore};
 use crate::event::{Event, NewEvent};
-use crate::store::{OutboxStore, StoreError};
+use crate::store::{Lease, OutboxStore, StoreError};
 
 /// Writes an event, or counts one more occurrence of it while it is undelivered; returns
 /// whether a row was written or counted (`false`: it was already delivered).
@@ -32,13 +32,7 @@ where
 
 #[async_trait]
 impl OutboxStore for SqlStore {
-    async fn claim_events(
-        &self,
-        owner: &str,
-        now: i64,
-        lease_ms: i64,
-        limit: i64,
-    ) -> Result<Vec<Event>, StoreError> {
+    async fn claim_events(&self, lease: &Lease<'_>, limit: i64) -> Result<Vec<Event>, StoreError> {
         let claim = Claim {
             table: "stk_outbox",
             key: "event_id",
@@ -54,7 +48,7 @@ impl OutboxStore for SqlStore {
             columns: EVENT_COLUMNS,
         };
         let mut events: Vec<Event> = self
-            .claim(claim, None, owner, now, lease_ms, limit)
+            .claim(claim, None, lease, limit)
             .await?
             .iter()
             .map(event)
