@@ -34,6 +34,7 @@ mod ids;
 mod intake;
 mod model;
 mod queries;
+mod raise;
 mod resolve;
 mod retention;
 mod state;
