@@ -48,10 +48,7 @@ impl stk_core::GuardStore for SqlStore {
                 .fetch_all(&self.pool)
                 .await
                 .map_err(guard_error)?;
-        Ok(times
-            .into_iter()
-            .map(|t| u64::try_from(t).unwrap_or(0))
-            .collect())
+        Ok(unsigned(times))
     }
 
     async fn account_failures(&self, since_ms: u64) -> Result<Vec<u64>, stk_core::Error> {
@@ -67,11 +64,16 @@ impl stk_core::GuardStore for SqlStore {
                 .fetch_all(&self.pool)
                 .await
                 .map_err(guard_error)?;
-        Ok(times
-            .into_iter()
-            .map(|t| u64::try_from(t).unwrap_or(0))
-            .collect())
+        Ok(unsigned(times))
     }
+}
+
+/// Stored times (never negative) as the guard's `u64` milliseconds.
+fn unsigned(times: Vec<i64>) -> Vec<u64> {
+    times
+        .into_iter()
+        .map(|t| u64::try_from(t).unwrap_or(0))
+        .collect()
 }
 
 fn guard_error(e: sqlx::Error) -> stk_core::Error {
