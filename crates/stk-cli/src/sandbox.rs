@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use stk::ProviderKind;
 use stk_emulator::{
     DarajaEmulator, DarajaEmulatorConfig, KulmiPayEmulator, KulmiPayEmulatorConfig, LipiaEmulator,
     LipiaEmulatorConfig, UpesiPayEmulator, UpesiPayEmulatorConfig,
@@ -24,11 +25,21 @@ pub(crate) async fn run(args: SandboxArgs) -> Result<(), CliError> {
     // Ids and receipts differ on every start (a store kept across restarts must never see
     // one again for another payment); `--seed` replays a run.
     let seed = args.seed.unwrap_or_else(clock_seed);
+    // Each emulator listens at `--port` plus its provider's place in the provider table (the
+    // fake provider, first, has none).
+    let port = |kind: ProviderKind| {
+        let place = ProviderKind::ALL
+            .iter()
+            .position(|k| *k == kind)
+            .unwrap_or(0);
+        args.port
+            .wrapping_add(u16::try_from(place.saturating_sub(1)).unwrap_or(u16::MAX))
+    };
     let ports = [
-        args.port,
-        args.port.wrapping_add(1),
-        args.port.wrapping_add(2),
-        args.port.wrapping_add(3),
+        port(ProviderKind::KulmiPay),
+        port(ProviderKind::UpesiPay),
+        port(ProviderKind::Lipia),
+        port(ProviderKind::Daraja),
     ];
     let mut kulmipay = KulmiPayEmulatorConfig::default()
         .port(ports[0])
