@@ -48,6 +48,10 @@ pub(crate) enum Command {
     Status(StatusArgs),
     /// Run the providers' emulators on 127.0.0.1 and print the variables to use them.
     Sandbox(SandboxArgs),
+    /// Run the payment gateway: the HTTP API apps in any language use (create and read
+    /// payments), provider callbacks, signed webhooks (STK_SERVE_API_KEY, and
+    /// STK_SERVE_WEBHOOK_URL with STK_SERVE_WEBHOOK_SECRET).
+    Serve(ServeArgs),
     /// Receive the provider's callbacks into the tracker (store, acknowledge, confirm by
     /// status query) and print each payment event.
     Listen(ListenArgs),
@@ -137,6 +141,18 @@ pub(crate) struct ListenArgs {
     /// stay in the store and are printed by the next run.
     #[arg(long)]
     pub(crate) max_events: Option<usize>,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ServeArgs {
+    /// Address to listen on (port 0 picks a free port; the address is printed on stderr).
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub(crate) bind: std::net::SocketAddr,
+
+    /// Allow a non-loopback address: the service speaks plain HTTP, so only behind a
+    /// TLS-terminating proxy.
+    #[arg(long)]
+    pub(crate) behind_proxy: bool,
 }
 
 #[derive(Debug, Args)]

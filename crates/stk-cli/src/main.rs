@@ -23,6 +23,7 @@ mod args;
 mod listen;
 mod output;
 mod sandbox;
+mod serve;
 mod tracking;
 
 use std::process::ExitCode;
@@ -148,6 +149,11 @@ async fn dispatch(cli: Cli) -> Result<Outcome, CliError> {
     let json = cli.json;
     match cli.command {
         Command::Sandbox(args) => sandbox::run(args).await.map(|()| Outcome::Done),
+        Command::Serve(args) => {
+            serve::run(&cli.provider, cli.database.as_deref(), !cli.no_guard, args)
+                .await
+                .map(|()| Outcome::Done)
+        }
         Command::Listen(args) => {
             let tracker = tracking::open(
                 cli.database.as_deref(),

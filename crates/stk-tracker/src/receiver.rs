@@ -104,7 +104,8 @@ async fn receive(
     }
 }
 
-/// Serves `app` on `listener` until `shutdown`, with [`HEADER_TIMEOUT`], a
+/// Serves `app` on `listener` until `shutdown` (then waits up to [`REQUEST_TIMEOUT`] for
+/// requests in flight), with [`HEADER_TIMEOUT`], a
 /// [`CONNECTION_LIFETIME`] and at most [`MAX_CONNECTIONS`] connections: a slow or idle client
 /// cannot hold the server.
 pub async fn serve(listener: TcpListener, app: Router, shutdown: impl Future<Output = ()>) {
@@ -112,7 +113,12 @@ pub async fn serve(listener: TcpListener, app: Router, shutdown: impl Future<Out
     tokio::pin!(shutdown);
     loop {
         let accepted = tokio::select! {
-            () = &mut shutdown => return,
+            () = &mut shutdown => {
+                // Stop accepting; give requests in flight up to REQUEST_TIMEOUT to finish.
+                let all = u32::try_from(MAX_CONNECTIONS).unwrap_or(u32::MAX);
+                let _ = tokio::time::timeout(REQUEST_TIMEOUT, slots.acquire_many(all)).await;
+                return;
+            }
             accepted = listener.accept() => accepted,
         };
         let Ok((stream, _)) = accepted else { continue };

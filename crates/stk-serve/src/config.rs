@@ -1,0 +1,296 @@
+//! The service's settings from the environment: the API key apps use, where webhooks go and
+//! the secret that signs them.
+
+use std::fmt;
+use std::net::SocketAddr;
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use secrecy::{ExposeSecret, SecretBox};
+use sha2::{Digest, Sha256};
+use url::Url;
+
+/// The shortest API key accepted (a guessable key would open the payments API).
+pub const MIN_API_KEY_CHARS: usize = 16;
+
+/// A setting the service cannot start with: which variable, and why.
+#[derive(Debug, thiserror::Error)]
+#[error("{variable}: {reason}")]
+#[non_exhaustive]
+pub struct ServeConfigError {
+    /// The variable (or option).
+    pub variable: &'static str,
+    /// What is wrong and how to fix it.
+    pub reason: String,
+}
+
+fn refuse(variable: &'static str, reason: impl Into<String>) -> ServeConfigError {
+    ServeConfigError {
+        variable,
+        reason: reason.into(),
+    }
+}
+
+/// Where webhooks go and the secret that signs them.
+#[derive(Clone)]
+pub struct WebhookTarget {
+    /// The app's webhook endpoint.
+    pub url: Url,
+    secret: std::sync::Arc<SecretBox<Vec<u8>>>,
+}
+
+impl WebhookTarget {
+    /// A target from its URL (`https`, or `http` to this machine) and its secret in the
+    /// Standard Webhooks form (`whsec_` + base64).
+    pub fn new(url: &str, secret: &str) -> Result<Self, ServeConfigError> {
+        let url = Url::parse(url.trim())
+            .map_err(|e| refuse("STK_SERVE_WEBHOOK_URL", format!("not a URL ({e})")))?;
+        let loopback = matches!(url.host_str(), Some("127.0.0.1" | "localhost" | "[::1]"));
+        match url.scheme() {
+            "https" => {}
+            "http" if loopback => {}
+            _ => {
+                return Err(refuse(
+                    "STK_SERVE_WEBHOOK_URL",
+                    "must be https (plain http only to this machine): webhooks carry payments",
+                ));
+            }
+        }
+        let encoded = secret.trim().strip_prefix("whsec_").ok_or_else(|| {
+            refuse(
+                "STK_SERVE_WEBHOOK_SECRET",
+                "must start with whsec_ followed by base64 (the Standard Webhooks form)",
+            )
+        })?;
+        let bytes = STANDARD.decode(encoded).map_err(|_| {
+            refuse(
+                "STK_SERVE_WEBHOOK_SECRET",
+                "the part after whsec_ is not base64",
+            )
+        })?;
+        if bytes.len() < 24 {
+            return Err(refuse(
+                "STK_SERVE_WEBHOOK_SECRET",
+                "is shorter than 24 bytes: use at least 24 random bytes, base64-encoded",
+            ));
+        }
+        Ok(Self {
+            url,
+            secret: std::sync::Arc::new(SecretBox::new(Box::new(bytes))),
+        })
+    }
+
+    pub(crate) fn secret(&self) -> &[u8] {
+        self.secret.expose_secret()
+    }
+}
+
+impl fmt::Debug for WebhookTarget {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WebhookTarget")
+            .field("url", &stk_redacted(&self.url))
+            .field("secret", &"[redacted]")
+            .finish()
+    }
+}
+
+/// The URL without query or credentials, for `Debug`.
+fn stk_redacted(url: &Url) -> String {
+    let mut shown = url.clone();
+    let _ = shown.set_password(None);
+    let _ = shown.set_username("");
+    shown.set_query(None);
+    shown.to_string()
+}
+
+/// The service's settings.
+#[derive(Clone)]
+#[non_exhaustive]
+pub struct ServeConfig {
+    api_key_hash: [u8; 32],
+    /// Where webhooks go; without one, events are recorded (read them with `GET`) and not sent.
+    pub webhook: Option<WebhookTarget>,
+    /// Listening on a non-loopback address is allowed only behind a TLS-terminating proxy.
+    pub behind_proxy: bool,
+}
+
+impl fmt::Debug for ServeConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ServeConfig")
+            .field("api_key", &"[redacted]")
+            .field("webhook", &self.webhook)
+            .field("behind_proxy", &self.behind_proxy)
+            .finish()
+    }
+}
+
+impl ServeConfig {
+    /// Settings with this API key (kept only as its SHA-256) and no webhook.
+    pub fn new(api_key: &str) -> Result<Self, ServeConfigError> {
+        let key = api_key.trim();
+        if key.chars().count() < MIN_API_KEY_CHARS {
+            return Err(refuse(
+                "STK_SERVE_API_KEY",
+                format!(
+                    "set it to a random key of at least {MIN_API_KEY_CHARS} characters (apps send it as Authorization: Bearer <key>)"
+                ),
+            ));
+        }
+        Ok(Self {
+            api_key_hash: Sha256::digest(key.as_bytes()).into(),
+            webhook: None,
+            behind_proxy: false,
+        })
+    }
+
+    /// Reads `STK_SERVE_API_KEY` (required), `STK_SERVE_WEBHOOK_URL` and
+    /// `STK_SERVE_WEBHOOK_SECRET` (both or neither) through `lookup`.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ServeConfigError> {
+        let get = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
+        let key = get("STK_SERVE_API_KEY").ok_or_else(|| {
+            refuse(
+                "STK_SERVE_API_KEY",
+                format!(
+                    "is not set: set it to a random key of at least {MIN_API_KEY_CHARS} characters"
+                ),
+            )
+        })?;
+        let mut config = Self::new(&key)?;
+        config.webhook = match (
+            get("STK_SERVE_WEBHOOK_URL"),
+            get("STK_SERVE_WEBHOOK_SECRET"),
+        ) {
+            (Some(url), Some(secret)) => Some(WebhookTarget::new(&url, &secret)?),
+            (None, None) => None,
+            (Some(_), None) => {
+                return Err(refuse(
+                    "STK_SERVE_WEBHOOK_SECRET",
+                    "is not set: webhooks are always signed (whsec_ + base64)",
+                ));
+            }
+            (None, Some(_)) => {
+                return Err(refuse(
+                    "STK_SERVE_WEBHOOK_URL",
+                    "is not set, but a webhook secret is",
+                ));
+            }
+        };
+        Ok(config)
+    }
+
+    /// Whether `key` is the API key (compared in constant time, as hashes).
+    pub(crate) fn accepts(&self, key: &str) -> bool {
+        let hash: [u8; 32] = Sha256::digest(key.as_bytes()).into();
+        subtle::ConstantTimeEq::ct_eq(&hash[..], &self.api_key_hash[..]).into()
+    }
+
+    /// Refuses a non-loopback address unless the service runs behind a TLS proxy: the API key
+    /// and payments would otherwise cross the network in clear.
+    pub fn check_bind(&self, addr: SocketAddr) -> Result<(), ServeConfigError> {
+        if addr.ip().is_loopback() || self.behind_proxy {
+            Ok(())
+        } else {
+            Err(refuse(
+                "--bind",
+                format!(
+                    "{addr} is not a loopback address and the service speaks plain HTTP: put it behind a TLS-terminating proxy and pass --behind-proxy"
+                ),
+            ))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env<'a>(pairs: &'a [(&'a str, &'a str)]) -> impl Fn(&str) -> Option<String> + 'a {
+        move |k| {
+            pairs
+                .iter()
+                .find(|(n, _)| *n == k)
+                .map(|(_, v)| (*v).to_owned())
+        }
+    }
+
+    const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+
+    #[test]
+    fn the_key_is_required_long_and_never_shown() {
+        let err = ServeConfig::from_lookup(env(&[])).unwrap_err();
+        assert_eq!(err.variable, "STK_SERVE_API_KEY");
+        assert!(ServeConfig::new("short").is_err());
+        let config = ServeConfig::new("hush-0123456789abcdef").unwrap();
+        assert!(config.accepts("hush-0123456789abcdef"));
+        assert!(!config.accepts("hush-0123456789abcdeF"));
+        assert!(!config.accepts(""));
+        assert!(!format!("{config:?}").contains("hush"));
+    }
+
+    #[test]
+    fn webhooks_need_both_https_and_a_standard_secret() {
+        let key = ("STK_SERVE_API_KEY", "k-0123456789abcdef");
+        let ok = ServeConfig::from_lookup(env(&[
+            key,
+            (
+                "STK_SERVE_WEBHOOK_URL",
+                "https://shop.example/hooks?token=hush",
+            ),
+            ("STK_SERVE_WEBHOOK_SECRET", SECRET),
+        ]))
+        .unwrap();
+        let shown = format!("{ok:?}");
+        assert!(
+            !shown.contains("hush") && !shown.contains("MfKQ"),
+            "{shown}"
+        );
+        for (url, secret, variable) in [
+            ("http://shop.example/hooks", SECRET, "STK_SERVE_WEBHOOK_URL"),
+            (
+                "https://shop.example/hooks",
+                "MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+                "STK_SERVE_WEBHOOK_SECRET",
+            ),
+            (
+                "https://shop.example/hooks",
+                "whsec_not base64!",
+                "STK_SERVE_WEBHOOK_SECRET",
+            ),
+            (
+                "https://shop.example/hooks",
+                "whsec_c2hvcnQ=",
+                "STK_SERVE_WEBHOOK_SECRET",
+            ),
+        ] {
+            let err = ServeConfig::from_lookup(env(&[
+                key,
+                ("STK_SERVE_WEBHOOK_URL", url),
+                ("STK_SERVE_WEBHOOK_SECRET", secret),
+            ]))
+            .unwrap_err();
+            assert_eq!(err.variable, variable, "{url} {secret}: {err}");
+            assert!(!err.to_string().contains("MfKQ"), "{err}");
+        }
+        let err =
+            ServeConfig::from_lookup(env(&[key, ("STK_SERVE_WEBHOOK_URL", "https://a.example/")]))
+                .unwrap_err();
+        assert_eq!(err.variable, "STK_SERVE_WEBHOOK_SECRET");
+        assert!(
+            WebhookTarget::new("http://127.0.0.1:9/hooks", SECRET).is_ok(),
+            "plain http to this machine"
+        );
+    }
+
+    #[test]
+    fn only_loopback_without_a_proxy() {
+        let mut config = ServeConfig::new("k-0123456789abcdef").unwrap();
+        assert!(config.check_bind("127.0.0.1:8080".parse().unwrap()).is_ok());
+        assert!(config.check_bind("[::1]:8080".parse().unwrap()).is_ok());
+        let err = config
+            .check_bind("0.0.0.0:8080".parse().unwrap())
+            .unwrap_err();
+        assert!(err.to_string().contains("--behind-proxy"), "{err}");
+        config.behind_proxy = true;
+        assert!(config.check_bind("0.0.0.0:8080".parse().unwrap()).is_ok());
+    }
+}

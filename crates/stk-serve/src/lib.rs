@@ -1,0 +1,30 @@
+//! The payment tracker as an HTTP gateway any language can use.
+//!
+//! - `POST /v1/payments` records the order's attempt, then sends the push: a repeat with the
+//!   same reference, phone and amount answers the existing payment (`200`) and sends nothing;
+//!   the same reference with another phone or amount while the order is live or paid is a
+//!   `409`. `GET /v1/payments/{id}` (`?expand=timeline`) and `GET /v1/payments` (filters,
+//!   cursor pages) read them.
+//! - Provider callbacks at `POST /v1/callbacks/{provider}`: the tracker's receiver (stored,
+//!   acknowledged, confirmed by status query before anything is paid).
+//! - Webhooks to the app, signed per the Standard Webhooks specification, delivered from the
+//!   tracker's outbox until a `2xx` (same `webhook-id` on every retry, across restarts).
+//! - `GET /healthz`, `GET /readyz`.
+//!
+//! Every `/v1/payments` request needs `Authorization: Bearer <key>`; errors are
+//! `{"error": {"kind": "...", "message": "..."}}` with the kinds the SDK uses.
+
+mod api;
+mod auth;
+mod config;
+mod mock;
+mod payments;
+mod server;
+mod view;
+mod webhooks;
+
+pub use config::{MIN_API_KEY_CHARS, ServeConfig, ServeConfigError, WebhookTarget};
+pub use mock::forward_mock_callbacks;
+pub use server::{MAX_BODY, app, serve};
+pub use view::PaymentView;
+pub use webhooks::{DELIVERY_TIMEOUT, WebhookSender, sign};

@@ -1,0 +1,161 @@
+//! `POST /v1/payments`, `GET /v1/payments/{id}`, `GET /v1/payments`.
+
+use axum::Json;
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use serde_json::json;
+use stk::StkPushRequest;
+use stk_tracker::{AttemptQuery, AttemptState, Cursor, TrackerError};
+
+use crate::api::ApiError;
+use crate::server::AppState;
+use crate::view::PaymentView;
+
+/// What an app sends to start a payment.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct NewPayment {
+    phone: String,
+    amount: u64,
+    reference: String,
+    description: Option<String>,
+    provider: Option<String>,
+}
+
+/// Records the attempt, then sends the push; a repeat of the same order (same phone and
+/// amount) answers the existing payment and sends nothing.
+pub(crate) async fn create(
+    State(state): State<AppState>,
+    body: Result<Json<NewPayment>, JsonRejection>,
+) -> Result<Response, ApiError> {
+    let Json(new) = body.map_err(|e| {
+        let status = match e.status() {
+            // Too large, or not JSON at all: said as such; any other refusal is a 400.
+            s @ (StatusCode::PAYLOAD_TOO_LARGE | StatusCode::UNSUPPORTED_MEDIA_TYPE) => s,
+            _ => StatusCode::BAD_REQUEST,
+        };
+        ApiError::new(status, "invalid_request", e.body_text())
+    })?;
+    let mut builder = StkPushRequest::builder()
+        .phone(new.phone.as_str())
+        .amount(new.amount)
+        .reference(new.reference.as_str());
+    if let Some(description) = &new.description {
+        builder = builder.description(description.as_str());
+    }
+    let request = builder
+        .build()
+        .map_err(|e| ApiError::invalid(format!("{e}; nothing was recorded or sent")))?;
+    let tracker = &state.tracker;
+    let pushed = match &new.provider {
+        Some(provider) => tracker.push_via(provider, &request).await,
+        None => tracker.push(&request).await,
+    };
+    match pushed {
+        Ok(attempt) => Ok((StatusCode::CREATED, Json(PaymentView::of(&attempt))).into_response()),
+        Err(TrackerError::AlreadyLive { attempt }) => {
+            let same = attempt.phone == request.phone().international()
+                && attempt.amount == request.amount().shillings();
+            if same {
+                // A retried request: the payment it created, nothing sent again.
+                Ok((StatusCode::OK, Json(PaymentView::of(&attempt))).into_response())
+            } else {
+                let mut error = ApiError::new(
+                    StatusCode::CONFLICT,
+                    "already_live",
+                    format!(
+                        "order {} already has a {} payment with another phone or amount: not pushing again",
+                        attempt.reference, attempt.state
+                    ),
+                );
+                error.payment = Some(PaymentView::of(&attempt));
+                Err(error)
+            }
+        }
+        // Recorded and certainly not accepted: the payment is `failed`, with why.
+        Err(TrackerError::Provider {
+            error,
+            attempt: Some(attempt),
+        }) => {
+            let mut view = PaymentView::of(&attempt);
+            view.error = Some(json!({ "kind": error.kind(), "message": error.to_string() }));
+            Ok((StatusCode::CREATED, Json(view)).into_response())
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct ShowQuery {
+    expand: Option<String>,
+}
+
+pub(crate) async fn show(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    Query(query): Query<ShowQuery>,
+) -> Result<Json<PaymentView>, ApiError> {
+    let record = state.tracker.payment(&id).await?;
+    let view = PaymentView::of(&record.attempt);
+    Ok(Json(match query.expand.as_deref() {
+        Some("timeline") => view.with_timeline(&record.timeline),
+        None => view,
+        Some(other) => {
+            return Err(ApiError::invalid(format!(
+                "expand={other:?}: only expand=timeline exists"
+            )));
+        }
+    }))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ListQuery {
+    reference: Option<String>,
+    state: Option<String>,
+    provider: Option<String>,
+    receipt: Option<String>,
+    q: Option<String>,
+    limit: Option<i64>,
+    cursor: Option<String>,
+}
+
+pub(crate) async fn list(
+    State(state): State<AppState>,
+    query: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Response, ApiError> {
+    let Query(q) = query.map_err(|e| ApiError::invalid(e.body_text()))?;
+    let mut search = AttemptQuery::newest(q.limit.unwrap_or(50));
+    if !(1..=AttemptQuery::MAX_LIMIT).contains(&search.limit) {
+        return Err(ApiError::invalid(format!(
+            "limit must be 1 to {}",
+            AttemptQuery::MAX_LIMIT
+        )));
+    }
+    if let Some(name) = &q.state {
+        let state: AttemptState = name
+            .parse()
+            .map_err(|_| ApiError::invalid(format!("state={name:?} is not a payment state")))?;
+        search.states = vec![state];
+    }
+    search.reference = q.reference;
+    search.provider = q.provider;
+    search.receipt = q.receipt;
+    search.text = q.q;
+    if let Some(cursor) = &q.cursor {
+        search.after = Some(
+            Cursor::decode(cursor)
+                .ok_or_else(|| ApiError::invalid("cursor is not one this service gave"))?,
+        );
+    }
+    let page = state.tracker.payments(&search).await?;
+    let payments: Vec<PaymentView> = page.attempts.iter().map(PaymentView::of).collect();
+    Ok(Json(json!({
+        "payments": payments,
+        "next_cursor": page.next.map(|c| c.encode()),
+    }))
+    .into_response())
+}

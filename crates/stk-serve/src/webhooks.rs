@@ -1,0 +1,113 @@
+//! Webhooks to the app, per the Standard Webhooks specification: `webhook-id` (the tracker's
+//! stable event id, the same on every retry), `webhook-timestamp` (Unix seconds),
+//! `webhook-signature: v1,<base64 HMAC-SHA256 of "id.timestamp.body">`. Delivered from the
+//! tracker's outbox until the app answers `2xx` (retried with backoff, across restarts).
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use hmac::{Hmac, Mac};
+use serde_json::json;
+use sha2::Sha256;
+use stk_tracker::{Event, EventHandler, EventKind, HandlerError, Tracker};
+
+use crate::config::WebhookTarget;
+use crate::view::{PaymentView, rfc3339};
+
+/// The longest one delivery may take; a slower app gets it again later.
+pub const DELIVERY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// `v1,<base64 HMAC-SHA256(secret, "{id}.{timestamp}.{body}")>`.
+pub fn sign(secret: &[u8], id: &str, timestamp: i64, body: &[u8]) -> String {
+    // HMAC takes a key of any length.
+    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(secret).expect("HMAC takes any key");
+    mac.update(format!("{id}.{timestamp}.").as_bytes());
+    mac.update(body);
+    format!("v1,{}", STANDARD.encode(mac.finalize().into_bytes()))
+}
+
+/// Delivers the tracker's events to the app's webhook endpoint (or, without one, records
+/// them as delivered: the app reads payments with `GET`).
+#[derive(Debug, Clone)]
+pub struct WebhookSender {
+    tracker: Tracker,
+    target: Option<WebhookTarget>,
+    client: reqwest::Client,
+}
+
+impl WebhookSender {
+    /// A sender for `tracker`'s events to `target`.
+    pub fn new(tracker: Tracker, target: Option<WebhookTarget>) -> Result<Self, reqwest::Error> {
+        let client = reqwest::Client::builder()
+            .timeout(DELIVERY_TIMEOUT)
+            .connect_timeout(Duration::from_secs(5))
+            .redirect(reqwest::redirect::Policy::none())
+            .build()?;
+        Ok(Self {
+            tracker,
+            target,
+            client,
+        })
+    }
+
+    /// The webhook body for `event`: `{"type": "payment.<kind>", "timestamp", "data": <the
+    /// payment>}`, plus `anomaly` for an anomaly.
+    pub async fn body(&self, event: &Event) -> Result<Vec<u8>, HandlerError> {
+        let attempt = self.tracker.attempt(&event.attempt_id).await?;
+        let mut body = json!({
+            "type": format!("payment.{}", event.kind.name()),
+            "timestamp": rfc3339(event.created_at),
+            "data": PaymentView::of(&attempt),
+        });
+        if let EventKind::Anomaly(anomaly) = &event.kind {
+            body["anomaly"] = json!({ "kind": anomaly.kind, "occurrences": event.occurrences });
+        }
+        Ok(serde_json::to_vec(&body)?)
+    }
+}
+
+#[async_trait]
+impl EventHandler for WebhookSender {
+    async fn handle(&self, event: &Event) -> Result<(), HandlerError> {
+        let Some(target) = &self.target else {
+            return Ok(());
+        };
+        let body = self.body(event).await?;
+        let timestamp = jiff::Timestamp::now().as_second();
+        let signature = sign(target.secret(), &event.event_id, timestamp, &body);
+        let answer = self
+            .client
+            .post(target.url.clone())
+            .header("content-type", "application/json")
+            .header("webhook-id", &event.event_id)
+            .header("webhook-timestamp", timestamp.to_string())
+            .header("webhook-signature", signature)
+            .body(body)
+            .send()
+            .await
+            .map_err(|e| format!("the webhook could not be delivered: {}", e.without_url()))?;
+        if answer.status().is_success() {
+            Ok(())
+        } else {
+            Err(format!("the webhook endpoint answered {}", answer.status()).into())
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The Standard Webhooks specification's published example.
+    #[test]
+    fn signatures_match_the_specification() {
+        let secret = STANDARD.decode("MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw").unwrap();
+        let body = br#"{"test": 2432232314}"#;
+        assert_eq!(
+            sign(&secret, "msg_p5jXN8AQM9LWM0D4loKWxJek", 1_614_265_330, body),
+            "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE="
+        );
+    }
+}

@@ -1,0 +1,319 @@
+//! The service over real HTTP on 127.0.0.1: a real SQLite store, the fake provider's results
+//! arriving as callbacks, and a webhook endpoint that checks every signature.
+
+#![allow(clippy::unwrap_used, clippy::panic)]
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::http::{HeaderMap, StatusCode};
+use base64::Engine;
+use serde_json::{Value, json};
+use stk::mock::MockProvider;
+use stk_serve::{ServeConfig, WebhookTarget, sign};
+use stk_tracker::{Clock, SqlStore, Tracker};
+
+const KEY: &str = "test-key-0123456789";
+const SECRET_B64: &str = "MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+
+/// One delivery as the app's endpoint saw it.
+#[derive(Debug, Clone)]
+struct Delivery {
+    id: String,
+    body: Value,
+}
+
+/// The app's webhook endpoint: checks the signature, answers the scripted statuses (then 200).
+#[derive(Clone, Default)]
+struct Hooks {
+    seen: Arc<Mutex<Vec<Delivery>>>,
+    answers: Arc<Mutex<Vec<StatusCode>>>,
+}
+
+async fn hook(
+    axum::extract::State(hooks): axum::extract::State<Hooks>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> StatusCode {
+    let header = |name: &str| headers.get(name).unwrap().to_str().unwrap().to_owned();
+    let (id, timestamp) = (header("webhook-id"), header("webhook-timestamp"));
+    let secret = base64::engine::general_purpose::STANDARD
+        .decode(SECRET_B64)
+        .unwrap();
+    let expected = sign(&secret, &id, timestamp.parse().unwrap(), &body);
+    assert_eq!(
+        header("webhook-signature"),
+        expected,
+        "a forged or broken signature"
+    );
+    hooks.seen.lock().unwrap().push(Delivery {
+        id,
+        body: serde_json::from_slice(&body).unwrap(),
+    });
+    let mut answers = hooks.answers.lock().unwrap();
+    if answers.is_empty() {
+        StatusCode::OK
+    } else {
+        answers.remove(0)
+    }
+}
+
+struct Service {
+    base: String,
+    http: reqwest::Client,
+    hooks: Hooks,
+    clock: Clock,
+    _db: TempPath,
+}
+
+/// A database file removed on drop.
+struct TempPath(std::path::PathBuf);
+
+impl Drop for TempPath {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+impl Service {
+    async fn start() -> Self {
+        let hooks = Hooks::default();
+        let hook_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let hook_url = format!("http://{}/hooks", hook_listener.local_addr().unwrap());
+        let app = axum::Router::new()
+            .route("/hooks", axum::routing::post(hook))
+            .with_state(hooks.clone());
+        tokio::spawn(async move { axum::serve(hook_listener, app).await.unwrap() });
+
+        let path = std::env::temp_dir().join(format!("stk-serve-{}.db", fastrand::u64(..)));
+        let store = Arc::new(SqlStore::open_sqlite(&path).await.unwrap());
+        let mock = MockProvider::builder()
+            .delay(Duration::from_millis(50))
+            .build();
+        let clock = Clock::manual();
+        let tracker = Tracker::builder(store)
+            .provider(Arc::new(mock.clone()))
+            .clock(clock.clone())
+            .build();
+        stk_serve::forward_mock_callbacks(mock, tracker.clone());
+        let mut config = ServeConfig::new(KEY).unwrap();
+        config.webhook =
+            Some(WebhookTarget::new(&hook_url, &format!("whsec_{SECRET_B64}")).unwrap());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(stk_serve::serve(
+            listener,
+            tracker,
+            config,
+            std::future::pending(),
+        ));
+        Self {
+            base,
+            http: reqwest::Client::new(),
+            hooks,
+            clock,
+            _db: TempPath(path),
+        }
+    }
+
+    async fn post(&self, body: Value) -> (StatusCode, Value) {
+        let answer = self
+            .http
+            .post(format!("{}/v1/payments", self.base))
+            .bearer_auth(KEY)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        let status = StatusCode::from_u16(answer.status().as_u16()).unwrap();
+        (status, answer.json().await.unwrap())
+    }
+
+    async fn get(&self, path: &str) -> (StatusCode, Value) {
+        let answer = self
+            .http
+            .get(format!("{}{path}", self.base))
+            .bearer_auth(KEY)
+            .send()
+            .await
+            .unwrap();
+        let status = StatusCode::from_u16(answer.status().as_u16()).unwrap();
+        (status, answer.json().await.unwrap_or(Value::Null))
+    }
+
+    /// Waits (polling, up to 10 s) until the webhook endpoint has seen `n` deliveries.
+    async fn deliveries(&self, n: usize) -> Vec<Delivery> {
+        for _ in 0..200 {
+            let seen = self.hooks.seen.lock().unwrap().clone();
+            if seen.len() >= n {
+                return seen;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!(
+            "{n} deliveries expected, saw {:?}",
+            self.hooks.seen.lock().unwrap()
+        );
+    }
+}
+
+fn order(reference: &str) -> Value {
+    json!({ "phone": "0712345678", "amount": 100, "reference": reference })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_payment_is_created_once_and_its_completion_arrives_signed() {
+    let service = Service::start().await;
+    let (status, created) = service.post(order("ORD-1")).await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    assert_eq!(created["state"], "submitted");
+    assert_eq!(created["phone"], "2547******78", "the phone is masked");
+    let id = created["id"].as_str().unwrap().to_owned();
+
+    // A client retrying its POST gets the same payment; nothing is sent again.
+    let (status, again) = service.post(order("ORD-1")).await;
+    assert_eq!(status, StatusCode::OK, "{again}");
+    assert_eq!(again["id"], created["id"]);
+    // The same order with another amount is a conflict, with the existing payment.
+    let (status, conflict) = service
+        .post(json!({ "phone": "0712345678", "amount": 150, "reference": "ORD-1" }))
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{conflict}");
+    assert_eq!(conflict["error"]["kind"], "already_live");
+    assert_eq!(conflict["payment"]["id"], created["id"]);
+
+    let delivered = service.deliveries(1).await;
+    let body = &delivered[0].body;
+    assert_eq!(body["type"], "payment.completed", "{body}");
+    assert_eq!(body["data"]["id"], created["id"]);
+    assert_eq!(body["data"]["state"], "completed");
+    assert!(body["data"]["receipt"].is_string(), "{body}");
+    assert_eq!(delivered[0].id, format!("{id}:completed"));
+
+    let (status, shown) = service
+        .get(&format!("/v1/payments/{id}?expand=timeline"))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(shown["state"], "completed");
+    let timeline = shown["timeline"].as_array().unwrap();
+    assert_eq!(timeline.last().unwrap()["to"], "completed", "{shown}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_webhook_is_delivered_again_with_the_same_id() {
+    let service = Service::start().await;
+    service
+        .hooks
+        .answers
+        .lock()
+        .unwrap()
+        .push(StatusCode::INTERNAL_SERVER_ERROR);
+    let (_, created) = service.post(order("ORD-2")).await;
+    let first = service.deliveries(1).await;
+    // The retry is due a second later on the tracker's clock.
+    service.clock.advance(Duration::from_secs(2));
+    let both = service.deliveries(2).await;
+    assert_eq!(both[0].id, both[1].id, "the same webhook-id on every retry");
+    assert_eq!(first[0].body["data"]["id"], created["id"]);
+    assert_eq!(both[1].body["type"], "payment.completed");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_keys_and_bad_input_record_nothing() {
+    let service = Service::start().await;
+    let url = format!("{}/v1/payments", service.base);
+    for auth in [None, Some("wrong-key-0123456789"), Some("")] {
+        let mut request = service.http.post(&url).json(&order("ORD-X"));
+        if let Some(key) = auth {
+            request = request.bearer_auth(key);
+        }
+        let answer = request.send().await.unwrap();
+        assert_eq!(answer.status().as_u16(), 401);
+        let body: Value = answer.json().await.unwrap();
+        assert_eq!(body["error"]["kind"], "unauthorized");
+    }
+    for bad in [
+        json!({ "phone": "0712", "amount": 100, "reference": "R" }),
+        json!({ "phone": "0712345678", "amount": 0, "reference": "R" }),
+        json!({ "phone": "0712345678", "amount": 1.5, "reference": "R" }),
+        json!({ "phone": "0712345678", "amount": "100", "reference": "R" }),
+        json!({ "phone": "0712345678", "amount": -1, "reference": "R" }),
+        json!({ "phone": "0712345678", "amount": 100, "reference": "" }),
+        json!({ "phone": "0712345678", "amount": 100, "reference": "R", "admin": true }),
+        json!({ "amount": 100, "reference": "R" }),
+        json!([1, 2, 3]),
+    ] {
+        let (status, body) = service.post(bad.clone()).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{bad}: {body}");
+        assert_eq!(body["error"]["kind"], "invalid_request", "{bad}: {body}");
+    }
+    let huge = service
+        .http
+        .post(&url)
+        .bearer_auth(KEY)
+        .header("content-type", "application/json")
+        .body(vec![b' '; 100_000])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(huge.status().as_u16(), 413);
+    let (status, list) = service.get("/v1/payments").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(list["payments"], json!([]), "nothing was recorded");
+    let (status, body) = service.get("/v1/payments/att_nope").await;
+    assert_eq!(
+        (status, body["error"]["kind"].as_str()),
+        (StatusCode::NOT_FOUND, Some("unknown_attempt"))
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_push_is_recorded_failed_and_lists_filter() {
+    let service = Service::start().await;
+    let (status, refused) = service
+        .post(json!({ "phone": "0700000008", "amount": 10, "reference": "ORD-R" }))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{refused}");
+    assert_eq!(refused["state"], "failed");
+    assert_eq!(refused["error"]["kind"], "rejected", "{refused}");
+    for n in 0..3 {
+        let (status, _) = service.post(order(&format!("ORD-L{n}"))).await;
+        assert_eq!(status, StatusCode::CREATED);
+    }
+    let (_, failed) = service.get("/v1/payments?state=failed").await;
+    assert_eq!(failed["payments"].as_array().unwrap().len(), 1, "{failed}");
+    let (_, page) = service.get("/v1/payments?limit=2").await;
+    assert_eq!(page["payments"].as_array().unwrap().len(), 2);
+    let cursor = page["next_cursor"].as_str().unwrap();
+    let (_, rest) = service
+        .get(&format!("/v1/payments?limit=2&cursor={cursor}"))
+        .await;
+    assert_eq!(rest["payments"].as_array().unwrap().len(), 2);
+    assert!(rest["next_cursor"].is_null());
+    let (_, one) = service.get("/v1/payments?reference=ORD-L1").await;
+    assert_eq!(one["payments"][0]["reference"], "ORD-L1");
+    for bad in [
+        "state=paid",
+        "limit=0",
+        "limit=501",
+        "cursor=nope",
+        "colour=red",
+    ] {
+        let (status, body) = service.get(&format!("/v1/payments?{bad}")).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{bad}: {body}");
+    }
+    let health = service
+        .http
+        .get(format!("{}/healthz", service.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(health.status().as_u16(), 200);
+    let ready = service
+        .http
+        .get(format!("{}/readyz", service.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ready.status().as_u16(), 200);
+}
