@@ -112,6 +112,9 @@ pub struct ServeConfig {
     pub webhook: Option<WebhookTarget>,
     /// Listening on a non-loopback address is allowed only behind a TLS-terminating proxy.
     pub behind_proxy: bool,
+    /// `POST /v1/payments` allowed per second (bursts of twice that); more get `429`.
+    /// `STK_SERVE_PAYMENTS_PER_SECOND`, default 20.
+    pub payments_per_second: u32,
 }
 
 impl fmt::Debug for ServeConfig {
@@ -120,6 +123,7 @@ impl fmt::Debug for ServeConfig {
             .field("api_key", &"[redacted]")
             .field("webhook", &self.webhook)
             .field("behind_proxy", &self.behind_proxy)
+            .field("payments_per_second", &self.payments_per_second)
             .finish()
     }
 }
@@ -140,11 +144,13 @@ impl ServeConfig {
             api_key_hash: Sha256::digest(key.as_bytes()).into(),
             webhook: None,
             behind_proxy: false,
+            payments_per_second: 20,
         })
     }
 
     /// Reads `STK_SERVE_API_KEY` (required), `STK_SERVE_WEBHOOK_URL` and
-    /// `STK_SERVE_WEBHOOK_SECRET` (both or neither) through `lookup`.
+    /// `STK_SERVE_WEBHOOK_SECRET` (both or neither) and `STK_SERVE_PAYMENTS_PER_SECOND`
+    /// through `lookup`.
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ServeConfigError> {
         let get = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
         let key = get("STK_SERVE_API_KEY").ok_or_else(|| {
@@ -156,6 +162,19 @@ impl ServeConfig {
             )
         })?;
         let mut config = Self::new(&key)?;
+        if let Some(rate) = get("STK_SERVE_PAYMENTS_PER_SECOND") {
+            config.payments_per_second = rate
+                .trim()
+                .parse()
+                .ok()
+                .filter(|r| (1..=10_000).contains(r))
+                .ok_or_else(|| {
+                    refuse(
+                        "STK_SERVE_PAYMENTS_PER_SECOND",
+                        "must be a whole number from 1 to 10000",
+                    )
+                })?;
+        }
         config.webhook = match (
             get("STK_SERVE_WEBHOOK_URL"),
             get("STK_SERVE_WEBHOOK_SECRET"),

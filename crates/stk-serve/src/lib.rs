@@ -17,6 +17,8 @@
 mod api;
 mod auth;
 mod config;
+mod limit;
+mod metrics;
 mod mock;
 mod payments;
 mod server;

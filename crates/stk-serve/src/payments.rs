@@ -8,7 +8,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::json;
 use stk::StkPushRequest;
-use stk_tracker::{AttemptQuery, AttemptState, Cursor, TrackerError};
+use stk_tracker::{AttemptQuery, AttemptState, Cursor, Resolution, TrackerError};
 
 use crate::api::ApiError;
 use crate::server::AppState;
@@ -31,6 +31,48 @@ pub(crate) async fn create(
     State(state): State<AppState>,
     body: Result<Json<NewPayment>, JsonRejection>,
 ) -> Result<Response, ApiError> {
+    let answer = create_payment(&state, body).await;
+    let outcome = match &answer {
+        Ok(Created::New(view)) => view.state.as_str(),
+        Ok(Created::Repeat(_)) => "repeat",
+        Err(e) => e.kind,
+    };
+    let provider = match &answer {
+        Ok(Created::New(view) | Created::Repeat(view)) => view.provider.clone(),
+        Err(e) => e
+            .payment
+            .as_ref()
+            .map_or_else(|| "none".to_owned(), |p| p.provider.clone()),
+    };
+    state.metrics.payment(&provider, outcome);
+    answer.map(|created| match created {
+        Created::New(view) => (StatusCode::CREATED, Json(view)).into_response(),
+        Created::Repeat(view) => (StatusCode::OK, Json(view)).into_response(),
+    })
+}
+
+/// What a create request did.
+enum Created {
+    /// Recorded (and sent, unless refused).
+    New(PaymentView),
+    /// The same order again: the payment it made, nothing sent.
+    Repeat(PaymentView),
+}
+
+async fn create_payment(
+    state: &AppState,
+    body: Result<Json<NewPayment>, JsonRejection>,
+) -> Result<Created, ApiError> {
+    if let Err(wait) = state.limit.take() {
+        return Err(ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "rate_limited",
+            format!(
+                "too many payments requests; retry after {} ms",
+                wait.as_millis().max(1)
+            ),
+        ));
+    }
     let Json(new) = body.map_err(|e| {
         let status = match e.status() {
             // Too large, or not JSON at all: said as such; any other refusal is a 400.
@@ -55,13 +97,13 @@ pub(crate) async fn create(
         None => tracker.push(&request).await,
     };
     match pushed {
-        Ok(attempt) => Ok((StatusCode::CREATED, Json(PaymentView::of(&attempt))).into_response()),
+        Ok(attempt) => Ok(Created::New(PaymentView::of(&attempt))),
         Err(TrackerError::AlreadyLive { attempt }) => {
             let same = attempt.phone == request.phone().international()
                 && attempt.amount == request.amount().shillings();
             if same {
                 // A retried request: the payment it created, nothing sent again.
-                Ok((StatusCode::OK, Json(PaymentView::of(&attempt))).into_response())
+                Ok(Created::Repeat(PaymentView::of(&attempt)))
             } else {
                 let mut error = ApiError::new(
                     StatusCode::CONFLICT,
@@ -82,7 +124,7 @@ pub(crate) async fn create(
         }) => {
             let mut view = PaymentView::of(&attempt);
             view.error = Some(json!({ "kind": error.kind(), "message": error.to_string() }));
-            Ok((StatusCode::CREATED, Json(view)).into_response())
+            Ok(Created::New(view))
         }
         Err(e) => Err(e.into()),
     }
@@ -158,4 +200,43 @@ pub(crate) async fn list(
         "next_cursor": page.next.map(|c| c.encode()),
     }))
     .into_response())
+}
+
+/// Queries the provider now (also for an expired payment, which may still be paid).
+pub(crate) async fn reconcile(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<PaymentView>, ApiError> {
+    Ok(Json(PaymentView::of(&state.tracker.check(&id).await?)))
+}
+
+/// An operator's decision for a payment the provider's answers could not settle.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Decision {
+    resolution: String,
+    note: String,
+    receipt: Option<String>,
+}
+
+pub(crate) async fn resolve(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    body: Result<Json<Decision>, JsonRejection>,
+) -> Result<Json<PaymentView>, ApiError> {
+    let Json(decision) = body.map_err(|e| ApiError::invalid(e.body_text()))?;
+    let resolution = match decision.resolution.as_str() {
+        "completed" => Resolution::Completed,
+        "failed" => Resolution::Failed,
+        other => {
+            return Err(ApiError::invalid(format!(
+                "resolution {other:?}: completed or failed"
+            )));
+        }
+    };
+    let attempt = state
+        .tracker
+        .resolve(&id, resolution, &decision.note, decision.receipt.as_deref())
+        .await?;
+    Ok(Json(PaymentView::of(&attempt)))
 }

@@ -1,6 +1,7 @@
 //! The routes, and serving them with the tracker's worker beside them.
 
 use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
@@ -12,6 +13,8 @@ use tokio::net::TcpListener;
 
 use crate::api::ApiError;
 use crate::config::ServeConfig;
+use crate::limit::RateLimit;
+use crate::metrics::{self, Metrics};
 use crate::webhooks::WebhookSender;
 use crate::{auth, payments};
 use stk_tracker::Tracker;
@@ -23,19 +26,43 @@ pub const MAX_BODY: usize = 16 * 1024;
 pub(crate) struct AppState {
     pub(crate) tracker: Tracker,
     pub(crate) config: ServeConfig,
+    pub(crate) metrics: Arc<Metrics>,
+    pub(crate) limit: Arc<RateLimit>,
 }
 
-/// The service's routes: `/v1/payments` (Bearer key), `/v1/callbacks/{provider}` (the
-/// tracker's receiver, unauthenticated as providers require), `/healthz`, `/readyz`.
+impl AppState {
+    fn new(tracker: Tracker, config: ServeConfig, metrics: Arc<Metrics>) -> Self {
+        Self {
+            limit: Arc::new(RateLimit::new(config.payments_per_second)),
+            tracker,
+            config,
+            metrics,
+        }
+    }
+}
+
+/// The service's routes: `/v1/payments` and `/metrics` (Bearer key),
+/// `/v1/callbacks/{provider}` (the tracker's receiver, unauthenticated as providers require),
+/// `/healthz`, `/readyz`.
 pub fn app(tracker: Tracker, config: ServeConfig) -> Router {
-    let state = AppState {
-        tracker: tracker.clone(),
-        config,
-    };
+    routes(AppState::new(tracker, config, Arc::default()))
+}
+
+fn routes(state: AppState) -> Router {
+    let tracker = state.tracker.clone();
     let payments = Router::new()
         .route("/", post(payments::create).get(payments::list))
         .route("/{id}", get(payments::show))
+        .route("/{id}/reconcile", post(payments::reconcile))
+        .route("/{id}/resolve", post(payments::resolve))
         .layer(DefaultBodyLimit::max(MAX_BODY))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            auth::require_key,
+        ))
+        .with_state(state.clone());
+    let metrics = Router::new()
+        .route("/", get(metrics::metrics))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             auth::require_key,
@@ -43,6 +70,7 @@ pub fn app(tracker: Tracker, config: ServeConfig) -> Router {
         .with_state(state.clone());
     Router::new()
         .nest("/v1/payments", payments)
+        .nest("/metrics", metrics)
         .nest("/v1/callbacks", stk_tracker::receiver::router(tracker))
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(ready).with_state(state))
@@ -72,8 +100,10 @@ pub async fn serve(
     config: ServeConfig,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), reqwest::Error> {
-    let sender = WebhookSender::new(tracker.clone(), config.webhook.clone())?;
-    let app = app(tracker.clone(), config);
+    let metrics = Arc::<Metrics>::default();
+    let sender =
+        WebhookSender::new(tracker.clone(), config.webhook.clone())?.counting(Arc::clone(&metrics));
+    let app = routes(AppState::new(tracker.clone(), config, metrics));
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let server = stk_tracker::receiver::serve(listener, app, {
         let mut stopped = stopped.clone();

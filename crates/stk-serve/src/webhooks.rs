@@ -3,6 +3,7 @@
 //! `webhook-signature: v1,<base64 HMAC-SHA256 of "id.timestamp.body">`. Delivered from the
 //! tracker's outbox until the app answers `2xx` (retried with backoff, across restarts).
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -14,6 +15,7 @@ use sha2::Sha256;
 use stk_tracker::{Event, EventHandler, EventKind, HandlerError, Tracker};
 
 use crate::config::WebhookTarget;
+use crate::metrics::Metrics;
 use crate::view::{PaymentView, rfc3339};
 
 /// The longest one delivery may take; a slower app gets it again later.
@@ -35,6 +37,7 @@ pub struct WebhookSender {
     tracker: Tracker,
     target: Option<WebhookTarget>,
     client: reqwest::Client,
+    metrics: Arc<Metrics>,
 }
 
 impl WebhookSender {
@@ -49,7 +52,14 @@ impl WebhookSender {
             tracker,
             target,
             client,
+            metrics: Arc::default(),
         })
+    }
+
+    /// Counts deliveries in `metrics` (the service's `/metrics`).
+    pub(crate) fn counting(mut self, metrics: Arc<Metrics>) -> Self {
+        self.metrics = metrics;
+        self
     }
 
     /// The webhook body for `event`: `{"type": "payment.<kind>", "timestamp", "data": <the
@@ -65,6 +75,13 @@ impl WebhookSender {
             body["anomaly"] = json!({ "kind": anomaly.kind, "occurrences": event.occurrences });
         }
         Ok(serde_json::to_vec(&body)?)
+    }
+}
+
+impl WebhookSender {
+    /// Now on the wall clock (Unix ms), to age events.
+    fn tracker_now(&self) -> i64 {
+        jiff::Timestamp::now().as_millisecond()
     }
 }
 
@@ -86,12 +103,16 @@ impl EventHandler for WebhookSender {
             .header("webhook-signature", signature)
             .body(body)
             .send()
-            .await
-            .map_err(|e| format!("the webhook could not be delivered: {}", e.without_url()))?;
-        if answer.status().is_success() {
-            Ok(())
-        } else {
-            Err(format!("the webhook endpoint answered {}", answer.status()).into())
+            .await;
+        let delivered = answer.as_ref().is_ok_and(|a| a.status().is_success());
+        let age = self.tracker_now().saturating_sub(event.created_at);
+        self.metrics.webhook(delivered, age);
+        match answer {
+            Ok(a) if a.status().is_success() => Ok(()),
+            Ok(a) => Err(format!("the webhook endpoint answered {}", a.status()).into()),
+            Err(e) => {
+                Err(format!("the webhook could not be delivered: {}", e.without_url()).into())
+            }
         }
     }
 }

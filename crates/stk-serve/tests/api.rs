@@ -77,6 +77,10 @@ impl Drop for TempPath {
 
 impl Service {
     async fn start() -> Self {
+        Self::start_with(|_| {}).await
+    }
+
+    async fn start_with(tweak: impl FnOnce(&mut ServeConfig)) -> Self {
         let hooks = Hooks::default();
         let hook_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let hook_url = format!("http://{}/hooks", hook_listener.local_addr().unwrap());
@@ -99,6 +103,7 @@ impl Service {
         let mut config = ServeConfig::new(KEY).unwrap();
         config.webhook =
             Some(WebhookTarget::new(&hook_url, &format!("whsec_{SECRET_B64}")).unwrap());
+        tweak(&mut config);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         tokio::spawn(stk_serve::serve(
@@ -127,6 +132,19 @@ impl Service {
             .unwrap();
         let status = StatusCode::from_u16(answer.status().as_u16()).unwrap();
         (status, answer.json().await.unwrap())
+    }
+
+    async fn post_to(&self, path: &str, body: Value) -> (StatusCode, Value) {
+        let answer = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .bearer_auth(KEY)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        let status = StatusCode::from_u16(answer.status().as_u16()).unwrap();
+        (status, answer.json().await.unwrap_or(Value::Null))
     }
 
     async fn get(&self, path: &str) -> (StatusCode, Value) {
@@ -316,4 +334,115 @@ async fn a_refused_push_is_recorded_failed_and_lists_filter() {
         .await
         .unwrap();
     assert_eq!(ready.status().as_u16(), 200);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_operator_resolves_and_reconciles_over_http() {
+    let service = Service::start().await;
+    // The provider is down at initiation: nothing accepted, the payment is failed.
+    let (status, failed) = service
+        .post(json!({ "phone": "0700000009", "amount": 10, "reference": "ORD-O" }))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{failed}");
+    assert_eq!(failed["state"], "failed");
+    assert_eq!(failed["error"]["kind"], "unavailable");
+    let id = failed["id"].as_str().unwrap();
+    let resolve = format!("/v1/payments/{id}/resolve");
+    // The customer shows a receipt: a person records it.
+    let (status, paid) = service
+        .post_to(
+            &resolve,
+            json!({ "resolution": "completed", "note": "statement shows UAB1C2D3E4", "receipt": "UAB1C2D3E4" }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{paid}");
+    assert_eq!(
+        (paid["state"].as_str(), paid["receipt"].as_str()),
+        (Some("completed"), Some("UAB1C2D3E4"))
+    );
+    // A completed payment never moves.
+    let (status, refused) = service
+        .post_to(&resolve, json!({ "resolution": "failed", "note": "oops" }))
+        .await;
+    assert_eq!(
+        (status, refused["error"]["kind"].as_str()),
+        (StatusCode::CONFLICT, Some("not_resolvable"))
+    );
+    for bad in [
+        json!({ "resolution": "refunded", "note": "x" }),
+        json!({ "resolution": "failed" }),
+        json!({ "resolution": "failed", "note": "x", "force": true }),
+    ] {
+        let (status, body) = service.post_to(&resolve, bad.clone()).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{bad}: {body}");
+    }
+    let (status, _) = service
+        .post_to(
+            "/v1/payments/att_nope/resolve",
+            json!({ "resolution": "failed", "note": "x" }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, checked) = service
+        .post_to(&format!("/v1/payments/{id}/reconcile"), json!({}))
+        .await;
+    assert_eq!(
+        (status, checked["state"].as_str()),
+        (StatusCode::OK, Some("completed"))
+    );
+    let (status, _) = service
+        .post_to("/v1/payments/att_nope/reconcile", json!({}))
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_runaway_client_is_slowed_and_metrics_count_it() {
+    let service = Service::start_with(|config| config.payments_per_second = 1).await;
+    let mut statuses = Vec::new();
+    for n in 0..5 {
+        statuses.push(service.post(order(&format!("ORD-M{n}"))).await.0);
+    }
+    let created = statuses
+        .iter()
+        .filter(|s| **s == StatusCode::CREATED)
+        .count();
+    let limited = statuses
+        .iter()
+        .filter(|s| **s == StatusCode::TOO_MANY_REQUESTS)
+        .count();
+    // A burst of two, then 429 (a third may pass if the machine took over a second).
+    assert!(
+        created >= 2 && limited >= 2 && created + limited == 5,
+        "{statuses:?}"
+    );
+    service.deliveries(created).await;
+    let text = service
+        .http
+        .get(format!("{}/metrics", service.base))
+        .bearer_auth(KEY)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for line in [
+        format!("stk_payments_requests_total{{provider=\"mock\",outcome=\"submitted\"}} {created}"),
+        format!(
+            "stk_payments_requests_total{{provider=\"none\",outcome=\"rate_limited\"}} {limited}"
+        ),
+        format!("stk_webhooks_total{{result=\"delivered\"}} {created}"),
+        format!("stk_event_to_webhook_seconds_count {created}"),
+        "# TYPE stk_status_queries_total counter".to_owned(),
+    ] {
+        assert!(text.contains(&line), "{line} not in\n{text}");
+    }
+    let anonymous = service
+        .http
+        .get(format!("{}/metrics", service.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(anonymous.status().as_u16(), 401, "metrics need the key");
 }
