@@ -153,6 +153,7 @@ fn crate_names() -> Result<Vec<String>, String> {
 /// `cargo package` for every publishable crate, in dependency order (cargo resolves the
 /// workspace's unpublished crates locally), each built from its packaged sources.
 fn package() -> Result<(), String> {
+    forget_packaged_sources()?;
     cargo(
         &[
             "package",
@@ -166,6 +167,48 @@ fn package() -> Result<(), String> {
         &[],
     )?;
     println!("\nxtask package: every publishable crate packages and builds from its package");
+    Ok(())
+}
+
+/// Cargo unpacks each packaged crate into `$CARGO_HOME/registry/src/…/<name>-<version>` and
+/// reuses that copy on the next run as if a version never changed: a second run verifies
+/// against the first run's sources. Remove our crates' copies (and cached `.crate` files)
+/// first, so every run verifies the sources it packaged.
+fn forget_packaged_sources() -> Result<(), String> {
+    let home = std::env::var_os("CARGO_HOME")
+        .map(std::path::PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| std::path::Path::new(&h).join(".cargo")))
+        .ok_or("neither CARGO_HOME nor HOME is set")?;
+    let mut ours = crate_names()?;
+    ours.push("stk-contract".to_owned());
+    for kind in ["src", "cache"] {
+        let Ok(registries) = std::fs::read_dir(home.join("registry").join(kind)) else {
+            continue;
+        };
+        for registry in registries.flatten() {
+            let Ok(entries) = std::fs::read_dir(registry.path()) else {
+                continue;
+            };
+            for entry in entries.flatten() {
+                let file = entry.file_name().to_string_lossy().into_owned();
+                // `<name>-<version>` or `<name>-<version>.crate`, the version starting with a digit.
+                let packaged = ours.iter().any(|name| {
+                    file.strip_prefix(name.as_str())
+                        .and_then(|rest| rest.strip_prefix('-'))
+                        .is_some_and(|version| version.starts_with(|c: char| c.is_ascii_digit()))
+                });
+                if packaged {
+                    let path = entry.path();
+                    let removed = if path.is_dir() {
+                        std::fs::remove_dir_all(&path)
+                    } else {
+                        std::fs::remove_file(&path)
+                    };
+                    removed.map_err(|e| format!("cannot remove {}: {e}", path.display()))?;
+                }
+            }
+        }
+    }
     Ok(())
 }
 
