@@ -152,8 +152,13 @@ fn crate_names() -> Result<Vec<String>, String> {
 
 /// `cargo package` for every publishable crate, in dependency order (cargo resolves the
 /// workspace's unpublished crates locally), each built from its packaged sources.
+/// The packaging's own target directory (what cargo builds from registry sources is never
+/// fingerprinted by their content, so it must not mix with the workspace's builds).
+const PACKAGE_TARGET: &str = "target/package-check";
+
 fn package() -> Result<(), String> {
     forget_packaged_sources()?;
+    let target = root().join(PACKAGE_TARGET);
     cargo(
         &[
             "package",
@@ -164,17 +169,23 @@ fn package() -> Result<(), String> {
             "stk-bench",
             "--locked",
         ],
-        &[],
+        &[("CARGO_TARGET_DIR", &target.to_string_lossy())],
     )?;
     println!("\nxtask package: every publishable crate packages and builds from its package");
     Ok(())
 }
 
 /// Cargo unpacks each packaged crate into `$CARGO_HOME/registry/src/…/<name>-<version>` and
-/// reuses that copy on the next run as if a version never changed: a second run verifies
-/// against the first run's sources. Remove our crates' copies (and cached `.crate` files)
-/// first, so every run verifies the sources it packaged.
+/// keeps what it built from it, reusing both on the next run as if a version never changed:
+/// a second run would verify against the first run's sources. Remove our crates' copies (and
+/// cached `.crate` files) and the packaging's target directory first, so every run verifies
+/// the sources it packaged.
 fn forget_packaged_sources() -> Result<(), String> {
+    let built = root().join(PACKAGE_TARGET);
+    if built.exists() {
+        std::fs::remove_dir_all(&built)
+            .map_err(|e| format!("cannot remove {}: {e}", built.display()))?;
+    }
     let home = std::env::var_os("CARGO_HOME")
         .map(std::path::PathBuf::from)
         .or_else(|| std::env::var_os("HOME").map(|h| std::path::Path::new(&h).join(".cargo")))
