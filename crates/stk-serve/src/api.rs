@@ -16,6 +16,8 @@ pub(crate) struct ApiError {
     pub(crate) kind: &'static str,
     pub(crate) message: String,
     pub(crate) payment: Option<PaymentView>,
+    /// Seconds, for a `Retry-After` header.
+    pub(crate) retry_after: Option<u64>,
 }
 
 impl ApiError {
@@ -25,6 +27,7 @@ impl ApiError {
             kind,
             message: message.into(),
             payment: None,
+            retry_after: None,
         }
     }
 
@@ -60,6 +63,13 @@ impl IntoResponse for ApiError {
         if let Some(payment) = self.payment {
             body["payment"] = serde_json::to_value(payment).unwrap_or(Value::Null);
         }
-        (self.status, Json(body)).into_response()
+        let mut response = (self.status, Json(body)).into_response();
+        if let Some(seconds) = self.retry_after {
+            response.headers_mut().insert(
+                axum::http::header::RETRY_AFTER,
+                axum::http::HeaderValue::from(seconds),
+            );
+        }
+        response
     }
 }

@@ -94,13 +94,14 @@ impl fmt::Debug for WebhookTarget {
     }
 }
 
-/// The URL without query or credentials, for `Debug`.
+/// Only the scheme, host and port, for `Debug`: the path or query may carry a token.
 fn stk_redacted(url: &Url) -> String {
-    let mut shown = url.clone();
-    let _ = shown.set_password(None);
-    let _ = shown.set_username("");
-    shown.set_query(None);
-    shown.to_string()
+    format!(
+        "{}://{}{}/[redacted]",
+        url.scheme(),
+        url.host_str().unwrap_or(""),
+        url.port().map(|p| format!(":{p}")).unwrap_or_default()
+    )
 }
 
 /// The service's settings.

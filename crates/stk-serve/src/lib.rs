@@ -1,9 +1,9 @@
 //! The payment tracker as an HTTP gateway any language can use.
 //!
-//! - `POST /v1/payments` records the order's attempt, then sends the push: a repeat with the
-//!   same reference, phone and amount answers the existing payment (`200`) and sends nothing;
-//!   the same reference with another phone or amount while the order is live or paid is a
-//!   `409`. `GET /v1/payments/{id}` (`?expand=timeline`) and `GET /v1/payments` (filters,
+//! - `POST /v1/payments` records the order's attempt, then sends the push: while the order is
+//!   live or paid, a repeat with the same reference, phone and amount answers the existing
+//!   payment (`200`) and sends nothing, another phone or amount is a `409`. Once its attempt
+//!   `failed` (the provider said so), an order may be pushed again: that is a new attempt. `GET /v1/payments/{id}` (`?expand=timeline`) and `GET /v1/payments` (filters,
 //!   cursor pages) read them.
 //! - Provider callbacks at `POST /v1/callbacks/{provider}`: the tracker's receiver (stored,
 //!   acknowledged, confirmed by status query before anything is paid).

@@ -1,7 +1,7 @@
 //! `POST /v1/payments`, `GET /v1/payments/{id}`, `GET /v1/payments`.
 
 use axum::Json;
-use axum::extract::rejection::JsonRejection;
+use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -64,14 +64,16 @@ async fn create_payment(
     body: Result<Json<NewPayment>, JsonRejection>,
 ) -> Result<Created, ApiError> {
     if let Err(wait) = state.limit.take() {
-        return Err(ApiError::new(
+        let mut error = ApiError::new(
             StatusCode::TOO_MANY_REQUESTS,
             "rate_limited",
             format!(
                 "too many payments requests; retry after {} ms",
                 wait.as_millis().max(1)
             ),
-        ));
+        );
+        error.retry_after = Some(wait.as_secs().max(1));
+        return Err(error);
     }
     let Json(new) = body.map_err(|e| {
         let status = match e.status() {
@@ -91,11 +93,24 @@ async fn create_payment(
     let request = builder
         .build()
         .map_err(|e| ApiError::invalid(format!("{e}; nothing was recorded or sent")))?;
-    let tracker = &state.tracker;
-    let pushed = match &new.provider {
-        Some(provider) => tracker.push_via(provider, &request).await,
-        None => tracker.push(&request).await,
-    };
+    // In its own task: a client that hangs up mid-push cannot cancel recording its answer.
+    let tracker = state.tracker.clone();
+    let provider = new.provider.clone();
+    let sent = request.clone();
+    let pushed = tokio::spawn(async move {
+        match &provider {
+            Some(provider) => tracker.push_via(provider, &sent).await,
+            None => tracker.push(&sent).await,
+        }
+    })
+    .await
+    .map_err(|e| {
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "outcome_unknown",
+            format!("the push task failed ({e}): check the order with GET before pushing again"),
+        )
+    })?;
     match pushed {
         Ok(attempt) => Ok(Created::New(PaymentView::of(&attempt))),
         Err(TrackerError::AlreadyLive { attempt }) => {
@@ -137,9 +152,11 @@ pub(crate) struct ShowQuery {
 
 pub(crate) async fn show(
     State(state): State<AppState>,
-    Path(id): Path<String>,
-    Query(query): Query<ShowQuery>,
+    id: Result<Path<String>, PathRejection>,
+    query: Result<Query<ShowQuery>, QueryRejection>,
 ) -> Result<Json<PaymentView>, ApiError> {
+    let Path(id) = id.map_err(|e| ApiError::invalid(e.body_text()))?;
+    let Query(query) = query.map_err(|e| ApiError::invalid(e.body_text()))?;
     let record = state.tracker.payment(&id).await?;
     let view = PaymentView::of(&record.attempt);
     Ok(Json(match query.expand.as_deref() {
@@ -167,7 +184,7 @@ pub(crate) struct ListQuery {
 
 pub(crate) async fn list(
     State(state): State<AppState>,
-    query: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
+    query: Result<Query<ListQuery>, QueryRejection>,
 ) -> Result<Response, ApiError> {
     let Query(q) = query.map_err(|e| ApiError::invalid(e.body_text()))?;
     let mut search = AttemptQuery::newest(q.limit.unwrap_or(50));
@@ -205,8 +222,9 @@ pub(crate) async fn list(
 /// Queries the provider now (also for an expired payment, which may still be paid).
 pub(crate) async fn reconcile(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    id: Result<Path<String>, PathRejection>,
 ) -> Result<Json<PaymentView>, ApiError> {
+    let Path(id) = id.map_err(|e| ApiError::invalid(e.body_text()))?;
     Ok(Json(PaymentView::of(&state.tracker.check(&id).await?)))
 }
 
@@ -221,9 +239,10 @@ pub(crate) struct Decision {
 
 pub(crate) async fn resolve(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    id: Result<Path<String>, PathRejection>,
     body: Result<Json<Decision>, JsonRejection>,
 ) -> Result<Json<PaymentView>, ApiError> {
+    let Path(id) = id.map_err(|e| ApiError::invalid(e.body_text()))?;
     let Json(decision) = body.map_err(|e| ApiError::invalid(e.body_text()))?;
     let resolution = match decision.resolution.as_str() {
         "completed" => Resolution::Completed,

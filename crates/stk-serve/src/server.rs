@@ -86,7 +86,13 @@ async fn ready(State(state): State<AppState>) -> impl IntoResponse {
     {
         Ok(_) => (StatusCode::OK, "ready").into_response(),
         Err(e) => {
-            ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "store", e.to_string()).into_response()
+            tracing::warn!(error = %e, "not ready: the store does not answer");
+            ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "store",
+                "the payment store does not answer",
+            )
+            .into_response()
         }
     }
 }

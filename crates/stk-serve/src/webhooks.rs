@@ -12,7 +12,7 @@ use base64::engine::general_purpose::STANDARD;
 use hmac::{Hmac, Mac};
 use serde_json::json;
 use sha2::Sha256;
-use stk_tracker::{Event, EventHandler, EventKind, HandlerError, Tracker};
+use stk_tracker::{AttemptState, Event, EventHandler, EventKind, HandlerError, Tracker};
 
 use crate::config::WebhookTarget;
 use crate::metrics::Metrics;
@@ -63,17 +63,25 @@ impl WebhookSender {
     }
 
     /// The webhook body for `event`: `{"type": "payment.<kind>", "timestamp", "data": <the
-    /// payment>}`, plus `anomaly` for an anomaly.
+    /// payment, in the state the event is about>, "event": <what happened: the event's own
+    /// payload, with `anomaly: "paid_late"`, `reason`, `source` (`operator` for a person's
+    /// decision), the claim or the anomaly's detail>, "occurrences"}`. A re-delivery after the
+    /// payment moved on still says what this event said.
     pub async fn body(&self, event: &Event) -> Result<Vec<u8>, HandlerError> {
         let attempt = self.tracker.attempt(&event.attempt_id).await?;
-        let mut body = json!({
+        let mut data = PaymentView::of(&attempt);
+        data.state = event.payment().state;
+        if !matches!(event.kind, EventKind::Completed(_)) && data.state != AttemptState::Completed {
+            data.receipt = None;
+        }
+        let what = serde_json::to_value(&event.kind)?;
+        let body = json!({
             "type": format!("payment.{}", event.kind.name()),
             "timestamp": rfc3339(event.created_at),
-            "data": PaymentView::of(&attempt),
+            "data": data,
+            "event": what["payload"],
+            "occurrences": event.occurrences,
         });
-        if let EventKind::Anomaly(anomaly) = &event.kind {
-            body["anomaly"] = json!({ "kind": anomaly.kind, "occurrences": event.occurrences });
-        }
         Ok(serde_json::to_vec(&body)?)
     }
 }

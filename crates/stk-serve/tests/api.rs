@@ -278,6 +278,18 @@ async fn bad_keys_and_bad_input_record_nothing() {
     let (status, list) = service.get("/v1/payments").await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(list["payments"], json!([]), "nothing was recorded");
+    // The scheme is case-insensitive; the key is not.
+    let lower = service
+        .http
+        .get(&url)
+        .header("authorization", format!("bearer {KEY}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(lower.status().as_u16(), 200);
+    let (status, body) = service.get("/v1/payments/%FF%FE").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert_eq!(body["error"]["kind"], "invalid_request", "{body}");
     let (status, body) = service.get("/v1/payments/att_nope").await;
     assert_eq!(
         (status, body["error"]["kind"].as_str()),
@@ -383,6 +395,26 @@ async fn an_operator_resolves_and_reconciles_over_http() {
         )
         .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
+    // The app can tell a person's decision from the provider's word, and why it failed.
+    let delivered = service.deliveries(2).await;
+    let of = |kind: &str| {
+        delivered
+            .iter()
+            .find(|d| d.body["type"] == kind)
+            .unwrap_or_else(|| panic!("no {kind} in {delivered:?}"))
+            .body
+            .clone()
+    };
+    let failed_hook = of("payment.failed");
+    assert_eq!(failed_hook["data"]["state"], "failed", "{failed_hook}");
+    assert_eq!(
+        failed_hook["event"]["reason"], "unavailable",
+        "{failed_hook}"
+    );
+    assert_eq!(failed_hook["event"]["source"], "initiate", "{failed_hook}");
+    let paid_hook = of("payment.completed");
+    assert_eq!(paid_hook["event"]["source"], "operator", "{paid_hook}");
+    assert_eq!(paid_hook["data"]["receipt"], "UAB1C2D3E4", "{paid_hook}");
     let (status, checked) = service
         .post_to(&format!("/v1/payments/{id}/reconcile"), json!({}))
         .await;
@@ -401,7 +433,22 @@ async fn a_runaway_client_is_slowed_and_metrics_count_it() {
     let service = Service::start_with(|config| config.payments_per_second = 1).await;
     let mut statuses = Vec::new();
     for n in 0..5 {
-        statuses.push(service.post(order(&format!("ORD-M{n}"))).await.0);
+        let answer = service
+            .http
+            .post(format!("{}/v1/payments", service.base))
+            .bearer_auth(KEY)
+            .json(&order(&format!("ORD-M{n}")))
+            .send()
+            .await
+            .unwrap();
+        let status = StatusCode::from_u16(answer.status().as_u16()).unwrap();
+        if status == StatusCode::TOO_MANY_REQUESTS {
+            assert!(
+                answer.headers().contains_key("retry-after"),
+                "a 429 says when to come back"
+            );
+        }
+        statuses.push(status);
     }
     let created = statuses
         .iter()

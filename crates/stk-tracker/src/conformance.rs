@@ -107,12 +107,14 @@ fn settled(attempt: &crate::Attempt, to: AttemptState) -> EventKind {
             previous_state,
             status: None,
             paid_late: false,
+            source: None,
         }),
         AttemptState::Failed => EventKind::Failed(event::Failed {
             payment,
             reason: None,
             previous_state,
             status: None,
+            source: None,
         }),
         _ => EventKind::Expired(event::Expired {
             payment,

@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::AttemptState;
+use crate::model::Source;
 
 /// An event as delivered to user code.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -141,6 +142,10 @@ pub struct Completed {
     /// again meanwhile; look before fulfilling twice. JSON: `"anomaly": "paid_late"`.
     #[serde(rename = "anomaly", with = "paid_late")]
     pub paid_late: bool,
+    /// What proved it: a status query, a confirmed callback, or an operator's decision
+    /// (`operator`: no provider answer, a person's word). `None` in events stored before.
+    #[serde(default)]
+    pub source: Option<Source>,
 }
 
 /// The payment failed.
@@ -158,6 +163,10 @@ pub struct Failed {
     pub previous_state: AttemptState,
     /// The provider's status answer (or the operator's decision), as JSON.
     pub status: Option<Value>,
+    /// What said so: the push's answer, a status query, or an operator's decision. `None` in
+    /// events stored before.
+    #[serde(default)]
+    pub source: Option<Source>,
 }
 
 /// The payment passed its deadline without the provider's final word.
@@ -312,12 +321,14 @@ mod tests {
                 previous_state: AttemptState::Expired,
                 status: Some(serde_json::json!({"status": "completed", "receipt": "SKQ96C7K7H"})),
                 paid_late: true,
+                source: Some(Source::StatusQuery),
             }),
             EventKind::Failed(Failed {
                 payment: payment(AttemptState::Failed),
                 reason: Some("cancelled".into()),
                 previous_state: AttemptState::Pending,
                 status: Some(serde_json::json!({"status": "failed", "reason": "cancelled"})),
+                source: Some(Source::Callback),
             }),
             EventKind::Expired(Expired {
                 payment: payment(AttemptState::Expired),

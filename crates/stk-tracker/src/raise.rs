@@ -182,6 +182,7 @@ pub(crate) fn settled_event(
             previous_state,
             status: status_json,
             paid_late,
+            source: Some(evidence.source),
         }),
         AttemptState::Failed => EventKind::Failed(FailedEvent {
             payment,
@@ -191,6 +192,7 @@ pub(crate) fn settled_event(
             },
             previous_state,
             status: status_json,
+            source: Some(evidence.source),
         }),
         _ => EventKind::Expired(Expired {
             payment,

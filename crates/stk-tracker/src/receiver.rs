@@ -104,37 +104,54 @@ async fn receive(
     }
 }
 
-/// Serves `app` on `listener` until `shutdown` (then waits up to [`REQUEST_TIMEOUT`] for
-/// requests in flight), with [`HEADER_TIMEOUT`], a
+/// Serves `app` on `listener` until `shutdown`, with [`HEADER_TIMEOUT`], a
 /// [`CONNECTION_LIFETIME`] and at most [`MAX_CONNECTIONS`] connections: a slow or idle client
-/// cannot hold the server.
+/// cannot hold the server. A connection past its lifetime, and every connection at shutdown,
+/// is closed gracefully: a request in flight finishes (within [`REQUEST_TIMEOUT`]), an idle
+/// connection closes at once.
 pub async fn serve(listener: TcpListener, app: Router, shutdown: impl Future<Output = ()>) {
     let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+    let (stop, stopping) = tokio::sync::watch::channel(false);
     tokio::pin!(shutdown);
     loop {
         let accepted = tokio::select! {
-            () = &mut shutdown => {
-                // Stop accepting; give requests in flight up to REQUEST_TIMEOUT to finish.
-                let all = u32::try_from(MAX_CONNECTIONS).unwrap_or(u32::MAX);
-                let _ = tokio::time::timeout(REQUEST_TIMEOUT, slots.acquire_many(all)).await;
-                return;
-            }
+            () = &mut shutdown => break,
             accepted = listener.accept() => accepted,
         };
-        let Ok((stream, _)) = accepted else { continue };
+        let stream = match accepted {
+            Ok((stream, _)) => stream,
+            Err(e) => {
+                // Out of file descriptors, most likely: back off instead of spinning.
+                tracing::warn!(error = %e, "accepting a connection failed");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
+        };
         let Ok(slot) = Arc::clone(&slots).try_acquire_owned() else {
             drop(stream);
             continue;
         };
         let service = TowerToHyperService::new(app.clone());
+        let mut stopping = stopping.clone();
         tokio::spawn(async move {
             let mut builder = hyper::server::conn::http1::Builder::new();
             builder
                 .timer(TokioTimer::new())
                 .header_read_timeout(HEADER_TIMEOUT);
             let connection = builder.serve_connection(TokioIo::new(stream), service);
-            let _ = tokio::time::timeout(CONNECTION_LIFETIME, connection).await;
+            tokio::pin!(connection);
+            tokio::select! {
+                _ = connection.as_mut() => return drop(slot),
+                () = tokio::time::sleep(CONNECTION_LIFETIME) => {}
+                _ = stopping.wait_for(|s| *s) => {}
+            }
+            connection.as_mut().graceful_shutdown();
+            let _ = tokio::time::timeout(REQUEST_TIMEOUT, connection).await;
             drop(slot);
         });
     }
+    // Stop accepting; close every connection gracefully and wait for them.
+    let _ = stop.send(true);
+    let all = u32::try_from(MAX_CONNECTIONS).unwrap_or(u32::MAX);
+    let _ = tokio::time::timeout(REQUEST_TIMEOUT, slots.acquire_many(all)).await;
 }
