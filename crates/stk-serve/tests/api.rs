@@ -63,6 +63,8 @@ struct Service {
     http: reqwest::Client,
     hooks: Hooks,
     clock: Clock,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<Result<(), reqwest::Error>>>,
     _db: TempPath,
 }
 
@@ -71,7 +73,9 @@ struct TempPath(std::path::PathBuf);
 
 impl Drop for TempPath {
     fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.0);
+        if !self.0.as_os_str().is_empty() {
+            let _ = std::fs::remove_file(&self.0);
+        }
     }
 }
 
@@ -81,7 +85,16 @@ impl Service {
     }
 
     async fn start_with(tweak: impl FnOnce(&mut ServeConfig)) -> Self {
-        let hooks = Hooks::default();
+        let path = std::env::temp_dir().join(format!("stk-serve-{}.db", fastrand::u64(..)));
+        Self::start_on(path, Hooks::default(), tweak).await
+    }
+
+    /// A service on the store at `path`, delivering webhooks to a new endpoint using `hooks`.
+    async fn start_on(
+        path: std::path::PathBuf,
+        hooks: Hooks,
+        tweak: impl FnOnce(&mut ServeConfig),
+    ) -> Self {
         let hook_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let hook_url = format!("http://{}/hooks", hook_listener.local_addr().unwrap());
         let app = axum::Router::new()
@@ -89,7 +102,6 @@ impl Service {
             .with_state(hooks.clone());
         tokio::spawn(async move { axum::serve(hook_listener, app).await.unwrap() });
 
-        let path = std::env::temp_dir().join(format!("stk-serve-{}.db", fastrand::u64(..)));
         let store = Arc::new(SqlStore::open_sqlite(&path).await.unwrap());
         let mock = MockProvider::builder()
             .delay(Duration::from_millis(50))
@@ -106,19 +118,27 @@ impl Service {
         tweak(&mut config);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
-        tokio::spawn(stk_serve::serve(
-            listener,
-            tracker,
-            config,
-            std::future::pending(),
-        ));
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(stk_serve::serve(listener, tracker, config, async {
+            let _ = stopped.await;
+        }));
         Self {
             base,
             http: reqwest::Client::new(),
             hooks,
             clock,
+            stop: Some(stop),
+            task: Some(task),
             _db: TempPath(path),
         }
+    }
+
+    /// Stops the service as SIGTERM would, and waits for it.
+    async fn shut_down(mut self) -> std::path::PathBuf {
+        let _ = self.stop.take().unwrap().send(());
+        self.task.take().unwrap().await.unwrap().unwrap();
+        // The next service keeps the file.
+        std::mem::take(&mut self._db.0)
     }
 
     async fn post(&self, body: Value) -> (StatusCode, Value) {
@@ -492,4 +512,35 @@ async fn a_runaway_client_is_slowed_and_metrics_count_it() {
         .await
         .unwrap();
     assert_eq!(anonymous.status().as_u16(), 401, "metrics need the key");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_webhook_refused_before_a_restart_is_delivered_after_it_with_the_same_id() {
+    let hooks = Hooks::default();
+    hooks
+        .answers
+        .lock()
+        .unwrap()
+        .extend([StatusCode::SERVICE_UNAVAILABLE; 3]);
+    let path = std::env::temp_dir().join(format!("stk-serve-{}.db", fastrand::u64(..)));
+    let first = Service::start_on(path, hooks.clone(), |_| {}).await;
+    let (_, created) = first.post(order("ORD-RESTART")).await;
+    let refused = first.deliveries(1).await;
+    let path = first.shut_down().await;
+    // The app is back; so is the service, on the same store.
+    hooks.answers.lock().unwrap().clear();
+    let second = Service::start_on(path, hooks, |_| {}).await;
+    second.clock.advance(Duration::from_secs(5));
+    let all = second.deliveries(2).await;
+    let delivered = all.last().unwrap();
+    assert_eq!(
+        delivered.id, refused[0].id,
+        "the same webhook-id after the restart"
+    );
+    assert_eq!(delivered.body["data"]["id"], created["id"]);
+    assert_eq!(delivered.body["type"], "payment.completed");
+    let (_, shown) = second
+        .get(&format!("/v1/payments/{}", created["id"].as_str().unwrap()))
+        .await;
+    assert_eq!(shown["state"], "completed", "recorded before the restart");
 }
