@@ -74,12 +74,15 @@ impl WebhookSender {
         if !matches!(event.kind, EventKind::Completed(_)) && data.state != AttemptState::Completed {
             data.receipt = None;
         }
-        let what = serde_json::to_value(&event.kind)?;
+        let mut what = serde_json::to_value(&event.kind)?;
+        let mut payload = what["payload"].take();
+        // The phone as everywhere in the API: masked.
+        payload["phone"] = json!(data.phone);
         let body = json!({
             "type": format!("payment.{}", event.kind.name()),
             "timestamp": rfc3339(event.created_at),
             "data": data,
-            "event": what["payload"],
+            "event": payload,
             "occurrences": event.occurrences,
         });
         Ok(serde_json::to_vec(&body)?)
