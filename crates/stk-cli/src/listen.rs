@@ -129,14 +129,22 @@ fn human(event: &Event) -> String {
     line
 }
 
-/// Serves until `--max-events` events were printed or Ctrl-C.
-pub(crate) async fn run(tracker: Tracker, args: ListenArgs, json: bool) -> Result<(), CliError> {
-    let listener = tokio::net::TcpListener::bind(args.bind)
+/// A listener on `addr`, and the address it got (port 0 picks one).
+pub(crate) async fn bind(
+    addr: std::net::SocketAddr,
+) -> Result<(tokio::net::TcpListener, std::net::SocketAddr), CliError> {
+    let listener = tokio::net::TcpListener::bind(addr)
         .await
-        .map_err(|e| CliError::io(format!("listen on {}", args.bind), e))?;
-    let addr = listener
+        .map_err(|e| CliError::io(format!("listen on {addr}"), e))?;
+    let bound = listener
         .local_addr()
         .map_err(|e| CliError::io("read the listening address", e))?;
+    Ok((listener, bound))
+}
+
+/// Serves until `--max-events` events were printed or Ctrl-C.
+pub(crate) async fn run(tracker: Tracker, args: ListenArgs, json: bool) -> Result<(), CliError> {
+    let (listener, addr) = bind(args.bind).await?;
     for name in tracker.provider_names() {
         say!("listening for {name} callbacks on http://{addr}/{name}");
     }

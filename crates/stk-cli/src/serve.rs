@@ -31,12 +31,7 @@ pub(crate) async fn run(
         };
     let tracker = tracking::open(database, provider, guard).await?;
     let _bridge = mock.map(|mock| stk_serve::forward_mock_callbacks(mock, tracker.clone()));
-    let listener = tokio::net::TcpListener::bind(args.bind)
-        .await
-        .map_err(|e| CliError::io(format!("listen on {}", args.bind), e))?;
-    let addr = listener
-        .local_addr()
-        .map_err(|e| CliError::io("read the listening address", e))?;
+    let (listener, addr) = crate::listen::bind(args.bind).await?;
     say!("stk serve: payments API on http://{addr}/v1/payments");
     for name in tracker.provider_names() {
         say!("  {name} callbacks on http://{addr}/v1/callbacks/{name}");

@@ -16,6 +16,13 @@ use stk_tracker::{Clock, SqlStore, Tracker};
 const KEY: &str = "test-key-0123456789";
 const SECRET_B64: &str = "MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 
+/// The status and JSON body (`null` if none) of `request`'s answer.
+async fn answer(request: reqwest::RequestBuilder) -> (StatusCode, Value) {
+    let answer = request.send().await.unwrap();
+    let status = StatusCode::from_u16(answer.status().as_u16()).unwrap();
+    (status, answer.json().await.unwrap_or(Value::Null))
+}
+
 /// The fake provider, fast.
 fn fake_provider() -> MockProvider {
     MockProvider::builder()
@@ -158,41 +165,21 @@ impl Service {
     }
 
     async fn post(&self, body: Value) -> (StatusCode, Value) {
-        let answer = self
-            .http
-            .post(format!("{}/v1/payments", self.base))
-            .bearer_auth(KEY)
-            .json(&body)
-            .send()
-            .await
-            .unwrap();
-        let status = StatusCode::from_u16(answer.status().as_u16()).unwrap();
-        (status, answer.json().await.unwrap())
+        self.post_to("/v1/payments", body).await
     }
 
     async fn post_to(&self, path: &str, body: Value) -> (StatusCode, Value) {
-        let answer = self
-            .http
-            .post(format!("{}{path}", self.base))
-            .bearer_auth(KEY)
-            .json(&body)
-            .send()
-            .await
-            .unwrap();
-        let status = StatusCode::from_u16(answer.status().as_u16()).unwrap();
-        (status, answer.json().await.unwrap_or(Value::Null))
+        let request = self.http.post(format!("{}{path}", self.base)).json(&body);
+        answer(request.bearer_auth(KEY)).await
     }
 
     async fn get(&self, path: &str) -> (StatusCode, Value) {
-        let answer = self
-            .http
-            .get(format!("{}{path}", self.base))
-            .bearer_auth(KEY)
-            .send()
-            .await
-            .unwrap();
-        let status = StatusCode::from_u16(answer.status().as_u16()).unwrap();
-        (status, answer.json().await.unwrap_or(Value::Null))
+        answer(
+            self.http
+                .get(format!("{}{path}", self.base))
+                .bearer_auth(KEY),
+        )
+        .await
     }
 
     /// Waits (polling, up to 10 s) until the webhook endpoint has seen `n` deliveries.
