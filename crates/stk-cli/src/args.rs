@@ -153,6 +153,11 @@ pub(crate) struct ServeArgs {
     /// TLS-terminating proxy.
     #[arg(long)]
     pub(crate) behind_proxy: bool,
+
+    /// Several accounts from a TOML file (each with its key, database, providers and
+    /// webhook); without it, one account from STK_SERVE_* and the provider's variables.
+    #[arg(long, env = "STK_SERVE_CONFIG")]
+    pub(crate) config: Option<std::path::PathBuf>,
 }
 
 #[derive(Debug, Args)]

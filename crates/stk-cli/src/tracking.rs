@@ -73,15 +73,23 @@ pub(crate) async fn open_store(
     guard: bool,
 ) -> Result<(Arc<SqlStore>, Arc<dyn StkProvider>), CliError> {
     let store = Arc::new(Database::from_setting(database)?.open().await?);
-    let provider: Arc<dyn StkProvider> = match documented_guard_rules(provider.name()) {
+    let provider = guarded(&store, provider, guard);
+    Ok((store, provider))
+}
+
+fn guarded(
+    store: &Arc<SqlStore>,
+    provider: Box<dyn StkProvider>,
+    guard: bool,
+) -> Arc<dyn StkProvider> {
+    match documented_guard_rules(provider.name()) {
         Some(rules) if guard => Arc::new(Guarded::with_store(
             provider,
             rules,
-            Arc::clone(&store) as Arc<dyn GuardStore>,
+            Arc::clone(store) as Arc<dyn GuardStore>,
         )),
         _ => Arc::from(provider),
-    };
-    Ok((store, provider))
+    }
 }
 
 /// A tracker over the configured store for `provider` (guarded as [`open_store`] says).
@@ -90,11 +98,23 @@ pub(crate) async fn open(
     provider: Box<dyn StkProvider>,
     guard: bool,
 ) -> Result<Tracker, CliError> {
-    let (store, provider) = open_store(database, provider, guard).await?;
-    Ok(Tracker::builder(store)
-        .provider(provider)
-        .config(tracker_config(|name| std::env::var(name).ok())?)
-        .build())
+    open_many(database, vec![provider], guard).await
+}
+
+/// A tracker over the configured store for `providers` (the first is the default), each
+/// guarded as [`open_store`] says.
+pub(crate) async fn open_many(
+    database: Option<&str>,
+    providers: Vec<Box<dyn StkProvider>>,
+    guard: bool,
+) -> Result<Tracker, CliError> {
+    let store = Arc::new(Database::from_setting(database)?.open().await?);
+    let mut builder = Tracker::builder(Arc::clone(&store) as Arc<dyn stk_tracker::Store>)
+        .config(tracker_config(|name| std::env::var(name).ok())?);
+    for provider in providers {
+        builder = builder.provider(guarded(&store, provider, guard));
+    }
+    Ok(builder.build())
 }
 
 /// The tracker's settings from the environment: `STK_TRACKER_LEASE_MS` (how long a worker's

@@ -1,17 +1,19 @@
-//! `Authorization: Bearer <key>` on every payments request, compared in constant time.
+//! `Authorization: Bearer <key>` on every payments request: the key says which account the
+//! request is for. Compared in constant time, as SHA-256 hashes, against every account's.
 
 use axum::extract::{Request, State};
 use axum::http::StatusCode;
 use axum::http::header::AUTHORIZATION;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use sha2::{Digest, Sha256};
 
 use crate::api::ApiError;
 use crate::server::AppState;
 
 pub(crate) async fn require_key(
     State(state): State<AppState>,
-    request: Request,
+    mut request: Request,
     next: Next,
 ) -> Response {
     let key = request
@@ -23,9 +25,23 @@ pub(crate) async fn require_key(
             let (scheme, key) = v.split_once(' ')?;
             scheme.eq_ignore_ascii_case("bearer").then(|| key.trim())
         });
-    match key {
-        Some(key) if state.config.accepts(key) => next.run(request).await,
-        _ => ApiError::new(
+    let account = key.and_then(|key| {
+        let hash: [u8; 32] = Sha256::digest(key.as_bytes()).into();
+        // Every account is compared, so the time taken does not say which one matched.
+        state
+            .accounts
+            .iter()
+            .fold(None, |found, a| {
+                found.or(a.config.accepts_hash(&hash).then_some(a))
+            })
+            .cloned()
+    });
+    match account {
+        Some(account) => {
+            request.extensions_mut().insert(account);
+            next.run(request).await
+        }
+        None => ApiError::new(
             StatusCode::UNAUTHORIZED,
             "unauthorized",
             "send the service's API key as Authorization: Bearer <key>",

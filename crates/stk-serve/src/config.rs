@@ -1,8 +1,10 @@
-//! The service's settings from the environment: the API key apps use, where webhooks go and
-//! the secret that signs them.
+//! An account's settings: the API key its apps use (kept as its SHA-256), where its webhooks
+//! go and the secret that signs them, its rate limit. From the environment for the one-account
+//! case; [`crate::file`] reads several from a TOML file.
 
 use std::fmt;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
@@ -13,20 +15,32 @@ use url::Url;
 /// The shortest API key accepted (a guessable key would open the payments API).
 pub const MIN_API_KEY_CHARS: usize = 16;
 
-/// A setting the service cannot start with: which variable, and why.
+/// A setting the service cannot start with: where (the file, if any, and the key or
+/// variable), and why.
 #[derive(Debug, thiserror::Error)]
-#[error("{variable}: {reason}")]
 #[non_exhaustive]
-pub struct ServeConfigError {
-    /// The variable (or option).
-    pub variable: &'static str,
+pub struct ConfigError {
+    /// The configuration file, when the setting came from one.
+    pub file: Option<PathBuf>,
+    /// The variable, option or key in the file (`accounts.duka.webhook_url`).
+    pub key: String,
     /// What is wrong and how to fix it.
     pub reason: String,
 }
 
-fn refuse(variable: &'static str, reason: impl Into<String>) -> ServeConfigError {
-    ServeConfigError {
-        variable,
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some(file) = &self.file {
+            write!(f, "{}: ", file.display())?;
+        }
+        write!(f, "{}: {}", self.key, self.reason)
+    }
+}
+
+pub(crate) fn refuse(key: impl Into<String>, reason: impl Into<String>) -> ConfigError {
+    ConfigError {
+        file: None,
+        key: key.into(),
         reason: reason.into(),
     }
 }
@@ -42,7 +56,7 @@ pub struct WebhookTarget {
 impl WebhookTarget {
     /// A target from its URL (`https`, or `http` to this machine) and its secret in the
     /// Standard Webhooks form (`whsec_` + base64).
-    pub fn new(url: &str, secret: &str) -> Result<Self, ServeConfigError> {
+    pub fn new(url: &str, secret: &str) -> Result<Self, ConfigError> {
         let url = Url::parse(url.trim())
             .map_err(|e| refuse("STK_SERVE_WEBHOOK_URL", format!("not a URL ({e})")))?;
         let loopback = matches!(url.host_str(), Some("127.0.0.1" | "localhost" | "[::1]"));
@@ -104,34 +118,31 @@ fn stk_redacted(url: &Url) -> String {
     )
 }
 
-/// The service's settings.
+/// An account's settings.
 #[derive(Clone)]
 #[non_exhaustive]
-pub struct ServeConfig {
+pub struct AccountConfig {
     api_key_hash: [u8; 32],
     /// Where webhooks go; without one, events are recorded (read them with `GET`) and not sent.
     pub webhook: Option<WebhookTarget>,
-    /// Listening on a non-loopback address is allowed only behind a TLS-terminating proxy.
-    pub behind_proxy: bool,
     /// `POST /v1/payments` allowed per second (bursts of twice that); more get `429`.
     /// `STK_SERVE_PAYMENTS_PER_SECOND`, default 20.
     pub payments_per_second: u32,
 }
 
-impl fmt::Debug for ServeConfig {
+impl fmt::Debug for AccountConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ServeConfig")
+        f.debug_struct("AccountConfig")
             .field("api_key", &"[redacted]")
             .field("webhook", &self.webhook)
-            .field("behind_proxy", &self.behind_proxy)
             .field("payments_per_second", &self.payments_per_second)
             .finish()
     }
 }
 
-impl ServeConfig {
+impl AccountConfig {
     /// Settings with this API key (kept only as its SHA-256) and no webhook.
-    pub fn new(api_key: &str) -> Result<Self, ServeConfigError> {
+    pub fn new(api_key: &str) -> Result<Self, ConfigError> {
         let key = api_key.trim();
         if key.chars().count() < MIN_API_KEY_CHARS {
             return Err(refuse(
@@ -141,18 +152,39 @@ impl ServeConfig {
                 ),
             ));
         }
-        Ok(Self {
-            api_key_hash: Sha256::digest(key.as_bytes()).into(),
+        Ok(Self::with_key_hash(Sha256::digest(key.as_bytes()).into()))
+    }
+
+    /// Settings with the API key given as its SHA-256, in hex (what a configuration file
+    /// stores: `printf %s "$KEY" | sha256sum`).
+    pub fn from_key_sha256(hex_digest: &str) -> Result<Self, ConfigError> {
+        let mut hash = [0u8; 32];
+        hex::decode_to_slice(hex_digest.trim(), &mut hash).map_err(|_| {
+            refuse(
+                "api_key_sha256",
+                "must be the key's SHA-256 in hex, 64 characters (printf %s \"$KEY\" | sha256sum)",
+            )
+        })?;
+        Ok(Self::with_key_hash(hash))
+    }
+
+    fn with_key_hash(api_key_hash: [u8; 32]) -> Self {
+        Self {
+            api_key_hash,
             webhook: None,
-            behind_proxy: false,
             payments_per_second: 20,
-        })
+        }
+    }
+
+    /// Whether another account's key is this one's.
+    pub(crate) fn same_key(&self, other: &Self) -> bool {
+        self.api_key_hash == other.api_key_hash
     }
 
     /// Reads `STK_SERVE_API_KEY` (required), `STK_SERVE_WEBHOOK_URL` and
     /// `STK_SERVE_WEBHOOK_SECRET` (both or neither) and `STK_SERVE_PAYMENTS_PER_SECOND`
     /// through `lookup`.
-    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ServeConfigError> {
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let get = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
         let key = get("STK_SERVE_API_KEY").ok_or_else(|| {
             refuse(
@@ -164,17 +196,8 @@ impl ServeConfig {
         })?;
         let mut config = Self::new(&key)?;
         if let Some(rate) = get("STK_SERVE_PAYMENTS_PER_SECOND") {
-            config.payments_per_second = rate
-                .trim()
-                .parse()
-                .ok()
-                .filter(|r| (1..=10_000).contains(r))
-                .ok_or_else(|| {
-                    refuse(
-                        "STK_SERVE_PAYMENTS_PER_SECOND",
-                        "must be a whole number from 1 to 10000",
-                    )
-                })?;
+            config.payments_per_second = payments_per_second(rate.trim().parse().ok())
+                .map_err(|reason| refuse("STK_SERVE_PAYMENTS_PER_SECOND", reason))?;
         }
         config.webhook = match (
             get("STK_SERVE_WEBHOOK_URL"),
@@ -198,25 +221,37 @@ impl ServeConfig {
         Ok(config)
     }
 
-    /// Whether `key` is the API key (compared in constant time, as hashes).
-    pub(crate) fn accepts(&self, key: &str) -> bool {
-        let hash: [u8; 32] = Sha256::digest(key.as_bytes()).into();
-        subtle::ConstantTimeEq::ct_eq(&hash[..], &self.api_key_hash[..]).into()
+    /// Whether `key_hash` (a presented key's SHA-256) is this account's key, compared in
+    /// constant time.
+    pub(crate) fn accepts_hash(&self, key_hash: &[u8; 32]) -> bool {
+        subtle::ConstantTimeEq::ct_eq(&key_hash[..], &self.api_key_hash[..]).into()
     }
 
-    /// Refuses a non-loopback address unless the service runs behind a TLS proxy: the API key
-    /// and payments would otherwise cross the network in clear.
-    pub fn check_bind(&self, addr: SocketAddr) -> Result<(), ServeConfigError> {
-        if addr.ip().is_loopback() || self.behind_proxy {
-            Ok(())
-        } else {
-            Err(refuse(
-                "--bind",
-                format!(
-                    "{addr} is not a loopback address and the service speaks plain HTTP: put it behind a TLS-terminating proxy and pass --behind-proxy"
-                ),
-            ))
-        }
+    #[cfg(test)]
+    pub(crate) fn accepts(&self, key: &str) -> bool {
+        self.accepts_hash(&Sha256::digest(key.as_bytes()).into())
+    }
+}
+
+/// A rate from 1 to 10000 payments a second.
+pub(crate) fn payments_per_second(rate: Option<i64>) -> Result<u32, &'static str> {
+    rate.filter(|r| (1..=10_000).contains(r))
+        .and_then(|r| u32::try_from(r).ok())
+        .ok_or("must be a whole number from 1 to 10000")
+}
+
+/// Refuses a non-loopback address unless the service runs behind a TLS proxy: API keys and
+/// payments would otherwise cross the network in clear.
+pub fn check_bind(addr: SocketAddr, behind_proxy: bool) -> Result<(), ConfigError> {
+    if addr.ip().is_loopback() || behind_proxy {
+        Ok(())
+    } else {
+        Err(refuse(
+            "--bind",
+            format!(
+                "{addr} is not a loopback address and the service speaks plain HTTP: put it behind a TLS-terminating proxy and pass --behind-proxy"
+            ),
+        ))
     }
 }
 
@@ -237,10 +272,10 @@ mod tests {
 
     #[test]
     fn the_key_is_required_long_and_never_shown() {
-        let err = ServeConfig::from_lookup(env(&[])).unwrap_err();
-        assert_eq!(err.variable, "STK_SERVE_API_KEY");
-        assert!(ServeConfig::new("short").is_err());
-        let config = ServeConfig::new("hush-0123456789abcdef").unwrap();
+        let err = AccountConfig::from_lookup(env(&[])).unwrap_err();
+        assert_eq!(err.key, "STK_SERVE_API_KEY");
+        assert!(AccountConfig::new("short").is_err());
+        let config = AccountConfig::new("hush-0123456789abcdef").unwrap();
         assert!(config.accepts("hush-0123456789abcdef"));
         assert!(!config.accepts("hush-0123456789abcdeF"));
         assert!(!config.accepts(""));
@@ -250,7 +285,7 @@ mod tests {
     #[test]
     fn webhooks_need_both_https_and_a_standard_secret() {
         let key = ("STK_SERVE_API_KEY", "k-0123456789abcdef");
-        let ok = ServeConfig::from_lookup(env(&[
+        let ok = AccountConfig::from_lookup(env(&[
             key,
             (
                 "STK_SERVE_WEBHOOK_URL",
@@ -282,19 +317,21 @@ mod tests {
                 "STK_SERVE_WEBHOOK_SECRET",
             ),
         ] {
-            let err = ServeConfig::from_lookup(env(&[
+            let err = AccountConfig::from_lookup(env(&[
                 key,
                 ("STK_SERVE_WEBHOOK_URL", url),
                 ("STK_SERVE_WEBHOOK_SECRET", secret),
             ]))
             .unwrap_err();
-            assert_eq!(err.variable, variable, "{url} {secret}: {err}");
+            assert_eq!(err.key, variable, "{url} {secret}: {err}");
             assert!(!err.to_string().contains("MfKQ"), "{err}");
         }
-        let err =
-            ServeConfig::from_lookup(env(&[key, ("STK_SERVE_WEBHOOK_URL", "https://a.example/")]))
-                .unwrap_err();
-        assert_eq!(err.variable, "STK_SERVE_WEBHOOK_SECRET");
+        let err = AccountConfig::from_lookup(env(&[
+            key,
+            ("STK_SERVE_WEBHOOK_URL", "https://a.example/"),
+        ]))
+        .unwrap_err();
+        assert_eq!(err.key, "STK_SERVE_WEBHOOK_SECRET");
         assert!(
             WebhookTarget::new("http://127.0.0.1:9/hooks", SECRET).is_ok(),
             "plain http to this machine"
@@ -303,14 +340,28 @@ mod tests {
 
     #[test]
     fn only_loopback_without_a_proxy() {
-        let mut config = ServeConfig::new("k-0123456789abcdef").unwrap();
-        assert!(config.check_bind("127.0.0.1:8080".parse().unwrap()).is_ok());
-        assert!(config.check_bind("[::1]:8080".parse().unwrap()).is_ok());
-        let err = config
-            .check_bind("0.0.0.0:8080".parse().unwrap())
-            .unwrap_err();
+        assert!(check_bind("127.0.0.1:8080".parse().unwrap(), false).is_ok());
+        assert!(check_bind("[::1]:8080".parse().unwrap(), false).is_ok());
+        let err = check_bind("0.0.0.0:8080".parse().unwrap(), false).unwrap_err();
         assert!(err.to_string().contains("--behind-proxy"), "{err}");
-        config.behind_proxy = true;
-        assert!(config.check_bind("0.0.0.0:8080".parse().unwrap()).is_ok());
+        assert!(check_bind("0.0.0.0:8080".parse().unwrap(), true).is_ok());
+    }
+
+    #[test]
+    fn a_stored_hash_accepts_its_key() {
+        // printf %s hush-0123456789abcdef | sha256sum
+        let hex = hex::encode(Sha256::digest(b"hush-0123456789abcdef"));
+        let config = AccountConfig::from_key_sha256(&hex).unwrap();
+        assert!(config.accepts("hush-0123456789abcdef"));
+        assert!(config.same_key(&AccountConfig::new("hush-0123456789abcdef").unwrap()));
+        for bad in [
+            "",
+            "abc",
+            &hex[1..],
+            &format!("{hex}00"),
+            &hex.replace('a', "g"),
+        ] {
+            assert!(AccountConfig::from_key_sha256(bad).is_err(), "{bad}");
+        }
     }
 }

@@ -14,19 +14,23 @@
 //! Every `/v1/payments` request needs `Authorization: Bearer <key>`; errors are
 //! `{"error": {"kind": "...", "message": "..."}}` with the kinds the SDK uses.
 
+mod account;
 mod api;
 mod auth;
 mod config;
+pub mod file;
 mod limit;
 mod metrics;
 mod mock;
+mod openapi;
 mod payments;
 mod server;
 mod view;
 mod webhooks;
 
-pub use config::{MIN_API_KEY_CHARS, ServeConfig, ServeConfigError, WebhookTarget};
+pub use account::{Account, MAX_ACCOUNT_NAME};
+pub use config::{AccountConfig, ConfigError, MIN_API_KEY_CHARS, WebhookTarget, check_bind};
 pub use mock::forward_mock_callbacks;
-pub use server::{MAX_BODY, app, serve};
+pub use server::{MAX_BODY, ServeError, app, serve};
 pub use view::PaymentView;
 pub use webhooks::{DELIVERY_TIMEOUT, WebhookSender, sign};

@@ -7,11 +7,13 @@ use std::fmt::Write as _;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use axum::extract::State;
+use axum::Extension;
 use axum::http::header::CONTENT_TYPE;
 use axum::response::IntoResponse;
 
-use crate::server::AppState;
+use std::sync::Arc;
+
+use crate::account::Account;
 
 /// Upper bounds (seconds) of the event→webhook latency histogram's buckets.
 const LATENCY_BUCKETS: [f64; 9] = [0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 60.0];
@@ -53,9 +55,11 @@ impl Metrics {
     }
 }
 
-pub(crate) async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
+pub(crate) async fn metrics(Extension(account): Extension<Arc<Account>>) -> impl IntoResponse {
     let mut out = String::new();
-    let m = &state.metrics;
+    let m = &account.metrics;
+    // Account names are checked plain (letters, digits, - and _): safe in a label.
+    let a = account.name();
     let _ = writeln!(
         out,
         "# HELP stk_payments_requests_total POST /v1/payments by provider and outcome."
@@ -64,10 +68,10 @@ pub(crate) async fn metrics(State(state): State<AppState>) -> impl IntoResponse 
     for ((provider, outcome), n) in m.payments.lock().unwrap_or_else(|e| e.into_inner()).iter() {
         let _ = writeln!(
             out,
-            "stk_payments_requests_total{{provider=\"{provider}\",outcome=\"{outcome}\"}} {n}"
+            "stk_payments_requests_total{{account=\"{a}\",provider=\"{provider}\",outcome=\"{outcome}\"}} {n}"
         );
     }
-    let q = state.tracker.status_query_counts();
+    let q = account.tracker.status_query_counts();
     let _ = writeln!(
         out,
         "# HELP stk_status_queries_total Status queries sent, by reason."
@@ -78,7 +82,10 @@ pub(crate) async fn metrics(State(state): State<AppState>) -> impl IntoResponse 
         ("pending_claim", q.pending_claims),
         ("scheduled", q.scheduled),
     ] {
-        let _ = writeln!(out, "stk_status_queries_total{{reason=\"{reason}\"}} {n}");
+        let _ = writeln!(
+            out,
+            "stk_status_queries_total{{account=\"{a}\",reason=\"{reason}\"}} {n}"
+        );
     }
     let _ = writeln!(
         out,
@@ -91,7 +98,10 @@ pub(crate) async fn metrics(State(state): State<AppState>) -> impl IntoResponse 
         ("deferred", q.deferred),
         ("throttled", q.throttled),
     ] {
-        let _ = writeln!(out, "stk_status_queries_saved_total{{how=\"{how}\"}} {n}");
+        let _ = writeln!(
+            out,
+            "stk_status_queries_saved_total{{account=\"{a}\",how=\"{how}\"}} {n}"
+        );
     }
     let _ = writeln!(
         out,
@@ -100,10 +110,10 @@ pub(crate) async fn metrics(State(state): State<AppState>) -> impl IntoResponse 
     let _ = writeln!(out, "# TYPE stk_callbacks_overloaded_total counter");
     let _ = writeln!(
         out,
-        "stk_callbacks_overloaded_total {}",
-        state.tracker.overloaded_callbacks()
+        "stk_callbacks_overloaded_total{{account=\"{a}\"}} {}",
+        account.tracker.overloaded_callbacks()
     );
-    if let Ok(refused) = stk_tracker::InboxStore::refused(state.tracker.store().as_ref()).await {
+    if let Ok(refused) = stk_tracker::InboxStore::refused(account.tracker.store().as_ref()).await {
         let mut by_provider: BTreeMap<String, i64> = BTreeMap::new();
         for r in refused {
             *by_provider.entry(r.provider).or_default() += r.count;
@@ -116,7 +126,7 @@ pub(crate) async fn metrics(State(state): State<AppState>) -> impl IntoResponse 
         for (provider, n) in by_provider {
             let _ = writeln!(
                 out,
-                "stk_callbacks_refused_total{{provider=\"{provider}\"}} {n}"
+                "stk_callbacks_refused_total{{account=\"{a}\",provider=\"{provider}\"}} {n}"
             );
         }
     }
@@ -127,12 +137,12 @@ pub(crate) async fn metrics(State(state): State<AppState>) -> impl IntoResponse 
     let _ = writeln!(out, "# TYPE stk_webhooks_total counter");
     let _ = writeln!(
         out,
-        "stk_webhooks_total{{result=\"delivered\"}} {}",
+        "stk_webhooks_total{{account=\"{a}\",result=\"delivered\"}} {}",
         m.webhooks_delivered.load(Ordering::Relaxed)
     );
     let _ = writeln!(
         out,
-        "stk_webhooks_total{{result=\"failed\"}} {}",
+        "stk_webhooks_total{{account=\"{a}\",result=\"failed\"}} {}",
         m.webhooks_failed.load(Ordering::Relaxed)
     );
     let _ = writeln!(
@@ -145,17 +155,23 @@ pub(crate) async fn metrics(State(state): State<AppState>) -> impl IntoResponse 
         cumulative += m.latency[i].load(Ordering::Relaxed);
         let _ = writeln!(
             out,
-            "stk_event_to_webhook_seconds_bucket{{le=\"{bound}\"}} {cumulative}"
+            "stk_event_to_webhook_seconds_bucket{{account=\"{a}\",le=\"{bound}\"}} {cumulative}"
         );
     }
     cumulative += m.latency[LATENCY_BUCKETS.len()].load(Ordering::Relaxed);
     let _ = writeln!(
         out,
-        "stk_event_to_webhook_seconds_bucket{{le=\"+Inf\"}} {cumulative}"
+        "stk_event_to_webhook_seconds_bucket{{account=\"{a}\",le=\"+Inf\"}} {cumulative}"
     );
     #[allow(clippy::cast_precision_loss)]
     let sum = m.latency_sum_ms.load(Ordering::Relaxed) as f64 / 1000.0;
-    let _ = writeln!(out, "stk_event_to_webhook_seconds_sum {sum}");
-    let _ = writeln!(out, "stk_event_to_webhook_seconds_count {cumulative}");
+    let _ = writeln!(
+        out,
+        "stk_event_to_webhook_seconds_sum{{account=\"{a}\"}} {sum}"
+    );
+    let _ = writeln!(
+        out,
+        "stk_event_to_webhook_seconds_count{{account=\"{a}\"}} {cumulative}"
+    );
     ([(CONTENT_TYPE, "text/plain; version=0.0.4")], out)
 }

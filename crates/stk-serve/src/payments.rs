@@ -1,8 +1,9 @@
 //! `POST /v1/payments`, `GET /v1/payments/{id}`, `GET /v1/payments`.
 
+use axum::Extension;
 use axum::Json;
 use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, Query};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
@@ -11,27 +12,46 @@ use stk::StkPushRequest;
 use stk_tracker::{AttemptQuery, AttemptState, Cursor, Resolution, TrackerError};
 
 use crate::api::ApiError;
-use crate::server::AppState;
+use std::sync::Arc;
+
+use crate::account::Account;
 use crate::view::PaymentView;
 
 /// What an app sends to start a payment.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct NewPayment {
+    /// The customer's Safaricom number (`0712345678`, `254712345678`, `+254…`).
+    #[schema(example = "0712345678")]
     phone: String,
+    /// Whole shillings.
+    #[schema(example = 100)]
     amount: u64,
+    /// The order: at most one live or paid payment per reference (per account).
+    #[schema(example = "ORDER-1001")]
     reference: String,
+    /// Shown to the customer where the provider allows.
     description: Option<String>,
+    /// One of the account's providers (default: its first).
     provider: Option<String>,
 }
 
 /// Records the attempt, then sends the push; a repeat of the same order (same phone and
 /// amount) answers the existing payment and sends nothing.
+#[utoipa::path(post, path = "/v1/payments", request_body = NewPayment,
+    responses(
+        (status = 201, description = "Recorded and sent (or recorded `failed`: the provider refused, see `error`)", body = PaymentView),
+        (status = 200, description = "The same order again (same phone and amount): the payment it made; nothing sent", body = PaymentView),
+        (status = 400, description = "Invalid; nothing recorded", body = crate::openapi::ErrorBody),
+        (status = 401, description = "No or wrong API key", body = crate::openapi::ErrorBody),
+        (status = 409, description = "The order has a live or paid payment with another phone or amount", body = crate::openapi::ErrorBody),
+        (status = 429, description = "Too many payments requests; see Retry-After", body = crate::openapi::ErrorBody),
+    ))]
 pub(crate) async fn create(
-    State(state): State<AppState>,
+    Extension(account): Extension<Arc<Account>>,
     body: Result<Json<NewPayment>, JsonRejection>,
 ) -> Result<Response, ApiError> {
-    let answer = create_payment(&state, body).await;
+    let answer = create_payment(&account, body).await;
     let outcome = match &answer {
         Ok(Created::New(view)) => view.state.as_str(),
         Ok(Created::Repeat(_)) => "repeat",
@@ -44,7 +64,7 @@ pub(crate) async fn create(
             .as_ref()
             .map_or_else(|| "none".to_owned(), |p| p.provider.clone()),
     };
-    state.metrics.payment(&provider, outcome);
+    account.metrics.payment(&provider, outcome);
     answer.map(|created| match created {
         Created::New(view) => (StatusCode::CREATED, Json(view)).into_response(),
         Created::Repeat(view) => (StatusCode::OK, Json(view)).into_response(),
@@ -60,10 +80,10 @@ enum Created {
 }
 
 async fn create_payment(
-    state: &AppState,
+    account: &Account,
     body: Result<Json<NewPayment>, JsonRejection>,
 ) -> Result<Created, ApiError> {
-    if let Err(wait) = state.limit.take() {
+    if let Err(wait) = account.limit.take() {
         let mut error = ApiError::new(
             StatusCode::TOO_MANY_REQUESTS,
             "rate_limited",
@@ -94,7 +114,7 @@ async fn create_payment(
         .build()
         .map_err(|e| ApiError::invalid(format!("{e}; nothing was recorded or sent")))?;
     // In its own task: a client that hangs up mid-push cannot cancel recording its answer.
-    let tracker = state.tracker.clone();
+    let tracker = account.tracker.clone();
     let provider = new.provider.clone();
     let sent = request.clone();
     let pushed = tokio::spawn(async move {
@@ -145,19 +165,26 @@ async fn create_payment(
     }
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 pub(crate) struct ShowQuery {
+    /// `timeline`: include the payment's transitions.
     expand: Option<String>,
 }
 
+/// One payment.
+#[utoipa::path(get, path = "/v1/payments/{id}", params(("id" = String, Path, description = "The payment id (`att_…`)"), ShowQuery),
+    responses(
+        (status = 200, body = PaymentView),
+        (status = 404, description = "No such payment in this account", body = crate::openapi::ErrorBody),
+    ))]
 pub(crate) async fn show(
-    State(state): State<AppState>,
+    Extension(account): Extension<Arc<Account>>,
     id: Result<Path<String>, PathRejection>,
     query: Result<Query<ShowQuery>, QueryRejection>,
 ) -> Result<Json<PaymentView>, ApiError> {
     let Path(id) = id.map_err(|e| ApiError::invalid(e.body_text()))?;
     let Query(query) = query.map_err(|e| ApiError::invalid(e.body_text()))?;
-    let record = state.tracker.payment(&id).await?;
+    let record = account.tracker.payment(&id).await?;
     let view = PaymentView::of(&record.attempt);
     Ok(Json(match query.expand.as_deref() {
         Some("timeline") => view.with_timeline(&record.timeline),
@@ -170,20 +197,33 @@ pub(crate) async fn show(
     }))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct ListQuery {
+    /// Only this order's payments.
     reference: Option<String>,
+    /// Only payments in this state.
     state: Option<String>,
+    /// Only this provider's.
     provider: Option<String>,
+    /// The payment with this M-Pesa receipt.
     receipt: Option<String>,
+    /// Search reference, receipt, payment id and id.
     q: Option<String>,
+    /// Page size, 1 to 500 (default 50).
     limit: Option<i64>,
+    /// The `next_cursor` of the previous page.
     cursor: Option<String>,
 }
 
+/// Payments, newest first, a page at a time.
+#[utoipa::path(get, path = "/v1/payments", params(ListQuery),
+    responses(
+        (status = 200, body = crate::openapi::PaymentPage),
+        (status = 400, body = crate::openapi::ErrorBody),
+    ))]
 pub(crate) async fn list(
-    State(state): State<AppState>,
+    Extension(account): Extension<Arc<Account>>,
     query: Result<Query<ListQuery>, QueryRejection>,
 ) -> Result<Response, ApiError> {
     let Query(q) = query.map_err(|e| ApiError::invalid(e.body_text()))?;
@@ -210,7 +250,7 @@ pub(crate) async fn list(
                 .ok_or_else(|| ApiError::invalid("cursor is not one this service gave"))?,
         );
     }
-    let page = state.tracker.payments(&search).await?;
+    let page = account.tracker.payments(&search).await?;
     let payments: Vec<PaymentView> = page.attempts.iter().map(PaymentView::of).collect();
     Ok(Json(json!({
         "payments": payments,
@@ -220,25 +260,39 @@ pub(crate) async fn list(
 }
 
 /// Queries the provider now (also for an expired payment, which may still be paid).
+#[utoipa::path(post, path = "/v1/payments/{id}/reconcile", params(("id" = String, Path)),
+    responses(
+        (status = 200, description = "The payment after the provider's answer", body = PaymentView),
+        (status = 404, body = crate::openapi::ErrorBody),
+    ))]
 pub(crate) async fn reconcile(
-    State(state): State<AppState>,
+    Extension(account): Extension<Arc<Account>>,
     id: Result<Path<String>, PathRejection>,
 ) -> Result<Json<PaymentView>, ApiError> {
     let Path(id) = id.map_err(|e| ApiError::invalid(e.body_text()))?;
-    Ok(Json(PaymentView::of(&state.tracker.check(&id).await?)))
+    Ok(Json(PaymentView::of(&account.tracker.check(&id).await?)))
 }
 
 /// An operator's decision for a payment the provider's answers could not settle.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct Decision {
+    /// `completed` or `failed`.
     resolution: String,
+    /// Why (kept in the payment's timeline).
     note: String,
+    /// The M-Pesa receipt, for `completed`.
     receipt: Option<String>,
 }
 
+/// The operator's decision for a payment in `needs_review`.
+#[utoipa::path(post, path = "/v1/payments/{id}/resolve", params(("id" = String, Path)), request_body = Decision,
+    responses(
+        (status = 200, body = PaymentView),
+        (status = 409, description = "Not in review", body = crate::openapi::ErrorBody),
+    ))]
 pub(crate) async fn resolve(
-    State(state): State<AppState>,
+    Extension(account): Extension<Arc<Account>>,
     id: Result<Path<String>, PathRejection>,
     body: Result<Json<Decision>, JsonRejection>,
 ) -> Result<Json<PaymentView>, ApiError> {
@@ -253,7 +307,7 @@ pub(crate) async fn resolve(
             )));
         }
     };
-    let attempt = state
+    let attempt = account
         .tracker
         .resolve(&id, resolution, &decision.note, decision.receipt.as_deref())
         .await?;

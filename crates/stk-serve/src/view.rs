@@ -5,7 +5,7 @@ use serde_json::{Value, json};
 use stk_tracker::{Attempt, AttemptState, Transition};
 
 /// A payment (one attempt at collecting an order) as the API and webhooks show it.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 #[non_exhaustive]
 pub struct PaymentView {
     /// The attempt id (`att_…`).
@@ -13,6 +13,7 @@ pub struct PaymentView {
     /// The order reference.
     pub reference: String,
     /// Where it stands (`submitted`, `completed`, `failed`, `outcome_unknown`, …).
+    #[schema(value_type = String, example = "submitted")]
     pub state: AttemptState,
     /// The provider.
     pub provider: String,
@@ -30,9 +31,11 @@ pub struct PaymentView {
     pub updated_at: String,
     /// Why the push was refused, for a payment `failed` at once.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
     pub error: Option<Value>,
     /// Its transitions, with `?expand=timeline`.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Vec<Object>>)]
     pub timeline: Option<Vec<Value>>,
 }
 

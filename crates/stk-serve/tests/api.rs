@@ -3,74 +3,17 @@
 
 #![allow(clippy::unwrap_used, clippy::panic)]
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
-use axum::http::{HeaderMap, StatusCode};
-use base64::Engine;
+use axum::http::StatusCode;
 use serde_json::{Value, json};
 use stk::mock::MockProvider;
-use stk_serve::{ServeConfig, WebhookTarget, sign};
+use stk_serve::{Account, AccountConfig, WebhookTarget};
 use stk_tracker::{Clock, SqlStore, Tracker};
 
-const KEY: &str = "test-key-0123456789";
-const SECRET_B64: &str = "MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
-
-/// The status and JSON body (`null` if none) of `request`'s answer.
-async fn answer(request: reqwest::RequestBuilder) -> (StatusCode, Value) {
-    let answer = request.send().await.unwrap();
-    let status = StatusCode::from_u16(answer.status().as_u16()).unwrap();
-    (status, answer.json().await.unwrap_or(Value::Null))
-}
-
-/// The fake provider, fast.
-fn fake_provider() -> MockProvider {
-    MockProvider::builder()
-        .delay(Duration::from_millis(50))
-        .build()
-}
-
-/// One delivery as the app's endpoint saw it.
-#[derive(Debug, Clone)]
-struct Delivery {
-    id: String,
-    body: Value,
-}
-
-/// The app's webhook endpoint: checks the signature, answers the scripted statuses (then 200).
-#[derive(Clone, Default)]
-struct Hooks {
-    seen: Arc<Mutex<Vec<Delivery>>>,
-    answers: Arc<Mutex<Vec<StatusCode>>>,
-}
-
-async fn hook(
-    axum::extract::State(hooks): axum::extract::State<Hooks>,
-    headers: HeaderMap,
-    body: axum::body::Bytes,
-) -> StatusCode {
-    let header = |name: &str| headers.get(name).unwrap().to_str().unwrap().to_owned();
-    let (id, timestamp) = (header("webhook-id"), header("webhook-timestamp"));
-    let secret = base64::engine::general_purpose::STANDARD
-        .decode(SECRET_B64)
-        .unwrap();
-    let expected = sign(&secret, &id, timestamp.parse().unwrap(), &body);
-    assert_eq!(
-        header("webhook-signature"),
-        expected,
-        "a forged or broken signature"
-    );
-    hooks.seen.lock().unwrap().push(Delivery {
-        id,
-        body: serde_json::from_slice(&body).unwrap(),
-    });
-    let mut answers = hooks.answers.lock().unwrap();
-    if answers.is_empty() {
-        StatusCode::OK
-    } else {
-        answers.remove(0)
-    }
-}
+mod common;
+use common::{Delivery, Hooks, KEY, SECRET_B64, answer, fake_provider, hook_endpoint};
 
 struct Service {
     base: String,
@@ -78,7 +21,7 @@ struct Service {
     hooks: Hooks,
     clock: Clock,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
-    task: Option<tokio::task::JoinHandle<Result<(), reqwest::Error>>>,
+    task: Option<tokio::task::JoinHandle<Result<(), stk_serve::ServeError>>>,
     _db: TempPath,
 }
 
@@ -98,7 +41,7 @@ impl Service {
         Self::start_with(|_| {}).await
     }
 
-    async fn start_with(tweak: impl FnOnce(&mut ServeConfig)) -> Self {
+    async fn start_with(tweak: impl FnOnce(&mut AccountConfig)) -> Self {
         let path = std::env::temp_dir().join(format!("stk-serve-{}.db", fastrand::u64(..)));
         Self::start_on(path, Hooks::default(), tweak).await
     }
@@ -107,7 +50,7 @@ impl Service {
     async fn start_on(
         path: std::path::PathBuf,
         hooks: Hooks,
-        tweak: impl FnOnce(&mut ServeConfig),
+        tweak: impl FnOnce(&mut AccountConfig),
     ) -> Self {
         let store = SqlStore::open_sqlite(&path).await.unwrap();
         Self::start_with_store(store, TempPath(path), hooks, None, tweak).await
@@ -119,14 +62,9 @@ impl Service {
         db: TempPath,
         hooks: Hooks,
         provider: Option<MockProvider>,
-        tweak: impl FnOnce(&mut ServeConfig),
+        tweak: impl FnOnce(&mut AccountConfig),
     ) -> Self {
-        let hook_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let hook_url = format!("http://{}/hooks", hook_listener.local_addr().unwrap());
-        let app = axum::Router::new()
-            .route("/hooks", axum::routing::post(hook))
-            .with_state(hooks.clone());
-        tokio::spawn(async move { axum::serve(hook_listener, app).await.unwrap() });
+        let hook_url = hook_endpoint(&hooks).await;
         let store = Arc::new(store);
         let mock = provider.unwrap_or_else(fake_provider);
         let clock = Clock::manual();
@@ -135,14 +73,15 @@ impl Service {
             .clock(clock.clone())
             .build();
         stk_serve::forward_mock_callbacks(mock, tracker.clone());
-        let mut config = ServeConfig::new(KEY).unwrap();
+        let mut config = AccountConfig::new(KEY).unwrap();
         config.webhook =
             Some(WebhookTarget::new(&hook_url, &format!("whsec_{SECRET_B64}")).unwrap());
         tweak(&mut config);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let task = tokio::spawn(stk_serve::serve(listener, tracker, config, async {
+        let account = Account::new("shop", tracker, config).unwrap();
+        let task = tokio::spawn(stk_serve::serve(listener, vec![account], async {
             let _ = stopped.await;
         }));
         Self {
@@ -504,12 +443,14 @@ async fn a_runaway_client_is_slowed_and_metrics_count_it() {
         .await
         .unwrap();
     for line in [
-        format!("stk_payments_requests_total{{provider=\"mock\",outcome=\"submitted\"}} {created}"),
         format!(
-            "stk_payments_requests_total{{provider=\"none\",outcome=\"rate_limited\"}} {limited}"
+            "stk_payments_requests_total{{account=\"shop\",provider=\"mock\",outcome=\"submitted\"}} {created}"
         ),
-        format!("stk_webhooks_total{{result=\"delivered\"}} {created}"),
-        format!("stk_event_to_webhook_seconds_count {created}"),
+        format!(
+            "stk_payments_requests_total{{account=\"shop\",provider=\"none\",outcome=\"rate_limited\"}} {limited}"
+        ),
+        format!("stk_webhooks_total{{account=\"shop\",result=\"delivered\"}} {created}"),
+        format!("stk_event_to_webhook_seconds_count{{account=\"shop\"}} {created}"),
         "# TYPE stk_status_queries_total counter".to_owned(),
     ] {
         assert!(text.contains(&line), "{line} not in\n{text}");
