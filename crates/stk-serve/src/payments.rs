@@ -167,7 +167,7 @@ async fn create_payment(
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 pub(crate) struct ShowQuery {
-    /// `timeline`: include the payment's transitions.
+    /// `timeline` (its transitions), `webhooks` (its delivery log), or both: `timeline,webhooks`.
     expand: Option<String>,
 }
 
@@ -185,16 +185,20 @@ pub(crate) async fn show(
     let Path(id) = id.map_err(|e| ApiError::invalid(e.body_text()))?;
     let Query(query) = query.map_err(|e| ApiError::invalid(e.body_text()))?;
     let record = account.tracker.payment(&id).await?;
-    let view = PaymentView::of(&record.attempt);
-    Ok(Json(match query.expand.as_deref() {
-        Some("timeline") => view.with_timeline(&record.timeline),
-        None => view,
-        Some(other) => {
-            return Err(ApiError::invalid(format!(
-                "expand={other:?}: only expand=timeline exists"
-            )));
-        }
-    }))
+    let mut view = PaymentView::of(&record.attempt);
+    for part in query.expand.iter().flat_map(|e| e.split(',')) {
+        view = match part.trim() {
+            "timeline" => view.with_timeline(&record.timeline),
+            "webhooks" => view.with_webhooks(&record.events),
+            other => {
+                return Err(ApiError::invalid(format!(
+                    "expand={:?}: timeline, webhooks or both (timeline,webhooks)",
+                    other.chars().take(40).collect::<String>()
+                )));
+            }
+        };
+    }
+    Ok(Json(view))
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]

@@ -37,6 +37,11 @@ pub struct PaymentView {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<Vec<Object>>)]
     pub timeline: Option<Vec<Value>>,
+    /// Its webhooks and how their delivery went, with `?expand=webhooks`: `webhook_id`,
+    /// `type`, `created_at`, `tries`, `delivered_at`, `next_try_at`, `last_error`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Vec<Object>>)]
+    pub webhooks: Option<Vec<Value>>,
 }
 
 /// Unix milliseconds as RFC 3339 (UTC).
@@ -66,6 +71,7 @@ impl PaymentView {
             updated_at: rfc3339(attempt.updated_at),
             error: None,
             timeline: None,
+            webhooks: None,
         }
     }
 
@@ -80,6 +86,27 @@ impl PaymentView {
                         "source": t.source,
                         "at": rfc3339(t.at),
                         "evidence": t.evidence,
+                    })
+                })
+                .collect(),
+        );
+        self
+    }
+
+    /// The delivery log: each event, its tries and how the last one went.
+    pub(crate) fn with_webhooks(mut self, events: &[stk_tracker::Event]) -> Self {
+        self.webhooks = Some(
+            events
+                .iter()
+                .map(|e| {
+                    json!({
+                        "webhook_id": e.event_id,
+                        "type": format!("payment.{}", e.kind.name()),
+                        "created_at": rfc3339(e.created_at),
+                        "tries": e.deliveries + i64::from(e.delivered_at.is_some()),
+                        "delivered_at": e.delivered_at.map(rfc3339),
+                        "next_try_at": e.delivered_at.is_none().then(|| rfc3339(e.next_attempt_at)),
+                        "last_error": e.last_error,
                     })
                 })
                 .collect(),

@@ -123,17 +123,7 @@ impl Service {
 
     /// Waits (polling, up to 10 s) until the webhook endpoint has seen `n` deliveries.
     async fn deliveries(&self, n: usize) -> Vec<Delivery> {
-        for _ in 0..200 {
-            let seen = self.hooks.seen.lock().unwrap().clone();
-            if seen.len() >= n {
-                return seen;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        panic!(
-            "{n} deliveries expected, saw {:?}",
-            self.hooks.seen.lock().unwrap()
-        );
+        self.hooks.wait_for(n).await
     }
 }
 
@@ -198,6 +188,29 @@ async fn a_refused_webhook_is_delivered_again_with_the_same_id() {
     // The retry is due a second later on the tracker's clock.
     service.clock.advance(Duration::from_secs(2));
     let both = service.deliveries(2).await;
+    // The delivery log, once the second try is acknowledged in the store.
+    let path = format!(
+        "/v1/payments/{}?expand=webhooks",
+        created["id"].as_str().unwrap()
+    );
+    let mut shown = Value::Null;
+    for _ in 0..200 {
+        shown = service.get(&path).await.1;
+        if shown["webhooks"][0]["delivered_at"].is_string() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let log = &shown["webhooks"][0];
+    assert_eq!(log["webhook_id"], first[0].id, "{shown}");
+    assert_eq!(log["type"], "payment.completed");
+    assert_eq!(log["tries"], 2, "{shown}");
+    assert!(log["delivered_at"].is_string(), "{shown}");
+    assert!(log["next_try_at"].is_null(), "{shown}");
+    assert_eq!(
+        log["last_error"],
+        "the webhook endpoint answered 500 Internal Server Error"
+    );
     assert_eq!(both[0].id, both[1].id, "the same webhook-id on every retry");
     assert_eq!(first[0].body["data"]["id"], created["id"]);
     assert_eq!(both[1].body["type"], "payment.completed");
@@ -452,9 +465,24 @@ async fn a_runaway_client_is_slowed_and_metrics_count_it() {
         format!("stk_webhooks_total{{account=\"shop\",result=\"delivered\"}} {created}"),
         format!("stk_event_to_webhook_seconds_count{{account=\"shop\"}} {created}"),
         "# TYPE stk_status_queries_total counter".to_owned(),
+        "stk_events_pending{account=\"shop\"} 0".to_owned(),
     ] {
         assert!(text.contains(&line), "{line} not in\n{text}");
     }
+    // The fake provider sends a callback per step (processing, then the result).
+    let value = |series: &str| -> u64 {
+        let line = text
+            .lines()
+            .find(|l| l.starts_with(series))
+            .unwrap_or_else(|| panic!("{series} not in\n{text}"));
+        line.rsplit(' ').next().unwrap().parse().unwrap()
+    };
+    let applied = value("stk_callbacks_total{account=\"shop\",outcome=\"applied\"}");
+    assert!(applied >= created as u64, "{text}");
+    assert_eq!(
+        value("stk_callback_to_decision_seconds_count{account=\"shop\"}"),
+        applied
+    );
     let anonymous = service
         .http
         .get(format!("{}/metrics", service.base))

@@ -295,6 +295,13 @@ impl Tracker {
                 error,
             )
             .await?;
+        let now = self.now();
+        for item in items {
+            let waited = u64::try_from(now.saturating_sub(item.received_at)).unwrap_or(0);
+            self.inner
+                .callbacks
+                .decided(outcome.name(), std::time::Duration::from_millis(waited));
+        }
         tracing::debug!(callbacks = ids.len(), first = ?ids.first(), outcome = outcome.name(), "callbacks processed");
         Ok(())
     }

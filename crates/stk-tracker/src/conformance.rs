@@ -460,6 +460,8 @@ pub async fn outbox_delivers_until_acknowledged((a, b): Pair) {
         );
         ids_seen.push(format!("{}:failed", attempt.id));
     }
+    assert_eq!(b.undelivered(1_000).await.unwrap(), 20);
+    assert_eq!(b.undelivered(7).await.unwrap(), 7, "a bounded count");
     let (one, two) = (lease("one", now), lease("two", now));
     let (x, y) = tokio::join!(a.claim_events(&one, 15), b.claim_events(&two, 15));
     let (x, y) = (x.unwrap(), y.unwrap());
@@ -485,6 +487,17 @@ pub async fn outbox_delivers_until_acknowledged((a, b): Pair) {
         .unwrap();
     assert_eq!(again.len(), y.len());
     assert!(again.iter().all(|e| e.deliveries == 1));
+    assert_eq!(
+        a.undelivered(1_000).await.unwrap(),
+        i64::try_from(y.len()).unwrap()
+    );
+    // What the delivery log shows: when, how many tries, why the last failed.
+    let acked = a.events(&x[0].attempt_id).await.unwrap();
+    assert_eq!(acked[0].delivered_at, Some(now));
+    let retried = a.events(&y[0].attempt_id).await.unwrap();
+    assert_eq!(retried[0].delivered_at, None);
+    assert_eq!(retried[0].next_attempt_at, now + 5_000);
+    assert_eq!(retried[0].last_error.as_deref(), Some("handler down"));
 }
 
 /// Due attempts are claimed by one sweeper at a time; a dead sweeper's claim expires.

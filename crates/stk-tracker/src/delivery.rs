@@ -33,6 +33,18 @@ where
     }
 }
 
+/// The longest wait between two deliveries of an event.
+pub const MAX_RETRY_DELAY: Duration = Duration::from_secs(300);
+
+/// How long to wait after the `deliveries`-th failed try: doubling from 1 s, capped at
+/// [`MAX_RETRY_DELAY`], and only `spread` (0 to 1) of the second half of it, so that events
+/// failed together (an app that was down) do not all come back at once.
+fn retry_delay(deliveries: i64, spread: f64) -> Duration {
+    let shift = u32::try_from(deliveries.clamp(0, 16)).unwrap_or(16);
+    let full = Duration::from_secs(1 << shift).min(MAX_RETRY_DELAY);
+    full / 2 + (full / 2).mul_f64(spread.clamp(0.0, 1.0))
+}
+
 impl Tracker {
     /// Delivers due events to `handler`, in order; returns how many were acknowledged.
     pub async fn deliver_events(&self, handler: &dyn EventHandler) -> Result<usize, TrackerError> {
@@ -56,8 +68,7 @@ impl Tracker {
                         acknowledged += 1;
                     }
                     Err(e) => {
-                        let shift = u32::try_from(event.deliveries.clamp(0, 16)).unwrap_or(16);
-                        let backoff = Duration::from_secs(1 << shift).min(Duration::from_secs(300));
+                        let backoff = retry_delay(event.deliveries, fastrand::f64());
                         let next = self.now().saturating_add(ms(backoff));
                         tracing::warn!(event = %event.event_id, error = %e, "the event handler failed; it will be delivered again");
                         self.inner
@@ -182,5 +193,24 @@ impl Tracker {
             }
         }
         busy
+    }
+}
+
+#[cfg(test)]
+mod retry_tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Half to all of the doubled delay, never more than the cap, never nothing.
+        #[test]
+        fn retries_back_off_with_jitter_and_a_cap(deliveries in -5i64..100, spread in 0.0f64..=1.0) {
+            let delay = retry_delay(deliveries, spread);
+            let full = Duration::from_secs(1 << deliveries.clamp(0, 16)).min(MAX_RETRY_DELAY);
+            prop_assert!(delay >= full / 2 && delay <= full, "{delay:?} of {full:?}");
+            prop_assert!(delay >= Duration::from_millis(500));
+            prop_assert!(delay <= MAX_RETRY_DELAY);
+            prop_assert!(retry_delay(deliveries + 1, spread) >= delay);
+        }
     }
 }

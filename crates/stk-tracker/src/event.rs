@@ -8,7 +8,8 @@
 //!              "amount": 100, "phone": "254712345678", "payment_id": "…", "state": "completed",
 //!              "receipt": "SKQ96C7K7H", "transaction_time": "…", "previous_state": "pending",
 //!              "status": {…}, "anomaly": null},
-//!  "created_at": 1700000000000, "deliveries": 0, "occurrences": 1}
+//!  "created_at": 1700000000000, "deliveries": 0, "occurrences": 1,
+//!  "delivered_at": null, "next_attempt_at": 1700000000000, "last_error": null}
 //! ```
 
 use serde::{Deserialize, Serialize};
@@ -35,6 +36,15 @@ pub struct Event {
     /// How many times it was raised before delivery (an anomaly of one kind on one attempt
     /// within [`ANOMALY_WINDOW`](crate::ANOMALY_WINDOW) is one event); 1 for others.
     pub occurrences: i64,
+    /// When the handler acknowledged it (Unix ms); `None` while undelivered.
+    #[serde(default)]
+    pub delivered_at: Option<i64>,
+    /// When the next try is due (Unix ms), while undelivered.
+    #[serde(default)]
+    pub next_attempt_at: i64,
+    /// Why the last try failed, if it did.
+    #[serde(default)]
+    pub last_error: Option<String>,
 }
 
 impl Event {
@@ -357,6 +367,9 @@ mod tests {
                 created_at: 1_765_000_000_000,
                 deliveries: 0,
                 occurrences: 1,
+                delivered_at: None,
+                next_attempt_at: 1_765_000_000_000,
+                last_error: None,
             })
             .collect();
         insta::assert_json_snapshot!(events);

@@ -38,6 +38,7 @@ mod raise;
 mod resolve;
 mod retention;
 mod state;
+mod stats;
 mod store;
 mod sweeper;
 mod tracker;
@@ -47,7 +48,7 @@ pub mod receiver;
 
 pub use budget::StatusQueryCounts;
 pub use callbacks::{CallbackOutcome, Received};
-pub use delivery::{EventHandler, HandlerError};
+pub use delivery::{EventHandler, HandlerError, MAX_RETRY_DELAY};
 pub use error::TrackerError;
 pub use event::{
     Anomaly, AnomalyKind, Completed, Event, EventKind, EventPayment, Expired, Failed, NeedsReview,
@@ -60,6 +61,7 @@ pub use model::{
 pub use queries::{Page, PaymentRecord};
 pub use resolve::{MAX_NOTE_CHARS, Resolution};
 pub use state::{AttemptState, Observed, next_state};
+pub use stats::{LATENCY_BUCKETS, LatencyHistogram};
 pub use store::{
     AttemptKeys, AttemptQuery, AttemptStore, Cursor, Held, InboxStore, Lease, OutboxStore,
     Recorded, SqlStore, Store, StoreError, StoreErrorKind,

@@ -153,6 +153,8 @@ pub(crate) struct Inner {
     pub(crate) backlog: crate::retention::Backlog,
     /// Stores callbacks in batches (group commit).
     pub(crate) intake: crate::intake::Intake,
+    /// Callbacks decided, for metrics.
+    pub(crate) callbacks: crate::stats::CallbackStats,
     /// When `run` last pruned (tracker clock, ms).
     pub(crate) last_prune: std::sync::atomic::AtomicI64,
 }
@@ -224,6 +226,7 @@ impl TrackerBuilder {
                 queries: crate::budget::QueryBudget::new(self.config.status_queries_per_second),
                 backlog: crate::retention::Backlog::default(),
                 intake: crate::intake::Intake::default(),
+                callbacks: crate::stats::CallbackStats::default(),
                 last_prune: std::sync::atomic::AtomicI64::new(i64::MIN),
             }),
         }
@@ -318,6 +321,18 @@ impl Tracker {
             .backlog
             .refused
             .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Callbacks decided since this tracker started, by outcome (`applied`, `duplicate`,
+    /// `not_confirmed`, `invalid`, …), for metrics.
+    pub fn callback_outcomes(&self) -> Vec<(&'static str, u64)> {
+        self.inner.callbacks.by_outcome()
+    }
+
+    /// How long stored callbacks waited until they were decided (confirmed by status query
+    /// and applied, or refused), since this tracker started.
+    pub fn callback_latency(&self) -> &crate::LatencyHistogram {
+        &self.inner.callbacks.latency
     }
 
     /// The configured providers' names.

@@ -88,7 +88,22 @@ def main():
     listed = expect(requests.get(payments, params={"reference": "PY-1"}, headers=auth), 200)
     assert [p["id"] for p in listed["payments"]] == [created["id"]], listed
     assert requests.get(f"{base}/readyz").status_code == 200
-    print(json.dumps({"checked": "auth, validation, create, repeat, conflict, signed webhook, redelivery, read"}), flush=True)
+
+    assert requests.get(f"{base}/metrics").status_code == 401
+    metrics = requests.get(f"{base}/metrics", headers=auth)
+    assert metrics.status_code == 200 and metrics.headers["content-type"].startswith("text/plain"), metrics
+    lines = metrics.text.splitlines()
+    assert 'stk_webhooks_total{account="default",result="delivered"} 1' in lines, metrics.text
+    assert 'stk_webhooks_total{account="default",result="failed"} 1' in lines, metrics.text
+    assert any(l.startswith('stk_payments_requests_total{account="default",provider="mock"') for l in lines), metrics.text
+
+    spec = requests.get(f"{base}/openapi.json")
+    assert spec.status_code == 200, spec
+    spec = spec.json()
+    assert spec["openapi"].startswith("3.1"), spec["openapi"]
+    assert {"/v1/payments", "/v1/payments/{id}", "/v1/payments/{id}/resolve"} <= set(spec["paths"]), spec["paths"].keys()
+    assert "PaymentView" in spec["components"]["schemas"], spec["components"]
+    print(json.dumps({"checked": "auth, validation, create, repeat, conflict, signed webhook, redelivery, read, metrics, openapi"}), flush=True)
     server.shutdown()
 
 

@@ -81,9 +81,19 @@ pub async fn hook_endpoint(hooks: &Hooks) -> String {
     url
 }
 
-/// The webhooks `hooks` has seen.
 impl Hooks {
-    pub fn deliveries(&self) -> Vec<Delivery> {
-        self.seen.lock().unwrap().clone()
+    /// The first `n` deliveries (or more), waiting up to 10 s for them.
+    pub async fn wait_for(&self, n: usize) -> Vec<Delivery> {
+        for _ in 0..200 {
+            let seen = self.seen.lock().unwrap().clone();
+            if seen.len() >= n {
+                return seen;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!(
+            "{n} deliveries expected, saw {:?}",
+            self.seen.lock().unwrap()
+        );
     }
 }

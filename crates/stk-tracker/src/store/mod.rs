@@ -187,4 +187,6 @@ pub trait OutboxStore: Send + Sync {
     ) -> Result<(), StoreError>;
     /// Every event of an attempt, delivered or not.
     async fn events(&self, attempt_id: &str) -> Result<Vec<Event>, StoreError>;
+    /// How many events are undelivered, counted up to `up_to` (a bounded count, for metrics).
+    async fn undelivered(&self, up_to: i64) -> Result<i64, StoreError>;
 }

@@ -93,4 +93,14 @@ impl OutboxStore for SqlStore {
         );
         self.all(&sql, attempt_id, event).await
     }
+
+    async fn undelivered(&self, up_to: i64) -> Result<i64, StoreError> {
+        sqlx::query_scalar(
+            "SELECT COUNT(*) FROM (SELECT 1 FROM stk_outbox WHERE delivered_at IS NULL LIMIT $1) waiting",
+        )
+        .bind(up_to)
+        .fetch_one(&self.pool)
+        .await
+        .map_err(StoreError::from)
+    }
 }

@@ -12,8 +12,7 @@ pub(super) const ATTEMPT_COLUMNS: &str = "id, provider, reference, phone, amount
     checkout_request_id, receipt, state, version, created_at, updated_at, deadline_at, \
     next_check_at, check_count, last_error, claimed_at";
 
-pub(super) const EVENT_COLUMNS: &str =
-    "event_id, attempt_id, kind, payload, created_at, deliveries, occurrences";
+pub(super) const EVENT_COLUMNS: &str = "event_id, attempt_id, kind, payload, created_at, deliveries, occurrences, delivered_at, next_attempt_at, last_error";
 pub(super) const INBOX_COLUMNS: &str =
     "id, provider, received_at, target, headers, body, processed_at, outcome, attempt_id, error";
 
@@ -135,6 +134,9 @@ struct EventRow {
     created_at: i64,
     deliveries: i64,
     occurrences: i64,
+    delivered_at: Option<i64>,
+    next_attempt_at: i64,
+    last_error: Option<String>,
 }
 
 pub(super) fn event(row: &AnyRow) -> Result<Event, StoreError> {
@@ -147,5 +149,8 @@ pub(super) fn event(row: &AnyRow) -> Result<Event, StoreError> {
         created_at: r.created_at,
         deliveries: r.deliveries,
         occurrences: r.occurrences,
+        delivered_at: r.delivered_at,
+        next_attempt_at: r.next_attempt_at,
+        last_error: r.last_error,
     })
 }
