@@ -7,6 +7,7 @@
 
 mod client;
 mod fake;
+mod gateway;
 mod inflight;
 mod polling;
 mod providers;
@@ -45,6 +46,8 @@ enum Command {
     Polling(polling::Options),
     /// Payments through the fake provider on the paused clock.
     Fake(fake::Options),
+    /// A payments gateway (`stk serve`, or a peer) under load; one JSON line.
+    Gateway(gateway::Options),
 }
 
 /// A runtime with `workers` threads (at least one).
@@ -75,6 +78,7 @@ fn main() -> ExitCode {
         Command::Receiver(o) => receiver::run(o),
         Command::Polling(o) => polling::run(o),
         Command::Fake(o) => fake::run(o),
+        Command::Gateway(o) => gateway::run(o),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

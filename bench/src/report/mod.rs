@@ -8,6 +8,7 @@ use std::time::Instant;
 
 mod abuse;
 mod callbacks;
+mod gateway;
 mod offline;
 mod processes;
 mod pushes;
@@ -30,8 +31,8 @@ pub(crate) struct Options {
     /// `STK_TEST_POSTGRES_URL`; the section is skipped without one).
     #[arg(long)]
     postgres: Option<String>,
-    /// Sections to run (default: all): client, inflight, callbacks, abuse, polling, micro,
-    /// fake, build.
+    /// Sections to run (default: all): client, inflight, callbacks, gateway, abuse, polling,
+    /// micro, fake, build.
     #[arg(long, value_delimiter = ',')]
     only: Vec<String>,
 }
@@ -60,6 +61,8 @@ pub(crate) struct Sizes {
     pub(crate) garbage: usize,
     /// Payments per instance count on PostgreSQL.
     pub(crate) instance_payments: usize,
+    /// Payments through each gateway.
+    pub(crate) gateway_payments: usize,
 }
 
 const FULL: Sizes = Sizes {
@@ -77,6 +80,7 @@ const FULL: Sizes = Sizes {
     lag_payments: 20,
     garbage: 4_000,
     instance_payments: 100,
+    gateway_payments: 3000,
 };
 
 const QUICK: Sizes = Sizes {
@@ -94,6 +98,7 @@ const QUICK: Sizes = Sizes {
     lag_payments: 3,
     garbage: 100,
     instance_payments: 6,
+    gateway_payments: 30,
 };
 
 /// Runs the sections and prints the report.
@@ -105,11 +110,14 @@ pub(crate) fn run(options: Options) -> Result<(), String> {
     if let Err(e) = &peers.python {
         eprintln!("stk-bench: Python peers unavailable: {e}");
     }
-    let sections: [(&str, &Section<'_>); 8] = [
+    let sections: [(&str, &Section<'_>); 9] = [
         ("client", &|out| pushes::client(out, &sizes, &peers)),
         ("inflight", &|out| pushes::inflight(out, &sizes)),
         ("callbacks", &|out| {
             callbacks::callbacks(out, &sizes, &peers, postgres_url(&options))
+        }),
+        ("gateway", &|out| {
+            gateway::gateway(out, &sizes, &peers, postgres_url(&options))
         }),
         ("abuse", &|out| {
             abuse::abuse(out, &sizes, postgres_url(&options))

@@ -46,20 +46,34 @@ fn retry_delay(deliveries: i64, spread: f64) -> Duration {
 }
 
 impl Tracker {
-    /// Delivers due events to `handler`, in order; returns how many were acknowledged.
+    /// Delivers due events to `handler` (up to [`TrackerConfig::batch`]); returns how many
+    /// were acknowledged. An attempt's events arrive in order, one after another; events of
+    /// different attempts are handed over [`TrackerConfig::deliveries_at_once`] at a time.
+    ///
+    /// [`TrackerConfig::batch`]: crate::TrackerConfig::batch
+    /// [`TrackerConfig::deliveries_at_once`]: crate::TrackerConfig::deliveries_at_once
     pub async fn deliver_events(&self, handler: &dyn EventHandler) -> Result<usize, TrackerError> {
         let config = &self.inner.config;
-        let mut acknowledged = 0;
-        // One at a time: a claim's lease covers one handler call, not a batch of them (a slow
-        // handler must not let another instance re-claim the rest while it works).
-        for _ in 0..config.batch {
-            let claimed = self.inner.store.claim_events(&self.lease(), 1).await?;
+        let at_once = config.deliveries_at_once.max(1);
+        let (mut handled, mut acknowledged) = (0, 0);
+        // Claimed together and handled together: each claim's lease covers one handler call
+        // running now, never events waiting behind a slow one (another instance would take
+        // those over while they wait).
+        while handled < config.batch {
+            let claimed = self
+                .inner
+                .store
+                .claim_events(&self.lease(), at_once.min(config.batch - handled))
+                .await?;
             if claimed.is_empty() {
                 break;
             }
-            // Normally one; every event claimed is handled, none left leased unhandled.
-            for event in claimed {
-                match handler.handle(&event).await {
+            handled += i64::try_from(claimed.len()).unwrap_or(i64::MAX);
+            let results =
+                futures_util::future::join_all(claimed.iter().map(|e| handler.handle(e))).await;
+            // Every event claimed is handled, none left leased unhandled.
+            for (event, result) in claimed.into_iter().zip(results) {
+                match result {
                     Ok(()) => {
                         self.inner
                             .store

@@ -48,6 +48,10 @@ pub struct TrackerConfig {
     /// moment, and the sweeper's looks move on by a moment. None of the providers publishes a
     /// limit (429s are documented): keep it under what your account is allowed. Default 50.
     pub status_queries_per_second: u32,
+    /// Events handed to the handler at once, each of a different attempt (an attempt's
+    /// events always arrive one after another, in order). 1 delivers strictly one at a time.
+    /// Default 16.
+    pub deliveries_at_once: i64,
 }
 
 impl Default for TrackerConfig {
@@ -62,6 +66,7 @@ impl Default for TrackerConfig {
             retention: Duration::from_secs(30 * 24 * 3600),
             max_unprocessed: 100_000,
             status_queries_per_second: 50,
+            deliveries_at_once: 16,
         }
     }
 }

@@ -8,7 +8,8 @@ use std::time::Duration;
 use stk_core::{PaymentId, PhoneNumber, StkProvider, StkPushRequest};
 use stk_mock::{MockProvider, Scenario};
 use stk_tracker::{
-    AttemptState, Clock, Event, EventHandler, HandlerError, SqlStore, Tracker, TrackerError,
+    AttemptState, Clock, Event, EventHandler, HandlerError, SqlStore, Tracker, TrackerConfig,
+    TrackerError,
 };
 
 struct Rig {
@@ -40,6 +41,10 @@ impl Drop for TempDir {
 }
 
 async fn rig() -> Rig {
+    rig_with(TrackerConfig::default()).await
+}
+
+async fn rig_with(config: TrackerConfig) -> Rig {
     let dir = TempDir::new();
     let store = SqlStore::open_sqlite(&dir.0.join("payments.db"))
         .await
@@ -59,6 +64,7 @@ async fn rig() -> Rig {
     let tracker = Tracker::builder(Arc::new(store))
         .provider(Arc::new(mock.clone()))
         .clock(clock.clone())
+        .config(config)
         .build();
     Rig {
         tracker,
@@ -291,4 +297,56 @@ async fn an_unanswered_push_expires_for_review_but_is_never_failed() {
         "backoff: {} queries",
         attempt.check_count
     );
+}
+
+/// Counts the handler calls running at once.
+#[derive(Default)]
+struct InFlight {
+    now: std::sync::atomic::AtomicUsize,
+    most: std::sync::atomic::AtomicUsize,
+    handled: std::sync::atomic::AtomicUsize,
+}
+
+#[stk_core::async_trait]
+impl EventHandler for InFlight {
+    async fn handle(&self, _event: &Event) -> Result<(), HandlerError> {
+        use std::sync::atomic::Ordering::SeqCst;
+        let now = self.now.fetch_add(1, SeqCst) + 1;
+        self.most.fetch_max(now, SeqCst);
+        // A handler that waits on I/O: the others get their turn meanwhile.
+        for _ in 0..3 {
+            tokio::task::yield_now().await;
+        }
+        self.now.fetch_sub(1, SeqCst);
+        self.handled.fetch_add(1, SeqCst);
+        Ok(())
+    }
+}
+
+/// Events of different attempts are handed over several at a time (a slow webhook endpoint
+/// does not serialize every payment behind it); `deliveries_at_once = 1` means one at a time.
+#[tokio::test]
+async fn events_of_different_attempts_are_delivered_together() {
+    for (at_once, expected) in [(16, 16), (1, 1)] {
+        let mut config = TrackerConfig::default();
+        config.deliveries_at_once = at_once;
+        let r = rig_with(config).await;
+        for n in 0..40 {
+            r.tracker
+                .push(&request("0700000001", &format!("ORDER-{n}")))
+                .await
+                .unwrap();
+        }
+        let handler = InFlight::default();
+        while r.tracker.deliver_events(&handler).await.unwrap() > 0 {}
+        assert_eq!(
+            handler.handled.load(std::sync::atomic::Ordering::SeqCst),
+            40
+        );
+        assert_eq!(
+            handler.most.load(std::sync::atomic::Ordering::SeqCst),
+            expected,
+            "at most {at_once} at once"
+        );
+    }
 }

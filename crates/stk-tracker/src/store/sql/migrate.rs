@@ -22,6 +22,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (5, include_str!("../../../migrations/0005_refused.sql")),
     (6, include_str!("../../../migrations/0006_claimed_at.sql")),
     (7, include_str!("../../../migrations/0007_occurrences.sql")),
+    (8, include_str!("../../../migrations/0008_outbox_order.sql")),
 ];
 
 /// Serializes migrations between instances starting at once (PostgreSQL advisory lock key).
