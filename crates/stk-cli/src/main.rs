@@ -20,6 +20,7 @@ macro_rules! say {
 }
 
 mod args;
+mod human;
 mod listen;
 mod output;
 mod sandbox;
@@ -39,7 +40,7 @@ use stk::{
 };
 use stk_tracker::Tracker;
 
-use args::{Cli, Command, PushArgs, WaitArgs};
+use args::{Cli, Command, PaymentsCommand, PushArgs, WaitArgs};
 use output::exit;
 
 /// Why a command could not run: an SDK error, or the machine refusing (a port, the runtime).
@@ -166,12 +167,13 @@ async fn dispatch(cli: Cli) -> Result<Outcome, CliError> {
                 .map(|()| Outcome::Done)
         }
         Command::Payments(command) => {
-            let tracker = tracking::open(
-                cli.database.as_deref(),
-                provider(&cli.provider)?,
-                !cli.no_guard,
-            )
-            .await?;
+            // Reading and deciding need only the store; asking a provider needs its settings.
+            let providers = match &command {
+                PaymentsCommand::Reconcile { .. } => vec![provider(&cli.provider)?],
+                _ => Vec::new(),
+            };
+            let tracker =
+                tracking::open_many(cli.database.as_deref(), providers, !cli.no_guard).await?;
             tracking::payments(&tracker, command, json)
                 .await
                 .map(|()| Outcome::Done)

@@ -9,8 +9,8 @@ use stk_tracker::{
     TrackerError,
 };
 
-use crate::CliError;
 use crate::args::{PaymentsCommand, ResolveAs};
+use crate::{CliError, human};
 
 /// Where payments are recorded: `--database`/`STK_DATABASE_URL`, else
 /// `<data dir>/stk/payments.db`.
@@ -208,9 +208,7 @@ pub(crate) async fn payments(
             query.text = search;
             let attempts = all_pages(tracker, query).await?;
             if !json {
-                for a in &attempts {
-                    out!("{}", attempt_line(a));
-                }
+                out!("{}", human::attempts(&attempts));
                 return Ok(());
             }
             json!({ "attempts": attempts })
@@ -223,32 +221,28 @@ pub(crate) async fn payments(
                 ..
             } = tracker.payment(&id).await?;
             if !json {
-                out!("{}", attempt_line(&attempt));
-                for t in &timeline {
-                    out!(
-                        "  {}  {} -> {}  by {}  {}",
-                        t.at,
-                        t.from,
-                        t.to,
-                        t.source,
-                        printable(&t.evidence.to_string())
-                    );
-                }
-                for e in &events {
-                    out!("  event {} ({})", printable(&e.event_id), e.kind.name());
-                }
+                out!("{}", human::payment(&attempt, &timeline, &events));
                 return Ok(());
             }
             json!({ "attempt": attempt, "timeline": timeline, "events": events })
         }
         PaymentsCommand::Reconcile { id } => {
-            let attempts: Vec<Attempt> = match id {
-                Some(id) => vec![tracker.check(&id).await?],
-                None => tracker.reconcile_open(1_000).await?,
+            let (before, attempts): (Option<Attempt>, Vec<Attempt>) = match id {
+                Some(id) => {
+                    let before = tracker.attempt(&id).await?;
+                    (Some(before), vec![tracker.check(&id).await?])
+                }
+                None => (None, tracker.reconcile_open(1_000).await?),
             };
             if !json {
+                if before.is_none() {
+                    out!(
+                        "asked the providers about {} open payments; where they stand now:",
+                        attempts.len()
+                    );
+                }
                 for a in &attempts {
-                    out!("{}", attempt_line(a));
+                    out!("{}", human::reconciled(before.as_ref(), a));
                 }
                 return Ok(());
             }
@@ -280,7 +274,7 @@ pub(crate) async fn payments(
                 .resolve(&id, resolution, &note, receipt.as_deref())
                 .await?;
             if !json {
-                out!("{}", attempt_line(&attempt));
+                out!("{}", human::attempts(std::slice::from_ref(&attempt)));
                 return Ok(());
             }
             json!({ "attempt": attempt })
@@ -288,19 +282,6 @@ pub(crate) async fn payments(
     };
     out!("{out}");
     Ok(())
-}
-
-/// One line for a person.
-pub(crate) fn attempt_line(a: &Attempt) -> String {
-    format!(
-        "{}  {:<15}  {}  {}  KES {}  {}",
-        a.id,
-        a.state,
-        a.provider,
-        printable(&a.reference),
-        a.amount,
-        printable(a.payment_id.as_deref().unwrap_or("-")),
-    )
 }
 
 /// Text safe for a terminal line: control characters escaped, so nothing a provider or a

@@ -102,3 +102,72 @@ fn payments_are_found_by_state_provider_reference_receipt_and_phone() {
     let (code, _) = store.stk(&["payments", "list", "--state", "paid"]);
     assert_eq!(code, 2, "an unknown state is a usage error");
 }
+
+/// What a person reads: a header and aligned rows with times in EAT, no provider credentials
+/// needed to read the store, and a reconcile that says what it did.
+#[test]
+fn people_read_a_table_without_the_providers_credentials() {
+    let store = Store::new();
+    let (code, _) = store.stk(&[
+        "push",
+        "--phone",
+        "0712345678",
+        "--amount",
+        "100",
+        "--reference",
+        "H-1",
+    ]);
+    assert_eq!(code, 0);
+    let human = |args: &[&str], env: &[(&str, &str)]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_stk"))
+            .args(args)
+            .env("STK_DATABASE_URL", &store.0)
+            .env("STK_MOCK_DELAY_MS", "0")
+            .envs(env.iter().copied())
+            .env_remove("DARAJA_CONSUMER_KEY")
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        (
+            out.status.code().unwrap(),
+            text,
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    // A Daraja shop without its keys in this shell can still read its records.
+    let (code, text, err) = human(&["payments", "list"], &[("STK_PROVIDER", "daraja")]);
+    assert_eq!(code, 0, "{err}");
+    let lines: Vec<&str> = text.lines().collect();
+    assert!(
+        lines[1].contains("created (EAT)")
+            && lines[1].contains("order")
+            && lines[1].contains("receipt"),
+        "{text}"
+    );
+    let row = lines.iter().find(|l| l.contains("H-1")).unwrap();
+    assert!(row.contains(" EAT") || row.contains("20"), "{row}");
+    assert!(row.contains("2547******78"), "the phone masked: {row}");
+    let widths: Vec<usize> = lines.iter().map(|l| l.chars().count()).collect();
+    assert!(widths.windows(2).all(|w| w[0] == w[1]), "aligned: {text}");
+
+    let id = store.stk(&["payments", "list"]).1["attempts"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (code, text, err) = human(&["payments", "show", &id], &[("STK_PROVIDER", "daraja")]);
+    assert_eq!(code, 0, "{err}");
+    assert!(text.contains("timeline") && text.contains(" EAT"), "{text}");
+    // Asking the provider needs its settings: said, not guessed.
+    let (code, _, err) = human(
+        &["payments", "reconcile", &id],
+        &[("STK_PROVIDER", "daraja")],
+    );
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("DARAJA_CONSUMER_KEY"), "{err}");
+    let (code, text, err) = human(&["payments", "reconcile", &id], &[]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        text.contains("H-1") && (text.contains("→") || text.contains("still")),
+        "{text}"
+    );
+}
