@@ -8,13 +8,19 @@ const secret = Buffer.from(process.env.STK_SERVE_WEBHOOK_SECRET.replace(/^whsec_
 
 function verify(headers, body) {
   const id = headers["webhook-id"], timestamp = headers["webhook-timestamp"];
-  if (!id || !timestamp || Math.abs(Date.now() / 1000 - Number(timestamp)) > 300) return null;
+  const age = Math.abs(Date.now() / 1000 - Number(timestamp));
+  if (!id || !Number.isFinite(age) || age > 300) return null;
   const expected = crypto.createHmac("sha256", secret).update(`${id}.${timestamp}.`).update(body).digest();
   const signed = (headers["webhook-signature"] || "").split(" ").some((s) => {
-    const given = Buffer.from(s.replace(/^v1,/, ""), "base64");
+    if (!s.startsWith("v1,")) return false;
+    const given = Buffer.from(s.slice(3), "base64");
     return given.length === expected.length && crypto.timingSafeEqual(given, expected);
   });
-  return signed ? JSON.parse(body.toString("utf8")) : null;
+  try {
+    return signed ? JSON.parse(body.toString("utf8")) : null;
+  } catch {
+    return null;
+  }
 }
 
 http.createServer((req, res) => {

@@ -21,6 +21,19 @@ pub(crate) async fn run(
 ) -> Result<(), CliError> {
     let usage = |e: stk_serve::ConfigError| CliError::Usage(e.to_string());
     stk_serve::check_bind(args.bind, args.behind_proxy).map_err(usage)?;
+    // A claim on an event must outlast one webhook delivery, or another instance takes it
+    // over mid-delivery and the app gets it twice.
+    let shortest = stk_serve::DELIVERY_TIMEOUT + std::time::Duration::from_secs(5);
+    if let Some(ms) = std::env::var("STK_TRACKER_LEASE_MS")
+        .ok()
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .filter(|ms| u128::from(*ms) < shortest.as_millis())
+    {
+        return Err(CliError::Usage(format!(
+            "STK_TRACKER_LEASE_MS={ms} is shorter than one webhook delivery may take plus a margin ({} ms): raise it",
+            shortest.as_millis()
+        )));
+    }
     let opened = match &args.config {
         Some(path) => from_file(path, guard).await?,
         None => vec![from_env(provider_name, database, guard).await?],
@@ -50,6 +63,18 @@ pub(crate) async fn run(
             } else {
                 say!("  {name} callbacks on http://{addr}/v1/callbacks/{name}");
             }
+        }
+    }
+    for account in &accounts {
+        if account
+            .tracker()
+            .provider_names()
+            .contains(&stk::mock::NAME)
+        {
+            say!(
+                "  account {}: the FAKE provider: no money moves, payments complete by themselves",
+                account.name()
+            );
         }
     }
     if accounts.iter().any(|a| a.config().webhook.is_none()) {

@@ -64,6 +64,12 @@ impl Account {
 
 /// Lowercase letters, digits, `-` and `_`; at most [`MAX_ACCOUNT_NAME`].
 pub(crate) fn check_name(name: &str) -> Result<(), ConfigError> {
+    if stk::ProviderKind::ALL.iter().any(|k| k.as_str() == name) {
+        return Err(refuse(
+            format!("accounts.{name}"),
+            "an account may not be named like a provider: /v1/callbacks/{provider}/… would be ambiguous",
+        ));
+    }
     let ok = !name.is_empty()
         && name.len() <= MAX_ACCOUNT_NAME
         && name
@@ -128,6 +134,8 @@ mod tests {
             "a b",
             "..",
             "é",
+            "daraja",
+            "mock",
             &"a".repeat(MAX_ACCOUNT_NAME + 1),
         ] {
             assert!(check_name(bad).is_err(), "{bad}");

@@ -25,6 +25,8 @@ pub(crate) async fn require_key(
             let (scheme, key) = v.split_once(' ')?;
             scheme.eq_ignore_ascii_case("bearer").then(|| key.trim())
         });
+    // No account's key is this short: refused before any comparison.
+    let key = key.filter(|k| k.chars().count() >= crate::MIN_API_KEY_CHARS);
     let account = key.and_then(|key| {
         let hash: [u8; 32] = Sha256::digest(key.as_bytes()).into();
         // Every account is compared, so the time taken does not say which one matched.

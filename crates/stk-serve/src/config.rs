@@ -165,6 +165,13 @@ impl AccountConfig {
                 "must be the key's SHA-256 in hex, 64 characters (printf %s \"$KEY\" | sha256sum)",
             )
         })?;
+        // What `printf %s "$KEY" | sha256sum` prints when KEY is unset.
+        if hash == <[u8; 32]>::from(Sha256::digest(b"")) {
+            return Err(refuse(
+                "api_key_sha256",
+                "is the SHA-256 of an empty key (was $KEY unset when you hashed it?)",
+            ));
+        }
         Ok(Self::with_key_hash(hash))
     }
 
@@ -354,7 +361,9 @@ mod tests {
         let config = AccountConfig::from_key_sha256(&hex).unwrap();
         assert!(config.accepts("hush-0123456789abcdef"));
         assert!(config.same_key(&AccountConfig::new("hush-0123456789abcdef").unwrap()));
+        let empty = hex::encode(Sha256::digest(b""));
         for bad in [
+            &empty,
             "",
             "abc",
             &hex[1..],

@@ -46,17 +46,37 @@ pub struct AccountsFile {
 }
 
 /// One account as the file configures it.
-#[derive(Debug)]
 #[non_exhaustive]
 pub struct AccountSpec {
     /// Its name (`[accounts.<name>]`).
     pub name: String,
     /// Its key, webhook and rate limit.
     pub config: AccountConfig,
-    /// Its database: a SQLite path (made absolute) or a `sqlite:`/`postgres://` URL.
+    /// Its database: a SQLite path (relative ones taken from the file's directory) or a
+    /// `sqlite:`/`postgres://` URL.
     pub database: String,
     /// Its providers; the first is used when a payment names none.
     pub providers: Vec<ProviderSpec>,
+}
+
+impl fmt::Debug for AccountSpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // A database URL may carry a password.
+        let database = match url::Url::parse(&self.database) {
+            Ok(mut u) if !u.username().is_empty() || u.password().is_some() => {
+                let _ = u.set_username("");
+                let _ = u.set_password(None);
+                u.to_string()
+            }
+            _ => self.database.clone(),
+        };
+        f.debug_struct("AccountSpec")
+            .field("name", &self.name)
+            .field("config", &self.config)
+            .field("database", &database)
+            .field("providers", &self.providers)
+            .finish()
+    }
 }
 
 /// One provider's settings within an account.
@@ -119,7 +139,10 @@ impl ProviderSpec {
         let built = built.map_err(|e| {
             // Say the file's keys, not the environment variables the provider names.
             let mut reason = e.to_string();
-            for (variable, key) in &asked {
+            // Longest first: DARAJA_CALLBACK_TOKEN_IN before DARAJA_CALLBACK_TOKEN.
+            let mut names: Vec<(&String, &String)> = asked.iter().collect();
+            names.sort_by_key(|(variable, _)| std::cmp::Reverse(variable.len()));
+            for (variable, key) in names {
                 reason = reason.replace(variable.as_str(), key);
             }
             refuse(&self.key, reason)
@@ -200,7 +223,8 @@ impl AccountsFile {
             specs.push(account(&name, table, dir, &env)?);
         }
         for (i, a) in specs.iter().enumerate() {
-            if let Some(b) = specs[..i].iter().find(|b| b.database == a.database) {
+            let same = |b: &&AccountSpec| same_database(&b.database, &a.database);
+            if let Some(b) = specs[..i].iter().find(same) {
                 return Err(refuse(
                     format!("accounts.{}.database", a.name),
                     format!(
@@ -221,7 +245,7 @@ fn account(
     env: &impl Fn(&str) -> Option<String>,
 ) -> Result<AccountSpec, ConfigError> {
     let at = |k: &str| format!("accounts.{name}.{k}");
-    if matches!(table.get("api_key"), Some(Value::String(_))) {
+    if table.get("api_key").is_some_and(|v| !v.is_table()) {
         return Err(refuse(
             at("api_key"),
             "keys are not written in the file: store its SHA-256 as api_key_sha256 (printf %s \"$KEY\" | sha256sum) or read it with api_key = { env = \"NAME\" }",
@@ -290,7 +314,8 @@ fn account(
         .expose_secret()
         .trim()
         .to_owned();
-    let database = if database.contains("://") || database.starts_with("sqlite:") {
+    let url = database.contains("://") || database.to_ascii_lowercase().starts_with("sqlite:");
+    let database = if url {
         database
     } else {
         dir.join(&database).to_string_lossy().into_owned()
@@ -307,13 +332,20 @@ fn account(
     let mut specs = Vec::new();
     for (kind_name, settings) in providers {
         let key = format!("{providers_at}.{kind_name}");
-        let kind: ProviderKind = kind_name.parse().map_err(|_| {
-            let names: Vec<&str> = ProviderKind::ALL.iter().map(|k| k.as_str()).collect();
-            refuse(
-                &key,
-                format!("no such provider; known: {}", names.join(", ")),
-            )
-        })?;
+        let kind = ProviderKind::ALL
+            .iter()
+            .copied()
+            .find(|k| k.as_str() == kind_name)
+            .ok_or_else(|| {
+                let names: Vec<&str> = ProviderKind::ALL.iter().map(|k| k.as_str()).collect();
+                refuse(
+                    &key,
+                    format!(
+                        "no such provider (names are lowercase); known: {}",
+                        names.join(", ")
+                    ),
+                )
+            })?;
         let Value::Table(mut settings) = settings else {
             return Err(refuse(key, "must be a table of the provider's settings"));
         };
@@ -355,6 +387,54 @@ fn account(
         database,
         providers: specs,
     })
+}
+
+/// Whether two database settings name the same database: SQLite files compared as absolute,
+/// normalized paths (symbolic links resolved where the directory exists), PostgreSQL URLs by
+/// host, port (default 5432) and database name.
+fn same_database(a: &str, b: &str) -> bool {
+    database_key(a) == database_key(b)
+}
+
+fn database_key(setting: &str) -> String {
+    let lower = setting.to_ascii_lowercase();
+    if lower.starts_with("postgres://") || lower.starts_with("postgresql://") {
+        if let Ok(u) = url::Url::parse(setting) {
+            return format!(
+                "postgres://{}:{}{}",
+                u.host_str().unwrap_or("").to_ascii_lowercase(),
+                u.port().unwrap_or(5432),
+                u.path()
+            );
+        }
+        return lower;
+    }
+    // A SQLite file: `sqlite:`, `sqlite://` or a path; the query (mode=…) aside.
+    let path = ["sqlite://", "sqlite:"]
+        .iter()
+        .find_map(|p| lower.starts_with(p).then(|| &setting[p.len()..]))
+        .unwrap_or(setting);
+    let path = Path::new(path.split('?').next().unwrap_or(path));
+    let absolute = std::path::absolute(path).unwrap_or_else(|_| path.to_owned());
+    let resolved = match (absolute.parent(), absolute.file_name()) {
+        (Some(dir), Some(name)) => dir
+            .canonicalize()
+            .map(|d| d.join(name))
+            .unwrap_or_else(|_| absolute.clone()),
+        _ => absolute.clone(),
+    };
+    // Where the directory does not exist yet: `.` and `..` taken away by hand.
+    let mut normal = PathBuf::new();
+    for part in resolved.components() {
+        match part {
+            std::path::Component::CurDir => {}
+            std::path::Component::ParentDir => {
+                normal.pop();
+            }
+            other => normal.push(other),
+        }
+    }
+    format!("sqlite:{}", normal.display())
 }
 
 /// Removes `name` from `table`: a string, number or boolean as text, or `{ env = "NAME" }`

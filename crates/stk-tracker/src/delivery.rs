@@ -58,7 +58,7 @@ impl Tracker {
         let (mut handled, mut acknowledged) = (0, 0);
         // Claimed together and handled together: each claim's lease covers one handler call
         // running now, never events waiting behind a slow one (another instance would take
-        // those over while they wait).
+        // those over while they wait). Each event is acknowledged as soon as it is handled.
         while handled < config.batch {
             let claimed = self
                 .inner
@@ -69,31 +69,74 @@ impl Tracker {
                 break;
             }
             handled += i64::try_from(claimed.len()).unwrap_or(i64::MAX);
-            let results =
-                futures_util::future::join_all(claimed.iter().map(|e| handler.handle(e))).await;
-            // Every event claimed is handled, none left leased unhandled.
-            for (event, result) in claimed.into_iter().zip(results) {
-                match result {
-                    Ok(()) => {
-                        self.inner
-                            .store
-                            .ack_event(&event.event_id, self.now())
-                            .await?;
-                        acknowledged += 1;
-                    }
-                    Err(e) => {
-                        let backoff = retry_delay(event.deliveries, fastrand::f64());
-                        let next = self.now().saturating_add(ms(backoff));
-                        tracing::warn!(event = %event.event_id, error = %e, "the event handler failed; it will be delivered again");
-                        self.inner
-                            .store
-                            .retry_event(&event.event_id, next, &e.to_string())
-                            .await?;
-                    }
+            // A state event may be claimed beside an older anomaly or review of its attempt
+            // (it never waits behind one that is failing): an attempt's events still go one
+            // after another, oldest first.
+            let mut by_attempt: Vec<Vec<Event>> = Vec::new();
+            for event in claimed {
+                match by_attempt
+                    .iter_mut()
+                    .find(|g| g[0].attempt_id == event.attempt_id)
+                {
+                    Some(group) => group.push(event),
+                    None => by_attempt.push(vec![event]),
                 }
+            }
+            let outcomes = futures_util::future::join_all(
+                by_attempt
+                    .iter()
+                    .map(|events| self.deliver_in_order(handler, events)),
+            )
+            .await;
+            // Every event claimed is handled and recorded before a store error is returned.
+            let mut failed = None;
+            for (acked, error) in outcomes {
+                acknowledged += acked;
+                if let Some(e) = error {
+                    failed.get_or_insert(e);
+                }
+            }
+            if let Some(e) = failed {
+                return Err(e.into());
             }
         }
         Ok(acknowledged)
+    }
+
+    /// Hands one attempt's claimed events to `handler` one after another, recording each
+    /// answer at once; how many were acknowledged, and the first store error.
+    async fn deliver_in_order(
+        &self,
+        handler: &dyn EventHandler,
+        events: &[Event],
+    ) -> (usize, Option<crate::store::StoreError>) {
+        let (mut acknowledged, mut failed) = (0, None);
+        for event in events {
+            let recorded = match handler.handle(event).await {
+                Ok(()) => {
+                    let acked = self
+                        .inner
+                        .store
+                        .ack_event(&event.event_id, self.now())
+                        .await;
+                    acknowledged += usize::from(acked.is_ok());
+                    acked
+                }
+                Err(e) => {
+                    let backoff = retry_delay(event.deliveries, fastrand::f64());
+                    let next = self.now().saturating_add(ms(backoff));
+                    tracing::warn!(event = %event.event_id, error = %e, "the event handler failed; it will be delivered again");
+                    self.inner
+                        .store
+                        .retry_event(&event.event_id, next, &e.to_string())
+                        .await
+                }
+            };
+            if let Err(e) = recorded {
+                failed.get_or_insert(e);
+            }
+        }
+        (acknowledged, failed)
     }
 
     /// Runs the tracker's work until `shutdown` completes: processes stored callbacks (those
@@ -226,5 +269,84 @@ mod retry_tests {
             prop_assert!(delay <= MAX_RETRY_DELAY);
             prop_assert!(retry_delay(deliveries + 1, spread) >= delay);
         }
+    }
+}
+
+#[cfg(test)]
+mod order_tests {
+    use std::sync::{Arc, Mutex};
+
+    use super::*;
+    use crate::event::AnomalyKind;
+    use crate::{SqlStore, Tracker};
+
+    /// Records when each event's handling starts and ends, yielding in between.
+    #[derive(Default)]
+    struct Steps(Mutex<Vec<String>>);
+
+    #[async_trait]
+    impl EventHandler for Steps {
+        async fn handle(&self, event: &Event) -> Result<(), HandlerError> {
+            let kind = event.kind.name();
+            self.0
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push(format!("start {kind}"));
+            for _ in 0..5 {
+                tokio::task::yield_now().await;
+            }
+            self.0
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push(format!("end {kind}"));
+            Ok(())
+        }
+    }
+
+    /// A completion claimed beside an older anomaly of its attempt (one claim, several at
+    /// once) is still handed over after it, never beside it.
+    #[tokio::test]
+    async fn one_attempts_events_are_handled_one_after_another() {
+        let path = std::env::temp_dir().join(format!("stk-order-{}.db", fastrand::u64(..)));
+        let store = SqlStore::open_sqlite(&path).await.expect("store");
+        let mock = stk_mock::MockProvider::builder()
+            .delay(Duration::from_millis(50))
+            .build();
+        let tracker = Tracker::builder(Arc::new(store))
+            .provider(Arc::new(mock))
+            .build();
+        let request = stk_core::StkPushRequest::builder()
+            .phone("0712345678")
+            .amount(100)
+            .reference("ORDER-1")
+            .build()
+            .expect("request");
+        let attempt = tracker.push(&request).await.expect("pushed");
+        tracker
+            .anomaly(&attempt, AnomalyKind::AmountMismatch, serde_json::json!({}))
+            .await
+            .expect("anomaly");
+        let mut completed = tracker.check(&attempt.id).await.expect("checked");
+        for _ in 0..100 {
+            if completed.state == crate::AttemptState::Completed {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            completed = tracker.check(&attempt.id).await.expect("checked");
+        }
+        assert_eq!(completed.state, crate::AttemptState::Completed);
+        let steps = Steps::default();
+        assert_eq!(tracker.deliver_events(&steps).await.expect("delivered"), 2);
+        let steps = steps.0.into_inner().unwrap_or_else(|e| e.into_inner());
+        assert_eq!(
+            steps,
+            [
+                "start anomaly",
+                "end anomaly",
+                "start completed",
+                "end completed"
+            ]
+        );
+        let _ = std::fs::remove_file(&path);
     }
 }

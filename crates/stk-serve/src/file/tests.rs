@@ -73,6 +73,12 @@ fn two_accounts_side_by_side() {
         [ProviderKind::Daraja, ProviderKind::Mock],
         "default first"
     );
+    let with_password =
+        parse(&two_accounts().replace("stk@db.internal", "stk:pg-hush@db.internal")).unwrap();
+    assert!(
+        !format!("{with_password:?}").contains("pg-hush"),
+        "a database password stays hidden"
+    );
     let shown = format!("{specs:?}");
     for secret in ["hush", "duka-key", "MfKQ", "passkey-hush"] {
         assert!(!shown.contains(secret), "{secret} in {shown}");
@@ -163,6 +169,44 @@ fn bad_files_say_where_and_why() {
             good.replace("postgres://stk@db.internal/till2", "/srv/stk/duka.db"),
             "accounts.till-2.database",
             "same database",
+        ),
+        (
+            good.replace(
+                "postgres://stk@db.internal/till2",
+                "sqlite:///srv/stk/./sub/../duka.db?mode=rwc",
+            ),
+            "accounts.till-2.database",
+            "same database",
+        ),
+        (
+            good.replace(
+                "database = \"duka.db\"",
+                "database = \"postgresql://other@DB.internal:5432/till2\"",
+            ),
+            "accounts.till-2.database",
+            "same database",
+        ),
+        (
+            good.replace(
+                "[accounts.duka.providers.mock]",
+                "[accounts.duka.providers.MOCK]",
+            ),
+            "accounts.duka.providers.MOCK",
+            "lowercase",
+        ),
+        (
+            good.replace(
+                "api_key = { env = \"DUKA_KEY\" }",
+                "api_key = 123456789012345678",
+            ),
+            "accounts.duka.api_key",
+            "not written in the file",
+        ),
+        (
+            good.replace("[accounts.till-2]", "[accounts.daraja]")
+                .replace("[accounts.till-2.", "[accounts.daraja."),
+            "accounts.daraja",
+            "named like a provider",
         ),
         (
             good.replace("default_provider = \"daraja\"", ""),
