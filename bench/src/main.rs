@@ -9,6 +9,7 @@ mod client;
 mod fake;
 mod gateway;
 mod inflight;
+mod load;
 mod polling;
 mod providers;
 mod receiver;

@@ -3,11 +3,11 @@
 use std::fmt::Write as _;
 use std::path::Path;
 use std::process::Command;
-use std::sync::Arc;
 use std::time::Instant;
 
 use super::Sizes;
 use super::processes::{Peers, Server, bench, free_port, root};
+use crate::load::in_parallel;
 use crate::providers::{CALLBACK_SECRET, PROVIDERS, callback};
 use crate::stats::Run;
 
@@ -23,49 +23,28 @@ fn load_callbacks(base: &str, total: u64, concurrency: u64) -> Result<Run, Strin
                 .map(|(target, body)| (format!("{base}{target}"), body))
         })
         .collect::<Result<_, _>>()?;
-    let bodies = Arc::new(bodies);
     runtime.block_on(async move {
         let http = reqwest::Client::new();
-        let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
         let started = Instant::now();
-        let workers: Vec<_> = (0..concurrency)
-            .map(|_| {
-                let (http, next, bodies) = (http.clone(), Arc::clone(&next), Arc::clone(&bodies));
-                tokio::spawn(async move {
-                    let (mut latencies, mut errors) = (Vec::new(), 0u64);
-                    loop {
-                        let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                        let Some((url, body)) = bodies.get(i) else {
-                            break;
-                        };
-                        let at = Instant::now();
-                        let sent = http
-                            .post(url)
-                            .header("content-type", "application/json")
-                            .body(body.clone())
-                            .send()
-                            .await;
-                        let ok = match sent {
-                            Ok(r) => r.status().is_success() && r.bytes().await.is_ok(),
-                            Err(_) => false,
-                        };
-                        if ok {
-                            latencies.push(at.elapsed());
-                        } else {
-                            errors += 1;
-                        }
-                    }
-                    (latencies, errors)
-                })
-            })
-            .collect();
-        let (mut latencies, mut errors) = (Vec::new(), 0);
-        for w in workers {
-            if let Ok((l, e)) = w.await {
-                latencies.extend(l);
-                errors += e;
-            }
-        }
+        let (latencies, errors) = in_parallel(
+            usize::try_from(concurrency).unwrap_or(1),
+            &bodies,
+            move |(url, body)| {
+                let http = http.clone();
+                async move {
+                    let answer = http
+                        .post(url)
+                        .header("content-type", "application/json")
+                        .body(body)
+                        .send()
+                        .await
+                        .ok()?;
+                    let ok = answer.status().is_success();
+                    (answer.bytes().await.is_ok() && ok).then_some(())
+                }
+            },
+        )
+        .await;
         Ok(Run::from_latencies(
             "load",
             latencies,

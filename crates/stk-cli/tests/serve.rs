@@ -55,6 +55,20 @@ impl Drop for Killed {
     }
 }
 
+/// The `host:port` `stk serve` prints first on stderr (`…payments API on http://…/v1/payments`);
+/// the rest of stderr is drained so the service never blocks writing it.
+fn address(service: &mut Killed) -> String {
+    let mut err = BufReader::new(service.0.stderr.take().unwrap());
+    let mut line = String::new();
+    err.read_line(&mut line).unwrap();
+    std::thread::spawn(move || err.lines().map_while(Result::ok).for_each(drop));
+    line.split("http://")
+        .nth(1)
+        .and_then(|rest| rest.strip_suffix("/v1/payments\n"))
+        .unwrap_or_else(|| panic!("no address in {line:?}"))
+        .to_owned()
+}
+
 #[test]
 fn a_python_app_creates_a_payment_and_verifies_its_webhook() {
     let python = python();
@@ -94,14 +108,7 @@ fn a_python_app_creates_a_payment_and_verifies_its_webhook() {
             .spawn()
             .unwrap(),
     );
-    let mut err = BufReader::new(service.0.stderr.take().unwrap());
-    let mut line = String::new();
-    err.read_line(&mut line).unwrap();
-    let base = line
-        .split("http://")
-        .nth(1)
-        .and_then(|rest| rest.strip_suffix("/v1/payments\n"))
-        .unwrap_or_else(|| panic!("no address in {line:?}"));
+    let base = address(&mut service);
     writeln!(client.0.stdin.take().unwrap(), "http://{base}").unwrap();
 
     let mut report = String::new();
@@ -300,15 +307,7 @@ fn readme_receivers_in_three_languages_verify_the_webhooks() {
         command.env(format!("KEY_{language}"), format!("{KEY}-{language}"));
     }
     let mut service = Killed(command.spawn().unwrap());
-    let mut err = BufReader::new(service.0.stderr.take().unwrap());
-    let mut line = String::new();
-    err.read_line(&mut line).unwrap();
-    let base = line
-        .split("http://")
-        .nth(1)
-        .and_then(|rest| rest.strip_suffix("/v1/payments\n"))
-        .unwrap_or_else(|| panic!("no address in {line:?}"))
-        .to_owned();
+    let base = address(&mut service);
     for (language, _, receiver) in &mut receivers {
         let created = runtime.block_on(async {
             http.post(format!("http://{base}/v1/payments"))
