@@ -498,6 +498,21 @@ pub async fn outbox_delivers_until_acknowledged((a, b): Pair) {
     assert_eq!(retried[0].delivered_at, None);
     assert_eq!(retried[0].next_attempt_at, now + 5_000);
     assert_eq!(retried[0].last_error.as_deref(), Some("handler down"));
+    // Pruning takes delivered events only, oldest first, never one still to deliver.
+    assert_eq!(
+        b.prune_events(now, 1_000).await.unwrap(),
+        0,
+        "delivered at now"
+    );
+    let pruned = b.prune_events(now + 1, 5).await.unwrap();
+    assert_eq!(pruned, 5.min(u64::try_from(x.len()).unwrap()));
+    b.prune_events(now + 1, 1_000).await.unwrap();
+    assert!(a.events(&x[0].attempt_id).await.unwrap().is_empty());
+    assert_eq!(a.events(&y[0].attempt_id).await.unwrap().len(), 1);
+    assert_eq!(
+        a.undelivered(1_000).await.unwrap(),
+        i64::try_from(y.len()).unwrap()
+    );
 }
 
 /// Due attempts are claimed by one sweeper at a time; a dead sweeper's claim expires.

@@ -1,5 +1,6 @@
-//! Bounded storage: processed callbacks are pruned after [`TrackerConfig::retention`] (the
-//! evidence that moved an attempt stays in its transition), and a provider's backlog of
+//! Bounded storage: processed callbacks and delivered events are pruned after
+//! [`TrackerConfig::retention`] (the evidence that moved an attempt stays in its transition),
+//! and a provider's backlog of
 //! unprocessed callbacks is capped at [`TrackerConfig::max_unprocessed`]: beyond it new
 //! callbacks are answered 503 (the provider retries), never stored and then lost.
 //!
@@ -60,13 +61,14 @@ impl Backlog {
 }
 
 impl Tracker {
-    /// Deletes the callbacks processed longer than the configured retention ago; returns how
-    /// many.
+    /// Deletes the callbacks processed, and the events delivered, longer than the configured
+    /// retention ago; returns how many callbacks.
     pub async fn prune(&self) -> Result<u64, TrackerError> {
         self.prune_older_than(self.inner.config.retention).await
     }
 
-    /// Deletes the callbacks processed longer than `age` ago; returns how many.
+    /// Deletes the callbacks processed, and the events delivered, longer than `age` ago;
+    /// returns how many callbacks.
     pub async fn prune_older_than(&self, age: Duration) -> Result<u64, TrackerError> {
         let mut pruned = 0;
         loop {
@@ -78,7 +80,8 @@ impl Tracker {
         }
     }
 
-    /// At most `batches` deletions of old processed callbacks: (deleted, whether more wait).
+    /// At most `batches` deletions of old processed callbacks and as many of old delivered
+    /// events: (callbacks deleted, whether more of either wait).
     pub(crate) async fn prune_round(
         &self,
         age: Duration,
@@ -86,12 +89,20 @@ impl Tracker {
     ) -> Result<(u64, bool), TrackerError> {
         let before = self.now().saturating_sub(ms(age));
         let full = u64::try_from(PRUNE_BATCH).unwrap_or(u64::MAX);
+        let mut events_left = true;
+        for _ in 0..batches {
+            let done = self.inner.store.prune_events(before, PRUNE_BATCH).await?;
+            if done < full {
+                events_left = false;
+                break;
+            }
+        }
         let mut pruned = 0;
         for _ in 0..batches {
             let done = self.inner.store.prune_inbox(before, PRUNE_BATCH).await?;
             pruned += done;
             if done < full {
-                return Ok((pruned, false));
+                return Ok((pruned, events_left));
             }
         }
         Ok((pruned, true))

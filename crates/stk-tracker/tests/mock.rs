@@ -350,3 +350,30 @@ async fn events_of_different_attempts_are_delivered_together() {
         );
     }
 }
+
+/// Delivered events are pruned after the retention like processed callbacks (storage stays
+/// bounded); an event still to deliver is kept however old, and the timeline stays.
+#[tokio::test]
+async fn delivered_events_are_pruned_after_the_retention_undelivered_ones_never() {
+    let r = rig().await;
+    let delivered = r
+        .tracker
+        .push(&request("0700000001", "ORDER-P1"))
+        .await
+        .unwrap();
+    assert_eq!(delivered.state, AttemptState::Failed);
+    let handler = Collector::default();
+    assert_eq!(r.tracker.deliver_events(&handler).await.unwrap(), 1);
+    let waiting = r
+        .tracker
+        .push(&request("0700000001", "ORDER-P2"))
+        .await
+        .unwrap();
+    r.clock.advance(Duration::from_secs(31 * 24 * 3600));
+    r.tracker.prune().await.unwrap();
+    let record = r.tracker.payment(&delivered.id).await.unwrap();
+    assert!(record.events.is_empty(), "delivered long ago: pruned");
+    assert!(!record.timeline.is_empty(), "the timeline stays");
+    let record = r.tracker.payment(&waiting.id).await.unwrap();
+    assert_eq!(record.events.len(), 1, "never delivered: kept");
+}

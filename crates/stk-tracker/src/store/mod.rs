@@ -189,4 +189,7 @@ pub trait OutboxStore: Send + Sync {
     async fn events(&self, attempt_id: &str) -> Result<Vec<Event>, StoreError>;
     /// How many events are undelivered, counted up to `up_to` (a bounded count, for metrics).
     async fn undelivered(&self, up_to: i64) -> Result<i64, StoreError>;
+    /// Deletes up to `limit` events delivered before `before` (never an undelivered one);
+    /// returns how many.
+    async fn prune_events(&self, before: i64, limit: i64) -> Result<u64, StoreError>;
 }

@@ -94,6 +94,18 @@ impl OutboxStore for SqlStore {
         self.all(&sql, attempt_id, event).await
     }
 
+    async fn prune_events(&self, before: i64, limit: i64) -> Result<u64, StoreError> {
+        let done = sqlx::query(
+            "DELETE FROM stk_outbox WHERE event_id IN (SELECT event_id FROM stk_outbox \
+             WHERE delivered_at IS NOT NULL AND delivered_at < $1 ORDER BY delivered_at LIMIT $2)",
+        )
+        .bind(before)
+        .bind(limit)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected())
+    }
+
     async fn undelivered(&self, up_to: i64) -> Result<i64, StoreError> {
         sqlx::query_scalar(
             "SELECT COUNT(*) FROM (SELECT 1 FROM stk_outbox WHERE delivered_at IS NULL LIMIT $1) waiting",
