@@ -14,6 +14,9 @@ const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 
 /// The venv's python, created and filled from `requirements.txt` if needed.
 fn python() -> PathBuf {
+    // Tests run in parallel threads: one creates the venv, the others wait for it.
+    static SETTING_UP: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _one_at_a_time = SETTING_UP.lock().unwrap_or_else(|e| e.into_inner());
     let here = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/serve_client");
     let venv = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/serve-client-venv");
     let python = venv.join("bin/python");
