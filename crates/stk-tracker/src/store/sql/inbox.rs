@@ -152,15 +152,8 @@ impl InboxStore for SqlStore {
     }
 
     async fn prune_inbox(&self, before: i64, limit: i64) -> Result<u64, StoreError> {
-        let done = sqlx::query(
-            "DELETE FROM stk_inbox WHERE id IN (SELECT id FROM stk_inbox \
-             WHERE processed_at IS NOT NULL AND processed_at < $1 ORDER BY processed_at LIMIT $2)",
-        )
-        .bind(before)
-        .bind(limit)
-        .execute(&self.pool)
-        .await?;
-        Ok(done.rows_affected())
+        self.delete_finished("stk_inbox", "id", "processed_at", before, limit)
+            .await
     }
 
     async fn unprocessed(&self, provider: &str, up_to: i64) -> Result<i64, StoreError> {

@@ -108,6 +108,28 @@ impl SqlStore {
         }
     }
 
+    /// Deletes up to `limit` rows of `table` finished (`finished_at` set) before `before`,
+    /// oldest first; returns how many. Rows not finished are never deleted.
+    async fn delete_finished(
+        &self,
+        table: &str,
+        key: &str,
+        finished_at: &str,
+        before: i64,
+        limit: i64,
+    ) -> Result<u64, StoreError> {
+        let sql = format!(
+            "DELETE FROM {table} WHERE {key} IN (SELECT {key} FROM {table} \
+             WHERE {finished_at} IS NOT NULL AND {finished_at} < $1 ORDER BY {finished_at} LIMIT $2)"
+        );
+        let done = sqlx::query(&sql)
+            .bind(before)
+            .bind(limit)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected())
+    }
+
     /// Claims up to `limit` rows of `table` matching `due` (and not leased by a live claim)
     /// for `lease`; returns them with `columns`. One statement, so
     /// concurrent claimers get disjoint rows.

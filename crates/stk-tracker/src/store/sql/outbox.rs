@@ -95,15 +95,8 @@ impl OutboxStore for SqlStore {
     }
 
     async fn prune_events(&self, before: i64, limit: i64) -> Result<u64, StoreError> {
-        let done = sqlx::query(
-            "DELETE FROM stk_outbox WHERE event_id IN (SELECT event_id FROM stk_outbox \
-             WHERE delivered_at IS NOT NULL AND delivered_at < $1 ORDER BY delivered_at LIMIT $2)",
-        )
-        .bind(before)
-        .bind(limit)
-        .execute(&self.pool)
-        .await?;
-        Ok(done.rows_affected())
+        self.delete_finished("stk_outbox", "event_id", "delivered_at", before, limit)
+            .await
     }
 
     async fn undelivered(&self, up_to: i64) -> Result<i64, StoreError> {
