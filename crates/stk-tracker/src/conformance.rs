@@ -246,6 +246,123 @@ pub async fn search_finds_by_every_key((a, b): Pair) {
     assert_eq!(seen, newest);
 }
 
+/// The review queue: expired attempts, `created`/`outcome_unknown` past their deadline, and
+/// attempts with an anomaly or needs-review row no operator row has answered; and the tally
+/// by local day, state and provider.
+pub async fn review_queue_and_tally((a, b): Pair) {
+    let now = ids::unix_ms_now();
+    let mut made = Vec::new();
+    for (i, reference) in ["Q1", "Q2", "Q3", "Q4", "Q5"].iter().enumerate() {
+        let mut new = new_attempt(reference, now + i64::try_from(i).unwrap());
+        if *reference != "Q5" {
+            new.deadline_at = now + 1_000;
+        }
+        new.amount = 10 * (u64::try_from(i).unwrap() + 1);
+        made.push(a.insert_attempt(&new).await.unwrap().new_attempt());
+    }
+    let (fresh, expired, anomalous, unknown, answered) =
+        (&made[0], &made[1], &made[2], &made[3], &made[4]);
+    assert!(
+        a.transition(&move_to(expired, AttemptState::Expired, now + 10, false))
+            .await
+            .unwrap()
+    );
+    assert!(
+        a.transition(&move_to(
+            unknown,
+            AttemptState::OutcomeUnknown,
+            now + 10,
+            false
+        ))
+        .await
+        .unwrap()
+    );
+    assert!(
+        a.transition(&move_to(
+            anomalous,
+            AttemptState::Completed,
+            now + 10,
+            false
+        ))
+        .await
+        .unwrap()
+    );
+    let row = |attempt: &crate::Attempt, to: &str, source: Source, at: i64| crate::Transition {
+        attempt_id: attempt.id.clone(),
+        from: attempt.state.as_str().into(),
+        to: to.into(),
+        source: source.as_str().into(),
+        evidence: json!({}),
+        at,
+    };
+    a.note(&row(anomalous, "anomaly", Source::Callback, now + 20), None)
+        .await
+        .unwrap();
+    a.note(
+        &row(answered, "needs_review", Source::Callback, now + 20),
+        None,
+    )
+    .await
+    .unwrap();
+    a.note(&row(answered, "reviewed", Source::Operator, now + 30), None)
+        .await
+        .unwrap();
+    let review = |at: i64| {
+        let b = b.clone();
+        async move {
+            let q = AttemptQuery {
+                review_at: Some(at),
+                ..AttemptQuery::newest(10)
+            };
+            let mut found: Vec<String> = b
+                .search_attempts(&q)
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|x| x.reference)
+                .collect();
+            found.sort();
+            found
+        }
+    };
+    // Before the deadline: the expired one and the unanswered anomaly.
+    assert_eq!(review(now + 500).await, ["Q2", "Q3"]);
+    // After it: also the outcome-unknown and the still-created one.
+    assert_eq!(review(now + 2_000).await, ["Q1", "Q2", "Q3", "Q4"]);
+    // New evidence after the review brings it back.
+    a.note(&row(answered, "anomaly", Source::Callback, now + 40), None)
+        .await
+        .unwrap();
+    assert_eq!(review(now + 500).await, ["Q2", "Q3", "Q5"]);
+    let _ = fresh;
+
+    // The tally: one local day (UTC+3), by state and provider.
+    let tally = b.tally(now, now + 5, 3 * 3_600_000).await.unwrap();
+    let day = (now + 3 * 3_600_000) / 86_400_000;
+    let cells: Vec<(i64, AttemptState, i64, i64)> = tally
+        .iter()
+        .map(|t| (t.day, t.state, t.count, t.amount))
+        .collect();
+    // Five attempts straddling midnight would split; `now..now+5` almost never does.
+    if cells.iter().all(|c| c.0 == day) {
+        let mut by_state: Vec<(AttemptState, i64, i64)> =
+            cells.iter().map(|c| (c.1, c.2, c.3)).collect();
+        by_state.sort_by_key(|c| c.0.as_str());
+        assert_eq!(
+            by_state,
+            [
+                (AttemptState::Completed, 1, 30),
+                (AttemptState::Created, 2, 60),
+                (AttemptState::Expired, 1, 20),
+                (AttemptState::OutcomeUnknown, 1, 40),
+            ]
+        );
+    }
+    assert!(tally.iter().all(|t| t.provider == "mock"));
+    assert_eq!(tally.iter().map(|t| t.count).sum::<i64>(), 5);
+    assert!(b.tally(now + 5, now + 10, 0).await.unwrap().is_empty());
+}
+
 /// Concurrent compare-and-set transitions from two pools: exactly one writer wins each step,
 /// and the loser changes nothing.
 pub async fn compare_and_set_races((a, b): Pair) {
@@ -740,7 +857,8 @@ macro_rules! store_conformance {
             claims_are_per_provider_and_releases_wait,
             events_of_one_attempt_arrive_in_order,
             a_payment_id_or_receipt_binds_one_attempt,
-            search_finds_by_every_key
+            search_finds_by_every_key,
+            review_queue_and_tally
         );
     };
     (@tests $pair:expr; $($check:ident),*) => {$(

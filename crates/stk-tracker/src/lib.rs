@@ -64,7 +64,7 @@ pub use state::{AttemptState, Observed, next_state};
 pub use stats::{LATENCY_BUCKETS, LatencyHistogram};
 pub use store::{
     AttemptKeys, AttemptQuery, AttemptStore, Cursor, Held, InboxStore, Lease, OutboxStore,
-    Recorded, SqlStore, Store, StoreError, StoreErrorKind,
+    Recorded, SqlStore, Store, StoreError, StoreErrorKind, Tally,
 };
 pub use sweeper::SweepReport;
 pub use tracker::{ANOMALY_WINDOW, Tracker, TrackerBuilder, TrackerConfig};

@@ -59,6 +59,17 @@ impl Tracker {
         Ok(Page { attempts, next })
     }
 
+    /// Attempts created in `[from, before)` (Unix ms), counted and summed by local day
+    /// (`utc_offset_ms` from UTC), state and provider: a dashboard's overview.
+    pub async fn tally(
+        &self,
+        from: i64,
+        before: i64,
+        utc_offset_ms: i64,
+    ) -> Result<Vec<crate::Tally>, TrackerError> {
+        Ok(self.inner.store.tally(from, before, utc_offset_ms).await?)
+    }
+
     /// One attempt with its timeline and events.
     pub async fn payment(&self, id: &str) -> Result<PaymentRecord, TrackerError> {
         let attempt = self.attempt(id).await?;

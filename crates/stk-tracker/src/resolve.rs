@@ -46,16 +46,7 @@ impl Tracker {
             state: attempt.state,
             why,
         };
-        let note = note.trim();
-        if note.is_empty()
-            || note.chars().count() > MAX_NOTE_CHARS
-            || note.chars().any(char::is_control)
-        {
-            return Err(refuse(
-                &attempt,
-                "the note must say why, in 1 to 500 characters without control characters",
-            ));
-        }
+        let note = checked_note(&attempt, note)?;
         // M-Pesa receipts are upper case: `uab1c2d3e4` is the same receipt.
         let receipt = receipt.map(|r| r.trim().to_ascii_uppercase());
         let receipt = receipt.as_deref();
@@ -108,4 +99,43 @@ impl Tracker {
         }
         Ok(after)
     }
+
+    /// Records that an operator reviewed the evidence on `attempt_id` (an anomaly, a
+    /// needs-review claim) and decided to leave its state as it is, with a note saying why:
+    /// a transition row with source `operator` that moves nothing. The attempt leaves the
+    /// review queue until new evidence arrives.
+    pub async fn mark_reviewed(
+        &self,
+        attempt_id: &str,
+        note: &str,
+    ) -> Result<Attempt, TrackerError> {
+        let attempt = self.attempt(attempt_id).await?;
+        let note = checked_note(&attempt, note)?;
+        let row = crate::model::Transition {
+            attempt_id: attempt.id.clone(),
+            from: attempt.state.as_str().to_owned(),
+            to: "reviewed".to_owned(),
+            source: Source::Operator.as_str().to_owned(),
+            evidence: json!({ "note": note }),
+            at: self.now(),
+        };
+        self.inner.store.note(&row, None).await?;
+        Ok(attempt)
+    }
+}
+
+/// The note trimmed, or the refusal saying what a note must be.
+fn checked_note<'a>(attempt: &Attempt, note: &'a str) -> Result<&'a str, TrackerError> {
+    let note = note.trim();
+    if note.is_empty()
+        || note.chars().count() > MAX_NOTE_CHARS
+        || note.chars().any(char::is_control)
+    {
+        return Err(TrackerError::NotResolvable {
+            attempt_id: attempt.id.clone(),
+            state: attempt.state,
+            why: "the note must say why, in 1 to 500 characters without control characters",
+        });
+    }
+    Ok(note)
 }

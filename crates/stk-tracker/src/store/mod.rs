@@ -14,7 +14,7 @@ use crate::model::{
 };
 
 pub use error::{StoreError, StoreErrorKind};
-pub use query::{AttemptQuery, Cursor};
+pub use query::{AttemptQuery, Cursor, Tally};
 pub use sql::SqlStore;
 
 /// Who claims rows, when, and for how long: a claimed row is skipped by other claimers until
@@ -98,6 +98,14 @@ pub trait AttemptStore: Send + Sync {
     ) -> Result<Option<Attempt>, StoreError>;
     /// The attempts `query` matches, newest first (at most its limit).
     async fn search_attempts(&self, query: &AttemptQuery) -> Result<Vec<Attempt>, StoreError>;
+    /// Attempts created in `[from, before)` (Unix ms), counted and summed by local day (with
+    /// `utc_offset_ms` added), state and provider.
+    async fn tally(
+        &self,
+        from: i64,
+        before: i64,
+        utc_offset_ms: i64,
+    ) -> Result<Vec<Tally>, StoreError>;
     /// Applies a compare-and-set transition (with its transition row and its event, in one
     /// transaction); `false` if the attempt had moved on. A payment id or receipt another
     /// attempt holds is refused with a [`StoreError::conflict`].

@@ -21,10 +21,30 @@ pub struct AttemptQuery {
     pub created_from: Option<i64>,
     /// Created before (Unix ms).
     pub created_before: Option<i64>,
+    /// Only attempts a person must decide as of this time (Unix ms): expired ones, those
+    /// still `created` or `outcome_unknown` past their deadline, and those with an anomaly or
+    /// a needs-review claim that no operator decision or review has answered since.
+    pub review_at: Option<i64>,
     /// Continue after this attempt (the previous page's last).
     pub after: Option<Cursor>,
     /// At most this many (1 to [`AttemptQuery::MAX_LIMIT`]).
     pub limit: i64,
+}
+
+/// Attempts of one local day, state and provider: how many and how much.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[non_exhaustive]
+pub struct Tally {
+    /// The local day: days since 1970-01-01 in the time zone asked for.
+    pub day: i64,
+    /// Their state.
+    pub state: AttemptState,
+    /// Their provider.
+    pub provider: String,
+    /// How many.
+    pub count: i64,
+    /// Their amounts' sum (whole shillings).
+    pub amount: i64,
 }
 
 /// Where a page of attempts ended: its last attempt's creation time and id.
@@ -66,6 +86,7 @@ impl Default for AttemptQuery {
             text: None,
             created_from: None,
             created_before: None,
+            review_at: None,
             after: None,
             limit: 50,
         }

@@ -8,7 +8,9 @@ use super::{Claim, SqlStore, amount};
 use crate::event::NewEvent;
 use crate::ids;
 use crate::model::{Attempt, NewAttempt, Transition, TransitionRequest};
-use crate::store::{AttemptKeys, AttemptQuery, AttemptStore, Held, Lease, Recorded, StoreError};
+use crate::store::{
+    AttemptKeys, AttemptQuery, AttemptStore, Held, Lease, Recorded, StoreError, Tally,
+};
 
 impl SqlStore {
     /// The order's live (or paid) attempt, with any provider.
@@ -138,6 +140,15 @@ impl AttemptStore for SqlStore {
 
     async fn search_attempts(&self, query: &AttemptQuery) -> Result<Vec<Attempt>, StoreError> {
         super::search::attempts(self, query).await
+    }
+
+    async fn tally(
+        &self,
+        from: i64,
+        before: i64,
+        utc_offset_ms: i64,
+    ) -> Result<Vec<Tally>, StoreError> {
+        super::search::tally(self, from, before, utc_offset_ms).await
     }
 
     async fn transition(&self, r: &TransitionRequest) -> Result<bool, StoreError> {

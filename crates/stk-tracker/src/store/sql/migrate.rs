@@ -23,6 +23,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (6, include_str!("../../../migrations/0006_claimed_at.sql")),
     (7, include_str!("../../../migrations/0007_occurrences.sql")),
     (8, include_str!("../../../migrations/0008_outbox_order.sql")),
+    (9, include_str!("../../../migrations/0009_review.sql")),
 ];
 
 /// Serializes migrations between instances starting at once (PostgreSQL advisory lock key).

@@ -4,7 +4,7 @@
 use super::SqlStore;
 use super::rows::{ATTEMPT_COLUMNS, attempt};
 use crate::model::Attempt;
-use crate::store::{AttemptQuery, StoreError};
+use crate::store::{AttemptQuery, StoreError, Tally};
 
 /// A value to bind, in placeholder order.
 enum Value {
@@ -72,6 +72,19 @@ pub(super) async fn attempts(
     if let Some(before) = q.created_before {
         conditions.push(format!("created_at < {}", binds.number(before)));
     }
+    if let Some(now) = q.review_at {
+        let now = binds.number(now);
+        // Evidence rows (`anomaly`, `needs_review`) count until an operator row follows them
+        // (a resolution or a review); migration 9 indexes them.
+        conditions.push(format!(
+            "(state = 'expired' \
+             OR (state IN ('created', 'outcome_unknown') AND deadline_at < {now}) \
+             OR id IN (SELECT t.attempt_id FROM stk_transitions t \
+               WHERE t.to_state IN ('anomaly', 'needs_review') AND NOT EXISTS ( \
+                 SELECT 1 FROM stk_transitions o WHERE o.attempt_id = t.attempt_id \
+                 AND o.source = 'operator' AND o.at >= t.at)))"
+        ));
+    }
     if let Some(after) = &q.after {
         let at = binds.number(after.created_at);
         let id = binds.text(&after.id);
@@ -101,5 +114,37 @@ pub(super) async fn attempts(
         .await?
         .iter()
         .map(attempt)
+        .collect()
+}
+
+/// Counts and sums by local day, state and provider (`Store::tally`).
+pub(super) async fn tally(
+    store: &SqlStore,
+    from: i64,
+    before: i64,
+    utc_offset_ms: i64,
+) -> Result<Vec<Tally>, StoreError> {
+    // Integer division in both databases; `created_at + offset` is never negative here.
+    let rows: Vec<(i64, String, String, i64, i64)> = sqlx::query_as(
+        "SELECT (created_at + $1) / 86400000 AS day, state, provider, COUNT(*), \
+         CAST(COALESCE(SUM(amount), 0) AS BIGINT) FROM stk_attempts \
+         WHERE created_at >= $2 AND created_at < $3 \
+         GROUP BY day, state, provider ORDER BY day, state, provider",
+    )
+    .bind(utc_offset_ms)
+    .bind(from)
+    .bind(before)
+    .fetch_all(&store.pool)
+    .await?;
+    rows.into_iter()
+        .map(|(day, state, provider, count, amount)| {
+            Ok(Tally {
+                day,
+                state: state.parse().map_err(StoreError::new)?,
+                provider,
+                count,
+                amount,
+            })
+        })
         .collect()
 }
