@@ -1,4 +1,5 @@
 -- stk-tracker schema, version 9: the review queue finds attempts with evidence to decide
--- (anomalies, needs-review claims) without reading every transition.
-CREATE INDEX IF NOT EXISTS stk_transitions_review ON stk_transitions (to_state, attempt_id)
-    WHERE to_state IN ('anomaly', 'needs_review');
+-- (anomalies, needs-review claims, late payments) without reading every transition; a
+-- payment's page finds the callbacks matched to it.
+CREATE INDEX IF NOT EXISTS stk_transitions_to ON stk_transitions (to_state, attempt_id);
+CREATE INDEX IF NOT EXISTS stk_inbox_attempt ON stk_inbox (attempt_id);

@@ -30,6 +30,9 @@ pub struct PaymentRecord {
     pub timeline: Vec<Transition>,
     /// Its events, delivered or not.
     pub events: Vec<Event>,
+    /// The callbacks matched to it, as received (at most 100, until pruned).
+    #[serde(skip)]
+    pub callbacks: Vec<crate::InboxItem>,
 }
 
 fn cursor_text<S: serde::Serializer>(cursor: &Option<Cursor>, s: S) -> Result<S::Ok, S::Error> {
@@ -77,6 +80,7 @@ impl Tracker {
         Ok(PaymentRecord {
             timeline: store.transitions(id).await?,
             events: store.events(id).await?,
+            callbacks: store.callbacks_of(id).await?,
             attempt,
         })
     }

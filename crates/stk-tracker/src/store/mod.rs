@@ -167,6 +167,8 @@ pub trait InboxStore: Send + Sync {
     async fn release_inbox(&self, id: &str, retry_at: i64, error: &str) -> Result<(), StoreError>;
     /// A callback by id.
     async fn inbox_item(&self, id: &str) -> Result<Option<InboxItem>, StoreError>;
+    /// The callbacks matched to `attempt_id`, oldest first (at most 100).
+    async fn callbacks_of(&self, attempt_id: &str) -> Result<Vec<InboxItem>, StoreError>;
     /// Deletes up to `limit` callbacks processed before `before`; returns how many.
     async fn prune_inbox(&self, before: i64, limit: i64) -> Result<u64, StoreError>;
     /// How many callbacks of `provider` wait to be processed (counted up to `up_to`).

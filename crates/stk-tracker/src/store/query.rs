@@ -23,7 +23,8 @@ pub struct AttemptQuery {
     pub created_before: Option<i64>,
     /// Only attempts a person must decide as of this time (Unix ms): expired ones, those
     /// still `created` or `outcome_unknown` past their deadline, and those with an anomaly or
-    /// a needs-review claim that no operator decision or review has answered since.
+    /// a needs-review claim, and those paid after they had expired or failed (paid late),
+    /// that no operator decision or review has answered since.
     pub review_at: Option<i64>,
     /// Continue after this attempt (the previous page's last).
     pub after: Option<Cursor>,

@@ -222,4 +222,12 @@ impl InboxStore for SqlStore {
         let sql = format!("SELECT {INBOX_COLUMNS} FROM stk_inbox WHERE id = $1");
         self.one(&sql, &[id], inbox_item).await
     }
+
+    async fn callbacks_of(&self, attempt_id: &str) -> Result<Vec<InboxItem>, StoreError> {
+        let sql = format!(
+            "SELECT {INBOX_COLUMNS} FROM stk_inbox WHERE attempt_id = $1 \
+             ORDER BY received_at, id LIMIT 100"
+        );
+        self.all(&sql, attempt_id, inbox_item).await
+    }
 }

@@ -74,13 +74,16 @@ pub(super) async fn attempts(
     }
     if let Some(now) = q.review_at {
         let now = binds.number(now);
-        // Evidence rows (`anomaly`, `needs_review`) count until an operator row follows them
-        // (a resolution or a review); migration 9 indexes them.
+        // Evidence rows (`anomaly`, `needs_review`, a completion after `expired` or `failed`)
+        // count until an operator row follows them (a resolution or a review).
         conditions.push(format!(
             "(state = 'expired' \
              OR (state IN ('created', 'outcome_unknown') AND deadline_at < {now}) \
              OR id IN (SELECT t.attempt_id FROM stk_transitions t \
-               WHERE t.to_state IN ('anomaly', 'needs_review') AND NOT EXISTS ( \
+               WHERE (t.to_state IN ('anomaly', 'needs_review') \
+                 OR (t.to_state = 'completed' AND t.from_state IN ('expired', 'failed') \
+                   AND t.source <> 'operator')) \
+               AND NOT EXISTS ( \
                  SELECT 1 FROM stk_transitions o WHERE o.attempt_id = t.attempt_id \
                  AND o.source = 'operator' AND o.at >= t.at)))"
         ));
