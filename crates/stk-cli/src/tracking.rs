@@ -119,7 +119,9 @@ pub(crate) async fn open_many(
 
 /// The tracker's settings from the environment: `STK_TRACKER_LEASE_MS` (how long a worker's
 /// claim lasts before another instance takes it over; default 60 s) and
-/// `STK_TRACKER_STATUS_QUERIES_PER_SECOND` (per provider and instance; default 50).
+/// `STK_TRACKER_STATUS_QUERIES_PER_SECOND` (per provider and instance; default 50) and
+/// `STK_TRACKER_DEADLINE_SECONDS` (after it an unsettled payment is expired and flagged for
+/// review; default 600).
 fn tracker_config(lookup: impl Fn(&str) -> Option<String>) -> Result<TrackerConfig, CliError> {
     let mut config = TrackerConfig::default();
     if let Some(ms) = whole(
@@ -139,6 +141,15 @@ fn tracker_config(lookup: impl Fn(&str) -> Option<String>) -> Result<TrackerConf
         "queries a second",
     )? {
         config.status_queries_per_second = u32::try_from(rate).unwrap_or(u32::MAX);
+    }
+    if let Some(secs) = whole(
+        &lookup,
+        "STK_TRACKER_DEADLINE_SECONDS",
+        1,
+        86_400,
+        "seconds",
+    )? {
+        config.deadline = std::time::Duration::from_secs(secs);
     }
     Ok(config)
 }

@@ -1,6 +1,7 @@
 //! `stk serve` driven from outside the process by an app in another language: a Python client
 //! (`requests`, and the Standard Webhooks library to verify webhooks) against the binary on
-//! 127.0.0.1, on the fake provider and a SQLite store. The Python packages are installed from
+//! 127.0.0.1, on the fake provider and a SQLite store; and its dashboard in Debian's chromium,
+//! driven by Playwright for Python. The Python packages are installed from
 //! PyPI into a venv under `target/` the first time (a stamp records the requirements' hash).
 
 #![allow(clippy::unwrap_used, clippy::panic, clippy::print_stderr)]
@@ -120,6 +121,60 @@ fn a_python_app_creates_a_payment_and_verifies_its_webhook() {
     assert!(status.success(), "the Python client failed: {report}");
     assert!(report.contains("signed webhook"), "{report}");
     let _ = std::fs::remove_file(&db);
+}
+
+/// The dashboard in a real browser: `serve_client/dashboard.py` seeds payments through the
+/// API, then signs in, searches, opens a timeline, resolves from the review queue, exports
+/// CSV, and checks that wrong keys and cross-site forms are refused. Screenshots go to
+/// `target/dashboard-screens/`.
+#[test]
+fn the_dashboard_works_in_a_real_browser() {
+    let Some(chromium) = ["chromium", "chromium-browser"]
+        .iter()
+        .find(|name| Command::new(name).arg("--version").output().is_ok())
+    else {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "chromium is missing in CI (.ci/languages.sh installs it)"
+        );
+        eprintln!("skipped: no chromium (apt-get install chromium)");
+        return;
+    };
+    eprintln!("browser: {chromium}");
+    let python = python();
+    let db = std::env::temp_dir().join(format!("stk-dashboard-{}.db", fastrand::u64(..)));
+    let mut service = Killed(
+        Command::new(env!("CARGO_BIN_EXE_stk"))
+            .args(["serve", "--bind", "127.0.0.1:0"])
+            .env_remove("STK_PROVIDER")
+            .env("STK_DATABASE_URL", &db)
+            .env("STK_MOCK_DELAY_MS", "300")
+            .env("STK_TRACKER_DEADLINE_SECONDS", "2")
+            .env("STK_SERVE_API_KEY", KEY)
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let base = address(&mut service);
+    let here = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let shots = here.join("../../target/dashboard-screens");
+    let out = Command::new(python)
+        .arg(here.join("tests/serve_client/dashboard.py"))
+        .arg(format!("http://{base}"))
+        .arg(KEY)
+        .arg(&shots)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    eprintln!("{stdout}");
+    assert!(
+        out.status.success() && stdout.ends_with("ok\n"),
+        "the browser test failed:\n{stdout}\n{stderr}"
+    );
+    for page in ["login", "overview", "payments", "payment", "review"] {
+        assert!(shots.join(format!("{page}.png")).exists(), "no screenshot of {page}");
+    }
 }
 
 #[test]

@@ -8,8 +8,28 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use sha2::{Digest, Sha256};
 
+use std::sync::Arc;
+
+use crate::account::Account;
 use crate::api::ApiError;
 use crate::server::AppState;
+
+/// The account whose API key `key` is. Every account is compared, in constant time, so the
+/// time taken does not say which one matched; no account's key is shorter than
+/// [`MIN_API_KEY_CHARS`](crate::MIN_API_KEY_CHARS).
+pub(crate) fn account_for_key(accounts: &[Arc<Account>], key: &str) -> Option<Arc<Account>> {
+    let key = key.trim();
+    if key.chars().count() < crate::MIN_API_KEY_CHARS {
+        return None;
+    }
+    let hash: [u8; 32] = Sha256::digest(key.as_bytes()).into();
+    accounts
+        .iter()
+        .fold(None, |found, a| {
+            found.or(a.config.accepts_hash(&hash).then_some(a))
+        })
+        .cloned()
+}
 
 pub(crate) async fn require_key(
     State(state): State<AppState>,
@@ -25,20 +45,7 @@ pub(crate) async fn require_key(
             let (scheme, key) = v.split_once(' ')?;
             scheme.eq_ignore_ascii_case("bearer").then(|| key.trim())
         });
-    // No account's key is this short: refused before any comparison.
-    let key = key.filter(|k| k.chars().count() >= crate::MIN_API_KEY_CHARS);
-    let account = key.and_then(|key| {
-        let hash: [u8; 32] = Sha256::digest(key.as_bytes()).into();
-        // Every account is compared, so the time taken does not say which one matched.
-        state
-            .accounts
-            .iter()
-            .fold(None, |found, a| {
-                found.or(a.config.accepts_hash(&hash).then_some(a))
-            })
-            .cloned()
-    });
-    match account {
+    match key.and_then(|key| account_for_key(&state.accounts, key)) {
         Some(account) => {
             request.extensions_mut().insert(account);
             next.run(request).await

@@ -128,6 +128,9 @@ pub struct AccountConfig {
     /// `POST /v1/payments` allowed per second (bursts of twice that); more get `429`.
     /// `STK_SERVE_PAYMENTS_PER_SECOND`, default 20.
     pub payments_per_second: u32,
+    /// The shop's time zone, for the dashboard's times, days and CSV export:
+    /// `STK_SERVE_TIME_ZONE`, an IANA name, default `Africa/Nairobi` (EAT).
+    pub time_zone: jiff::tz::TimeZone,
 }
 
 impl fmt::Debug for AccountConfig {
@@ -136,6 +139,7 @@ impl fmt::Debug for AccountConfig {
             .field("api_key", &"[redacted]")
             .field("webhook", &self.webhook)
             .field("payments_per_second", &self.payments_per_second)
+            .field("time_zone", &self.time_zone.iana_name())
             .finish()
     }
 }
@@ -180,6 +184,7 @@ impl AccountConfig {
             api_key_hash,
             webhook: None,
             payments_per_second: 20,
+            time_zone: nairobi(),
         }
     }
 
@@ -205,6 +210,10 @@ impl AccountConfig {
         if let Some(rate) = get("STK_SERVE_PAYMENTS_PER_SECOND") {
             config.payments_per_second = payments_per_second(rate.trim().parse().ok())
                 .map_err(|reason| refuse("STK_SERVE_PAYMENTS_PER_SECOND", reason))?;
+        }
+        if let Some(zone) = get("STK_SERVE_TIME_ZONE") {
+            config.time_zone =
+                time_zone(&zone).map_err(|reason| refuse("STK_SERVE_TIME_ZONE", reason))?;
         }
         config.webhook = match (
             get("STK_SERVE_WEBHOOK_URL"),
@@ -238,6 +247,22 @@ impl AccountConfig {
     pub(crate) fn accepts(&self, key: &str) -> bool {
         self.accepts_hash(&Sha256::digest(key.as_bytes()).into())
     }
+}
+
+/// Kenya's time zone (EAT, UTC+3 all year).
+fn nairobi() -> jiff::tz::TimeZone {
+    jiff::tz::TimeZone::get("Africa/Nairobi")
+        .unwrap_or_else(|_| jiff::tz::TimeZone::fixed(jiff::tz::offset(3)))
+}
+
+/// An IANA time zone name (`Africa/Nairobi`, `Africa/Kampala`, `UTC`).
+pub(crate) fn time_zone(name: &str) -> Result<jiff::tz::TimeZone, &'static str> {
+    let name = name.trim();
+    if name.is_empty() || name.len() > 64 {
+        return Err("must be an IANA time zone name, e.g. Africa/Nairobi");
+    }
+    jiff::tz::TimeZone::get(name)
+        .map_err(|_| "is not a time zone this build knows: use an IANA name, e.g. Africa/Nairobi")
 }
 
 /// A rate from 1 to 10000 payments a second.

@@ -9,6 +9,7 @@
 //! webhook_url = "https://duka.example/stk"
 //! webhook_secret = { env = "DUKA_WEBHOOK_SECRET" }
 //! payments_per_second = 20                       # default 20
+//! time_zone = "Africa/Nairobi"                   # the dashboard's; default Africa/Nairobi
 //!
 //! [accounts.duka.providers.daraja]               # the provider's variables, lowercase,
 //! shortcode = "174379"                           # without their DARAJA_ prefix
@@ -30,7 +31,9 @@ use stk::mock::{MockConfig, MockProvider};
 use toml::{Table, Value};
 
 use crate::account::check_name;
-use crate::config::{AccountConfig, ConfigError, WebhookTarget, payments_per_second, refuse};
+use crate::config::{
+    AccountConfig, ConfigError, WebhookTarget, payments_per_second, refuse, time_zone,
+};
 
 /// The largest configuration file read.
 const MAX_FILE_BYTES: u64 = 1024 * 1024;
@@ -273,6 +276,13 @@ fn account(
             ));
         }
     };
+    if let Some(zone) = table.remove("time_zone") {
+        config.time_zone = zone
+            .as_str()
+            .ok_or("must be an IANA time zone name, e.g. Africa/Nairobi")
+            .and_then(time_zone)
+            .map_err(|reason| refuse(at("time_zone"), reason))?;
+    }
     if let Some(rate) = table.remove("payments_per_second") {
         config.payments_per_second = payments_per_second(rate.as_integer())
             .map_err(|reason| refuse(at("payments_per_second"), reason))?;

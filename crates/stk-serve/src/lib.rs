@@ -37,6 +37,7 @@ mod account;
 mod api;
 mod auth;
 mod config;
+mod dashboard;
 pub mod file;
 mod limit;
 mod metrics;

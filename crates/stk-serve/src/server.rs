@@ -55,6 +55,7 @@ fn routes(state: &AppState) -> Router {
         ));
     let mut router = Router::new()
         .merge(keyed)
+        .merge(crate::dashboard::routes(state.accounts.clone()))
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(ready).with_state(state.clone()))
         .route("/openapi.json", get(crate::openapi::document))

@@ -33,7 +33,7 @@ pub struct AttemptQuery {
 }
 
 /// Attempts of one local day, state and provider: how many and how much.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[non_exhaustive]
 pub struct Tally {
     /// The local day: days since 1970-01-01 in the time zone asked for.
