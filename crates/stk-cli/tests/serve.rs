@@ -173,7 +173,10 @@ fn the_dashboard_works_in_a_real_browser() {
         "the browser test failed:\n{stdout}\n{stderr}"
     );
     for page in ["login", "overview", "payments", "payment", "review"] {
-        assert!(shots.join(format!("{page}.png")).exists(), "no screenshot of {page}");
+        assert!(
+            shots.join(format!("{page}.png")).exists(),
+            "no screenshot of {page}"
+        );
     }
 }
 

@@ -357,7 +357,10 @@ pub async fn review_queue_and_tally((a, b): Pair) {
         .collect();
     // Five attempts straddling midnight would split; `now..now+5` almost never does.
     if (now + 5 + 3 * 3_600_000) / 86_400_000 == day {
-        assert!(cells.iter().all(|c| c.0 == day), "{cells:?} not all on day {day}");
+        assert!(
+            cells.iter().all(|c| c.0 == day),
+            "{cells:?} not all on day {day}"
+        );
         let mut by_state: Vec<(AttemptState, i64, i64)> =
             cells.iter().map(|c| (c.1, c.2, c.3)).collect();
         by_state.sort_by_key(|c| c.0.as_str());

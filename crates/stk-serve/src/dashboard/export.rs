@@ -97,7 +97,11 @@ pub(crate) async fn csv(
     let mut after: Option<Cursor> = None;
     let written = write(&mut out, &header);
     if written.is_err() {
-        return problem(StatusCode::INTERNAL_SERVER_ERROR, &operator, "The export could not be written.");
+        return problem(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            &operator,
+            "The export could not be written.",
+        );
     }
     loop {
         let mut query = AttemptQuery::newest(AttemptQuery::MAX_LIMIT);
@@ -120,12 +124,18 @@ pub(crate) async fn csv(
             return problem(
                 StatusCode::PAYLOAD_TOO_LARGE,
                 &operator,
-                &format!("More than {MAX_ROWS} payments in that range: export fewer days at a time."),
+                &format!(
+                    "More than {MAX_ROWS} payments in that range: export fewer days at a time."
+                ),
             );
         }
         for attempt in &page.attempts {
             if write(&mut out, &row(attempt, zone)).is_err() {
-                return problem(StatusCode::INTERNAL_SERVER_ERROR, &operator, "The export could not be written.");
+                return problem(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    &operator,
+                    "The export could not be written.",
+                );
             }
         }
         match page.next {
@@ -134,7 +144,11 @@ pub(crate) async fn csv(
         }
     }
     let Ok(body) = out.into_inner() else {
-        return problem(StatusCode::INTERNAL_SERVER_ERROR, &operator, "The export could not be written.");
+        return problem(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            &operator,
+            "The export could not be written.",
+        );
     };
     let name = format!(
         "attachment; filename=\"payments-{}-{}-to-{}.csv\"",

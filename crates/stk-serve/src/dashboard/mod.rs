@@ -44,15 +44,27 @@ pub(crate) fn routes(accounts: Arc<[Arc<Account>]>) -> Router {
         sessions: Arc::new(Sessions::default()),
     };
     Router::new()
-        .route("/dashboard", get(|| async { Redirect::permanent("/dashboard/") }))
+        .route(
+            "/dashboard",
+            get(|| async { Redirect::permanent("/dashboard/") }),
+        )
         .route("/dashboard/", get(overview::show))
-        .route("/dashboard/login", get(session::login_page).post(session::login))
+        .route(
+            "/dashboard/login",
+            get(session::login_page).post(session::login),
+        )
         .route("/dashboard/logout", post(session::logout))
         .route("/dashboard/payments", get(payments::list))
         .route("/dashboard/payments/{id}", get(payments::show))
-        .route("/dashboard/payments/{id}/reconcile", post(review::reconcile))
+        .route(
+            "/dashboard/payments/{id}/reconcile",
+            post(review::reconcile),
+        )
         .route("/dashboard/payments/{id}/resolve", post(review::resolve))
-        .route("/dashboard/payments/{id}/reviewed", post(review::mark_reviewed))
+        .route(
+            "/dashboard/payments/{id}/reviewed",
+            post(review::mark_reviewed),
+        )
         .route("/dashboard/review", get(review::queue))
         .route("/dashboard/export.csv", get(export::csv))
         .route("/dashboard/style.css", get(style))

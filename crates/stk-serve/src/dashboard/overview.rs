@@ -91,7 +91,11 @@ pub(crate) async fn show(State(_): State<Dashboard>, operator: Operator) -> Resp
     let first_day = today - (CHART_DAYS - 1);
     let tracker = &account.tracker;
     let tally = tracker
-        .tally(first_day * DAY_MS - offset, (today + 1) * DAY_MS - offset, offset)
+        .tally(
+            first_day * DAY_MS - offset,
+            (today + 1) * DAY_MS - offset,
+            offset,
+        )
         .await;
     let mut paid_today = AttemptQuery::newest(MEDIAN_SAMPLE);
     paid_today.states = vec![AttemptState::Completed];
@@ -116,7 +120,8 @@ pub(crate) async fn show(State(_): State<Dashboard>, operator: Operator) -> Resp
     let sampled = paid.next.is_some();
     let figures = Today::of(&tally, today);
     let days = per_day(&tally, first_day, today);
-    let day_name = date_of(today).map_or_else(String::new, |d| d.strftime("%A %-d %B %Y").to_string());
+    let day_name =
+        date_of(today).map_or_else(String::new, |d| d.strftime("%A %-d %B %Y").to_string());
     Page::new("Overview", &operator, Section::Overview)
         .render(html! {
             h1 { "Today" span.muted { " " (day_name) " (" (zone_label(zone)) ")" } }
@@ -252,7 +257,10 @@ mod tests {
         let svg = chart(&[(20_000, 1, 100), (20_001, 0, 0), (20_002, 2, 50)]).into_string();
         assert_eq!(svg.matches("<rect").count(), 3);
         assert!(svg.contains("KES 100 in 1 payments"));
-        assert!(!svg.contains("style="), "the page's CSP allows no inline styles");
+        assert!(
+            !svg.contains("style="),
+            "the page's CSP allows no inline styles"
+        );
     }
 
     proptest! {

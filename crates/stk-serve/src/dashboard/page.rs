@@ -99,7 +99,11 @@ pub(crate) fn problem(status: StatusCode, operator: &Operator, message: &str) ->
 pub(crate) fn local_time(ms: i64, zone: &TimeZone) -> String {
     jiff::Timestamp::from_millisecond(ms).map_or_else(
         |_| "?".to_owned(),
-        |t| t.to_zoned(zone.clone()).strftime("%Y-%m-%d %H:%M:%S").to_string(),
+        |t| {
+            t.to_zoned(zone.clone())
+                .strftime("%Y-%m-%d %H:%M:%S")
+                .to_string()
+        },
     )
 }
 
@@ -172,7 +176,7 @@ pub(crate) fn source_label(source: &str) -> &str {
 /// The longest value shown on one evidence line.
 const MAX_EVIDENCE_VALUE: usize = 200;
 
-/// Evidence (JSON) as `key: value` lines, nested keys dotted, nulls left out.
+/// Evidence (JSON) as `key: value` lines, nested keys dotted, nulls left out, phones masked.
 pub(crate) fn evidence_lines(value: &Value) -> Vec<(String, String)> {
     fn walk(prefix: &str, value: &Value, out: &mut Vec<(String, String)>) {
         if out.len() >= 40 {
@@ -190,13 +194,42 @@ pub(crate) fn evidence_lines(value: &Value) -> Vec<(String, String)> {
                     walk(&key, v, out);
                 }
             }
-            Value::String(s) => out.push((prefix.to_owned(), cut(s))),
-            other => out.push((prefix.to_owned(), cut(&other.to_string()))),
+            Value::String(s) => out.push((prefix.to_owned(), cut(&mask_phones(s)))),
+            other => out.push((prefix.to_owned(), cut(&mask_phones(&other.to_string())))),
         }
     }
     let mut out = Vec::new();
     walk("", value, &mut out);
     out
+}
+
+/// Runs of 10 to 15 digits (phone numbers) with all but their first 4 and last 2 hidden.
+pub(crate) fn mask_phones(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut digits = String::new();
+    let flush = |digits: &mut String, out: &mut String| {
+        if (10..=15).contains(&digits.len()) {
+            out.push_str(&masked_digits(digits));
+        } else {
+            out.push_str(digits);
+        }
+        digits.clear();
+    };
+    for c in text.chars() {
+        if c.is_ascii_digit() {
+            digits.push(c);
+        } else {
+            flush(&mut digits, &mut out);
+            out.push(c);
+        }
+    }
+    flush(&mut digits, &mut out);
+    out
+}
+
+fn masked_digits(digits: &str) -> String {
+    let n = digits.len();
+    format!("{}{}{}", &digits[..4], "*".repeat(n - 6), &digits[n - 2..])
 }
 
 /// Text cut to [`MAX_EVIDENCE_VALUE`] characters, control characters shown as `�`.
@@ -256,7 +289,22 @@ mod tests {
         );
     }
 
+    #[test]
+    fn phones_in_callback_bodies_are_masked() {
+        assert_eq!(
+            mask_phones(r#"{"PhoneNumber":254712345678,"Amount":100}"#),
+            r#"{"PhoneNumber":2547******78,"Amount":100}"#
+        );
+        assert_eq!(mask_phones("ref 123456789"), "ref 123456789");
+    }
+
     proptest! {
+        #[test]
+        fn no_phone_survives_masking(prefix in "[a-z\" :]{0,5}", phone in "2547[0-9]{8}", suffix in "[a-z\" ,]{0,5}") {
+            let masked = mask_phones(&format!("{prefix}{phone}{suffix}"));
+            prop_assert!(!masked.contains(&phone[4..10]));
+        }
+
         #[test]
         fn shillings_group_every_three_digits(n in any::<i64>()) {
             let text = shillings(n);

@@ -48,7 +48,8 @@ impl DayRange {
         }
         let before = match last {
             Some(last) => Some(day_start(
-                last.tomorrow().map_err(|_| "The last day is too late.".to_owned())?,
+                last.tomorrow()
+                    .map_err(|_| "The last day is too late.".to_owned())?,
                 zone,
             )?),
             None => None,

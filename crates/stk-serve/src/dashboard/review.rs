@@ -10,7 +10,9 @@ use axum::response::{IntoResponse, Redirect, Response};
 use jiff::tz::TimeZone;
 use maud::{Markup, html};
 use serde::Deserialize;
-use stk_tracker::{Attempt, AttemptQuery, AttemptState, Cursor, Resolution, Transition, TrackerError};
+use stk_tracker::{
+    Attempt, AttemptQuery, AttemptState, Cursor, Resolution, TrackerError, Transition,
+};
 
 use super::Dashboard;
 use super::page::{Page, Section, badge, evidence, local_time, problem, shillings};
@@ -54,7 +56,13 @@ pub(crate) async fn queue(
     if !query.after.is_empty() {
         match Cursor::decode(&query.after) {
             Some(after) => search.after = Some(after),
-            None => return problem(StatusCode::BAD_REQUEST, &operator, "That page link is broken."),
+            None => {
+                return problem(
+                    StatusCode::BAD_REQUEST,
+                    &operator,
+                    "That page link is broken.",
+                );
+            }
         }
     }
     let page = match account.tracker.payments(&search).await {
@@ -147,7 +155,9 @@ fn anomaly_words(kind: &str) -> String {
     let words = match kind {
         "reference_mismatch" => "A callback named this payment with another order reference.",
         "amount_mismatch" => "A callback claimed a payment of a different amount.",
-        "status_mismatch" => "The provider's status answer contradicts what it said before, or the order.",
+        "status_mismatch" => {
+            "The provider's status answer contradicts what it said before, or the order."
+        }
         "payment_id_already_bound" | "payment_id_reused" | "duplicate_payment_id" => {
             "The provider's payment id is also on another payment: one payment never pays two orders."
         }
@@ -262,10 +272,14 @@ where
     Fut: std::future::Future<Output = (Operator, Action, Result<Attempt, TrackerError>)>,
 {
     if let Err(refused) = operator.check_csrf(&form.csrf) {
-        return refused;
+        return refused.into_response();
     }
     if !valid_id(&id) {
-        return problem(StatusCode::NOT_FOUND, &operator, "There is no such payment.");
+        return problem(
+            StatusCode::NOT_FOUND,
+            &operator,
+            "There is no such payment.",
+        );
     }
     let (operator, form, outcome) = act(operator, id.clone(), form).await;
     match outcome {
@@ -289,10 +303,16 @@ pub(crate) async fn reconcile(
     Path(id): Path<String>,
     Form(form): Form<Action>,
 ) -> Response {
-    act(operator, id, form, "reconciled", |op, id, form| async move {
-        let outcome = op.account().tracker.check(&id).await;
-        (op, form, outcome)
-    })
+    act(
+        operator,
+        id,
+        form,
+        "reconciled",
+        |op, id, form| async move {
+            let outcome = op.account().tracker.check(&id).await;
+            (op, form, outcome)
+        },
+    )
     .await
 }
 

@@ -6,19 +6,19 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use axum::Form;
 use axum::extract::{FromRequestParts, State};
 use axum::http::header::{COOKIE, HOST, ORIGIN, SET_COOKIE};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
-use axum::Form;
 use maud::html;
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 use tokio::time::Instant;
 
-use super::page::Page;
 use super::Dashboard;
+use super::page::Page;
 use crate::account::Account;
 use crate::auth::account_for_key;
 
@@ -133,11 +133,11 @@ impl FromRequestParts<Dashboard> for Operator {
 
 impl Operator {
     /// Refuses a changing form that lacks this session's CSRF token.
-    pub(crate) fn check_csrf(&self, token: &str) -> Result<(), Response> {
+    pub(crate) fn check_csrf(&self, token: &str) -> Result<(), Forbidden> {
         if self.0.csrf_matches(token) {
             Ok(())
         } else {
-            Err(forbidden(
+            Err(Forbidden(
                 "This form is not from this dashboard (its security token is missing or old). Reload the page and try again.",
             ))
         }
@@ -145,6 +145,15 @@ impl Operator {
 
     pub(crate) fn account(&self) -> &Account {
         &self.0.account
+    }
+}
+
+/// A refused form, and why.
+pub(crate) struct Forbidden(&'static str);
+
+impl IntoResponse for Forbidden {
+    fn into_response(self) -> Response {
+        forbidden(self.0)
     }
 }
 
@@ -171,7 +180,11 @@ pub(crate) async fn same_origin_posts(
 }
 
 fn from_this_origin(headers: &HeaderMap) -> bool {
-    let text = |name| headers.get(name).and_then(|v: &HeaderValue| v.to_str().ok());
+    let text = |name| {
+        headers
+            .get(name)
+            .and_then(|v: &HeaderValue| v.to_str().ok())
+    };
     if let Some(site) = text("sec-fetch-site") {
         if site != "same-origin" && site != "none" {
             return false;
@@ -262,7 +275,7 @@ pub(crate) async fn logout(
     Form(form): Form<Logout>,
 ) -> Response {
     if let Err(refused) = operator.check_csrf(&form.csrf) {
-        return refused;
+        return refused.into_response();
     }
     if let Some(token) = cookie(&headers) {
         state.sessions.remove(token);
@@ -270,7 +283,9 @@ pub(crate) async fn logout(
     let mut response = Redirect::to("/dashboard/login").into_response();
     response.headers_mut().insert(
         SET_COOKIE,
-        HeaderValue::from_static("stk_dashboard=; Path=/dashboard; Max-Age=0; HttpOnly; SameSite=Strict"),
+        HeaderValue::from_static(
+            "stk_dashboard=; Path=/dashboard; Max-Age=0; HttpOnly; SameSite=Strict",
+        ),
     );
     response
 }
@@ -299,8 +314,14 @@ mod tests {
     fn forms_from_other_origins_are_refused() {
         let host = ("host", "127.0.0.1:8080");
         assert!(from_this_origin(&headers(&[host])));
-        assert!(from_this_origin(&headers(&[host, ("origin", "http://127.0.0.1:8080")])));
-        assert!(from_this_origin(&headers(&[host, ("sec-fetch-site", "same-origin")])));
+        assert!(from_this_origin(&headers(&[
+            host,
+            ("origin", "http://127.0.0.1:8080")
+        ])));
+        assert!(from_this_origin(&headers(&[
+            host,
+            ("sec-fetch-site", "same-origin")
+        ])));
         for bad in [
             vec![host, ("origin", "http://127.0.0.1:9000")],
             vec![host, ("origin", "http://evil.example")],
@@ -318,15 +339,21 @@ mod tests {
         let token = "a".repeat(64);
         let both = format!("other=1; {COOKIE_NAME}={token}");
         assert_eq!(cookie(&headers(&[("cookie", &both)])), Some(token.as_str()));
-        for bad in ["", "stk_dashboard=", "stk_dashboard=zz", "stk_dashboard=ab'--"] {
+        for bad in [
+            "",
+            "stk_dashboard=",
+            "stk_dashboard=zz",
+            "stk_dashboard=ab'--",
+        ] {
             assert_eq!(cookie(&headers(&[("cookie", bad)])), None, "{bad:?}");
         }
     }
 
-    #[tokio::test(start_paused = true)]
+    #[tokio::test]
     async fn sessions_expire_and_stay_bounded() {
         let sessions = Sessions::default();
         let account = crate::dashboard::tests::account().await;
+        tokio::time::pause();
         let token = sessions.create(Arc::clone(&account)).unwrap();
         assert!(sessions.find(&token).is_some());
         assert!(sessions.find(&"0".repeat(64)).is_none());
