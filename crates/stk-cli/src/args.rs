@@ -17,6 +17,11 @@ pub(crate) struct Cli {
     )]
     pub(crate) provider: String,
 
+    /// Whether `--provider` was given on the command line (not from STK_PROVIDER or the
+    /// default): `payments list` then filters by it.
+    #[arg(skip)]
+    pub(crate) provider_on_command_line: bool,
+
     /// Print exactly one JSON object on stdout instead of human output (`listen`: one per
     /// line).
     #[arg(long, global = true)]
@@ -70,7 +75,7 @@ pub(crate) enum PaymentsCommand {
         /// Only attempts in this state (`completed`, `failed`, `expired`, …; repeat for more).
         #[arg(long = "state", value_parser = parse_state)]
         states: Vec<stk_tracker::AttemptState>,
-        /// Only attempts made with this provider (`--provider` picks the provider to use).
+        /// Only attempts made with this provider (also `--provider P` on the command line).
         #[arg(long = "with-provider", value_name = "PROVIDER")]
         provider_name: Option<String>,
         /// Only this order reference.

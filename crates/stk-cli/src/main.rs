@@ -30,7 +30,7 @@ mod tracking;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use clap::Parser;
+use clap::{CommandFactory, FromArgMatches};
 use indicatif::{ProgressBar, ProgressStyle};
 use std::sync::Arc;
 
@@ -100,7 +100,15 @@ enum Outcome {
 
 fn main() -> ExitCode {
     let json = std::env::args().any(|a| a == "--json");
-    let cli = match Cli::try_parse() {
+    let parsed = Cli::command()
+        .try_get_matches()
+        .and_then(|matches| {
+            let mut cli = Cli::from_arg_matches(&matches)?;
+            cli.provider_on_command_line =
+                matches.value_source("provider") == Some(clap::parser::ValueSource::CommandLine);
+            Ok(cli)
+        });
+    let cli = match parsed {
         Ok(cli) => cli,
         Err(e) if json && e.use_stderr() => {
             out!("{}", output::usage_json(&e.to_string()));
@@ -166,7 +174,13 @@ async fn dispatch(cli: Cli) -> Result<Outcome, CliError> {
                 .await
                 .map(|()| Outcome::Done)
         }
-        Command::Payments(command) => {
+        Command::Payments(mut command) => {
+            // `payments list --provider P` filters by P (STK_PROVIDER does not).
+            if let PaymentsCommand::List { provider_name, .. } = &mut command {
+                if cli.provider_on_command_line && provider_name.is_none() {
+                    *provider_name = Some(cli.provider.clone());
+                }
+            }
             // Reading and deciding need only the store; asking a provider needs its settings.
             let providers = match &command {
                 PaymentsCommand::Reconcile { .. } => vec![provider(&cli.provider)?],
