@@ -100,14 +100,12 @@ enum Outcome {
 
 fn main() -> ExitCode {
     let json = std::env::args().any(|a| a == "--json");
-    let parsed = Cli::command()
-        .try_get_matches()
-        .and_then(|matches| {
-            let mut cli = Cli::from_arg_matches(&matches)?;
-            cli.provider_on_command_line =
-                matches.value_source("provider") == Some(clap::parser::ValueSource::CommandLine);
-            Ok(cli)
-        });
+    let parsed = Cli::command().try_get_matches().and_then(|matches| {
+        let mut cli = Cli::from_arg_matches(&matches)?;
+        cli.provider_on_command_line =
+            matches.value_source("provider") == Some(clap::parser::ValueSource::CommandLine);
+        Ok(cli)
+    });
     let cli = match parsed {
         Ok(cli) => cli,
         Err(e) if json && e.use_stderr() => {

@@ -97,7 +97,10 @@ fn payments_are_found_by_state_provider_reference_receipt_and_phone() {
     assert!(store.list(&["--with-provider", "daraja"]).is_empty());
     // `--provider` on the command line filters too (STK_PROVIDER alone does not).
     assert!(store.list(&["--provider", "daraja"]).is_empty());
-    assert_eq!(store.list(&["--provider", "mock"]).len(), store.list(&[]).len());
+    assert_eq!(
+        store.list(&["--provider", "mock"]).len(),
+        store.list(&[]).len()
+    );
     // Hostile values match nothing; they are never SQL.
     assert!(store.list(&["--search", "' OR '1'='1"]).is_empty());
     assert!(store.list(&["--reference", &"R".repeat(10_000)]).is_empty());

@@ -1,16 +1,15 @@
 //! `/dashboard/export.csv?from=&to=`: the payments of a range of days, one row each, for
 //! the accountant (phones masked, times in the shop's time zone).
 
+use axum::extract::Query;
 use axum::extract::rejection::QueryRejection;
-use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::http::header::{CACHE_CONTROL, CONTENT_DISPOSITION, CONTENT_TYPE};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use stk_tracker::{Attempt, AttemptQuery, Cursor};
 
-use super::Dashboard;
-use super::page::{local_time, problem};
+use super::page::{local_time, problem, unavailable};
 use super::range::DayRange;
 use super::session::Operator;
 use crate::view::masked;
@@ -65,11 +64,7 @@ fn row(a: &Attempt, zone: &jiff::tz::TimeZone) -> [String; 10] {
 }
 
 /// `GET /dashboard/export.csv`.
-pub(crate) async fn csv(
-    State(_): State<Dashboard>,
-    operator: Operator,
-    days: Result<Query<Days>, QueryRejection>,
-) -> Response {
+pub(crate) async fn csv(operator: Operator, days: Result<Query<Days>, QueryRejection>) -> Response {
     let days = days.map(|Query(q)| q).unwrap_or_default();
     let account = operator.account();
     let zone = &account.config.time_zone;
@@ -110,14 +105,7 @@ pub(crate) async fn csv(
         query.after = after.take();
         let page = match account.tracker.payments(&query).await {
             Ok(page) => page,
-            Err(e) => {
-                tracing::warn!(error = %e, "dashboard: the export's search failed");
-                return problem(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    &operator,
-                    "The payment store does not answer; try again shortly.",
-                );
-            }
+            Err(e) => return unavailable(&operator, &e),
         };
         rows += page.attempts.len();
         if rows > MAX_ROWS {

@@ -3,15 +3,12 @@
 
 use std::collections::BTreeMap;
 
-use axum::extract::State;
-use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use jiff::civil::Date;
 use maud::{Markup, html};
 use stk_tracker::{AttemptQuery, AttemptState, Tally};
 
-use super::Dashboard;
-use super::page::{Page, Section, badge, duration, problem, shillings, zone_label};
+use super::page::{Page, Section, badge, duration, shillings, unavailable, zone_label};
 use super::session::Operator;
 
 /// Days in the chart.
@@ -82,7 +79,7 @@ pub(crate) fn median(values: &mut [i64]) -> Option<i64> {
 }
 
 /// `GET /dashboard/`.
-pub(crate) async fn show(State(_): State<Dashboard>, operator: Operator) -> Response {
+pub(crate) async fn show(operator: Operator) -> Response {
     let account = operator.account();
     let zone = &account.config.time_zone;
     let now = jiff::Timestamp::now();
@@ -103,14 +100,7 @@ pub(crate) async fn show(State(_): State<Dashboard>, operator: Operator) -> Resp
     let paid = tracker.payments(&paid_today).await;
     let (tally, paid) = match (tally, paid) {
         (Ok(tally), Ok(paid)) => (tally, paid),
-        (Err(e), _) | (_, Err(e)) => {
-            tracing::warn!(error = %e, "dashboard: the overview's queries failed");
-            return problem(
-                StatusCode::SERVICE_UNAVAILABLE,
-                &operator,
-                "The payment store does not answer; try again shortly.",
-            );
-        }
+        (Err(e), _) | (_, Err(e)) => return unavailable(&operator, &e),
     };
     let mut times: Vec<i64> = paid
         .attempts

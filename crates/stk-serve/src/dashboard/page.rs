@@ -95,6 +95,15 @@ pub(crate) fn problem(status: StatusCode, operator: &Operator, message: &str) ->
     (status, body).into_response()
 }
 
+/// What the store's failure (`error`, logged) means to the operator: try again shortly.
+pub(crate) fn unavailable(operator: &Operator, error: &dyn std::fmt::Display) -> Response {
+    tracing::warn!(error = %error, "dashboard: the payment store failed");
+    problem(StatusCode::SERVICE_UNAVAILABLE, operator, STORE_DOWN)
+}
+
+/// What a page says when the store does not answer.
+pub(crate) const STORE_DOWN: &str = "The payment store does not answer; try again shortly.";
+
 /// Unix ms as `2026-12-07 10:15:03` in `zone`.
 pub(crate) fn local_time(ms: i64, zone: &TimeZone) -> String {
     jiff::Timestamp::from_millisecond(ms).map_or_else(

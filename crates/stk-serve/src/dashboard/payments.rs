@@ -2,7 +2,7 @@
 //! payment with everything that happened to it.
 
 use axum::extract::rejection::QueryRejection;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, Query};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use jiff::tz::TimeZone;
@@ -10,10 +10,9 @@ use maud::{Markup, html};
 use serde::Deserialize;
 use stk_tracker::{AttemptQuery, AttemptState, Cursor, InboxItem, PaymentRecord, TrackerError};
 
-use super::Dashboard;
 use super::page::{
-    Page, Section, badge, cut, evidence, local_time, mask_phones, problem, shillings, source_label,
-    state_label, zone_label,
+    Page, STORE_DOWN, Section, badge, cut, evidence, local_time, mask_phones, problem, shillings,
+    source_label, state_label, unavailable, zone_label,
 };
 use super::range::{DayRange, day_input};
 use super::review::{QueueQuery, actions, done_message};
@@ -95,7 +94,6 @@ impl Filters {
 
 /// `GET /dashboard/payments`.
 pub(crate) async fn list(
-    State(_): State<Dashboard>,
     operator: Operator,
     filters: Result<Query<Filters>, QueryRejection>,
 ) -> Response {
@@ -107,11 +105,8 @@ pub(crate) async fn list(
         Ok(query) => match account.tracker.payments(&query).await {
             Ok(page) => (StatusCode::OK, Ok(page)),
             Err(e) => {
-                tracing::warn!(error = %e, "dashboard: the payments search failed");
-                (
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    Err("The payment store does not answer; try again shortly.".to_owned()),
-                )
+                tracing::warn!(error = %e, "dashboard: the payment store failed");
+                (StatusCode::SERVICE_UNAVAILABLE, Err(STORE_DOWN.to_owned()))
             }
         },
     };
@@ -198,7 +193,6 @@ pub(crate) fn valid_id(id: &str) -> bool {
 
 /// `GET /dashboard/payments/{id}`.
 pub(crate) async fn show(
-    State(_): State<Dashboard>,
     operator: Operator,
     Path(id): Path<String>,
     query: Result<Query<QueueQuery>, QueryRejection>,
@@ -221,14 +215,7 @@ pub(crate) async fn show(
                 "There is no such payment.",
             );
         }
-        Err(e) => {
-            tracing::warn!(error = %e, "dashboard: reading a payment failed");
-            return problem(
-                StatusCode::SERVICE_UNAVAILABLE,
-                &operator,
-                "The payment store does not answer; try again shortly.",
-            );
-        }
+        Err(e) => return unavailable(&operator, &e),
     };
     let zone = &account.config.time_zone;
     let title = format!("Order {}", record.attempt.reference);

@@ -4,7 +4,7 @@
 
 use axum::Form;
 use axum::extract::rejection::QueryRejection;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, Query};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use jiff::tz::TimeZone;
@@ -14,8 +14,7 @@ use stk_tracker::{
     Attempt, AttemptQuery, AttemptState, Cursor, Resolution, TrackerError, Transition,
 };
 
-use super::Dashboard;
-use super::page::{Page, Section, badge, evidence, local_time, problem, shillings};
+use super::page::{Page, Section, badge, evidence, local_time, problem, shillings, unavailable};
 use super::payments::valid_id;
 use super::session::{Operator, csrf_field};
 use crate::view::masked;
@@ -43,7 +42,6 @@ pub(crate) fn done_message(done: &str) -> Option<&'static str> {
 
 /// `GET /dashboard/review`.
 pub(crate) async fn queue(
-    State(_): State<Dashboard>,
     operator: Operator,
     query: Result<Query<QueueQuery>, QueryRejection>,
 ) -> Response {
@@ -73,7 +71,7 @@ pub(crate) async fn queue(
     for attempt in &page.attempts {
         let timeline = match account.tracker.store().transitions(&attempt.id).await {
             Ok(timeline) => timeline,
-            Err(e) => return unavailable(&operator, &e.into()),
+            Err(e) => return unavailable(&operator, &e),
         };
         rows.push((attempt, reason(attempt, &timeline, now)));
     }
@@ -96,15 +94,6 @@ pub(crate) async fn queue(
             }
         })
         .into_response()
-}
-
-fn unavailable(operator: &Operator, e: &TrackerError) -> Response {
-    tracing::warn!(error = %e, "dashboard: the store failed");
-    problem(
-        StatusCode::SERVICE_UNAVAILABLE,
-        operator,
-        "The payment store does not answer; try again shortly.",
-    )
 }
 
 /// Why a payment is in the queue, in words, and whether it is for evidence (which a review
@@ -298,7 +287,6 @@ where
 
 /// `POST /dashboard/payments/{id}/reconcile`: a status query now.
 pub(crate) async fn reconcile(
-    State(_): State<Dashboard>,
     operator: Operator,
     Path(id): Path<String>,
     Form(form): Form<Action>,
@@ -318,7 +306,6 @@ pub(crate) async fn reconcile(
 
 /// `POST /dashboard/payments/{id}/resolve`: an operator's decision, with a note.
 pub(crate) async fn resolve(
-    State(_): State<Dashboard>,
     operator: Operator,
     Path(id): Path<String>,
     Form(form): Form<Action>,
@@ -349,7 +336,6 @@ pub(crate) async fn resolve(
 
 /// `POST /dashboard/payments/{id}/reviewed`: the evidence was looked at; the state stays.
 pub(crate) async fn mark_reviewed(
-    State(_): State<Dashboard>,
     operator: Operator,
     Path(id): Path<String>,
     Form(form): Form<Action>,
