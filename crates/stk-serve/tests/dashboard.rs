@@ -279,6 +279,36 @@ async fn changing_forms_need_the_sessions_token_and_this_origin() {
         .await;
     assert_eq!(status, StatusCode::CONFLICT, "{body}");
     assert!(body.contains("the provider has this push"), "{body}");
+    // Paid needs a receipt; a page drawn at another version is not decided blind; a review
+    // needs evidence to answer.
+    let paid = [
+        ("resolution", "completed"),
+        ("note", "SMS seen"),
+        ("csrf", csrf.as_str()),
+    ];
+    let (status, body) = d.post(&cookie, &resolve, &[], &paid).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(body.contains("needs the M-Pesa receipt"), "{body}");
+    let stale = [
+        ("resolution", "failed"),
+        ("note", "x"),
+        ("csrf", csrf.as_str()),
+        ("version", "999"),
+    ];
+    let (status, body) = d.post(&cookie, &resolve, &[], &stale).await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    assert!(body.contains("changed since the page was drawn"), "{body}");
+    let review = [("note", "looked"), ("csrf", csrf.as_str()), ("seen", "0")];
+    let (status, body) = d
+        .post(
+            &cookie,
+            &format!("/dashboard/payments/{id}/reviewed"),
+            &[],
+            &review,
+        )
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    assert!(body.contains("no evidence on it awaits review"), "{body}");
     let (status, location) = d
         .post(
             &cookie,

@@ -59,7 +59,7 @@ pub use model::{
     Attempt, InboxItem, Inserted, NewAttempt, Refused, Source, Transition, TransitionRequest,
 };
 pub use queries::{Page, PaymentRecord};
-pub use resolve::{MAX_NOTE_CHARS, Resolution};
+pub use resolve::{MAX_NOTE_CHARS, Resolution, awaiting_review};
 pub use state::{AttemptState, Observed, next_state};
 pub use stats::{LATENCY_BUCKETS, LatencyHistogram};
 pub use store::{

@@ -30,9 +30,6 @@ pub struct PaymentRecord {
     pub timeline: Vec<Transition>,
     /// Its events, delivered or not.
     pub events: Vec<Event>,
-    /// The callbacks matched to it, as received (at most 100, until pruned).
-    #[serde(skip)]
-    pub callbacks: Vec<crate::InboxItem>,
 }
 
 fn cursor_text<S: serde::Serializer>(cursor: &Option<Cursor>, s: S) -> Result<S::Ok, S::Error> {
@@ -62,15 +59,15 @@ impl Tracker {
         Ok(Page { attempts, next })
     }
 
-    /// Attempts created in `[from, before)` (Unix ms), counted and summed by local day
-    /// (`utc_offset_ms` from UTC), state and provider: a dashboard's overview.
-    pub async fn tally(
-        &self,
-        from: i64,
-        before: i64,
-        utc_offset_ms: i64,
-    ) -> Result<Vec<crate::Tally>, TrackerError> {
-        Ok(self.inner.store.tally(from, before, utc_offset_ms).await?)
+    /// Attempts created in `[from, before)` (Unix ms), counted and summed by state and
+    /// provider: a dashboard's figures for a day.
+    pub async fn tally(&self, from: i64, before: i64) -> Result<Vec<crate::Tally>, TrackerError> {
+        Ok(self.inner.store.tally(from, before).await?)
+    }
+
+    /// The callbacks matched to attempt `id`, oldest first (the latest 100, until pruned).
+    pub async fn callbacks(&self, id: &str) -> Result<Vec<crate::InboxItem>, TrackerError> {
+        Ok(self.inner.store.callbacks_of(id).await?)
     }
 
     /// One attempt with its timeline and events.
@@ -80,7 +77,6 @@ impl Tracker {
         Ok(PaymentRecord {
             timeline: store.transitions(id).await?,
             events: store.events(id).await?,
-            callbacks: store.callbacks_of(id).await?,
             attempt,
         })
     }

@@ -6,7 +6,7 @@ use serde_json::json;
 use stk_core::{Amount, Completed, Failure, FailureReason, PaymentStatus};
 
 use crate::error::TrackerError;
-use crate::model::{Attempt, Source};
+use crate::model::{Attempt, Source, Transition};
 use crate::state::{AttemptState, next_state};
 use crate::tracker::{Evidence, Tracker};
 
@@ -100,18 +100,36 @@ impl Tracker {
         Ok(after)
     }
 
-    /// Records that an operator reviewed the evidence on `attempt_id` (an anomaly, a
-    /// needs-review claim) and decided to leave its state as it is, with a note saying why:
+    /// Records that an operator reviewed the evidence on `attempt_id` awaiting review (see
+    /// [`awaiting_review`]) and decided to leave its state as it is, with a note saying why:
     /// a transition row with source `operator` that moves nothing. The attempt leaves the
-    /// review queue until new evidence arrives.
+    /// review queue until new evidence arrives. `seen_up_to` is the time of the newest
+    /// evidence the operator was shown: refused if newer evidence arrived since (they must
+    /// look at it first), or if nothing awaits review.
     pub async fn mark_reviewed(
         &self,
         attempt_id: &str,
         note: &str,
+        seen_up_to: i64,
     ) -> Result<Attempt, TrackerError> {
         let attempt = self.attempt(attempt_id).await?;
         let note = checked_note(&attempt, note)?;
-        let row = crate::model::Transition {
+        let timeline = self.inner.store.transitions(attempt_id).await?;
+        let pending = awaiting_review(&timeline);
+        let refuse = |why| TrackerError::NotResolvable {
+            attempt_id: attempt.id.clone(),
+            state: attempt.state,
+            why,
+        };
+        if pending.is_empty() {
+            return Err(refuse("no evidence on it awaits review"));
+        }
+        if pending.iter().any(|t| t.at > seen_up_to) {
+            return Err(refuse(
+                "new evidence arrived since you looked: reload the payment and review it too",
+            ));
+        }
+        let row = Transition {
             attempt_id: attempt.id.clone(),
             from: attempt.state.as_str().to_owned(),
             to: "reviewed".to_owned(),
@@ -122,6 +140,32 @@ impl Tracker {
         self.inner.store.note(&row, None).await?;
         Ok(attempt)
     }
+}
+
+/// Evidence on a timeline that a person must look at: anomalies, needs-review claims and
+/// completions after `expired` or `failed` (paid late) that no operator row (a resolution or
+/// a review) has followed. The store's review queue (`AttemptQuery::review_at`) uses the
+/// same rule.
+pub fn awaiting_review(timeline: &[Transition]) -> Vec<&Transition> {
+    let answered = timeline
+        .iter()
+        .filter(|t| t.source == Source::Operator.as_str())
+        .map(|t| t.at)
+        .max()
+        .unwrap_or(i64::MIN);
+    timeline
+        .iter()
+        .filter(|t| t.at > answered && is_evidence(t))
+        .collect()
+}
+
+fn is_evidence(t: &Transition) -> bool {
+    t.to == "anomaly"
+        || t.to == "needs_review"
+        || (t.to == AttemptState::Completed.as_str()
+            && (t.from == AttemptState::Expired.as_str()
+                || t.from == AttemptState::Failed.as_str())
+            && t.source != Source::Operator.as_str())
 }
 
 /// The note trimmed, or the refusal saying what a note must be.

@@ -145,7 +145,11 @@ async fn a_forged_success_with_someone_elses_payment_pays_nothing(kind: Kind) {
 
     let after = rig.attempt(&victim.id).await;
     assert_eq!(after.state, AttemptState::OutcomeUnknown, "{kind:?}");
-    assert_eq!((after.payment_id, after.receipt), (None, None), "{kind:?}");
+    assert_eq!(
+        (&after.payment_id, &after.receipt),
+        (&None, &None),
+        "{kind:?}"
+    );
     let kinds = rig.events.kinds(&victim.id);
     match kind {
         // Their answers name OTHER-1: a mismatch.
@@ -168,6 +172,45 @@ async fn a_forged_success_with_someone_elses_payment_pays_nothing(kind: Kind) {
         }
     }
     assert!(!kinds.contains(&"completed".to_owned()), "{kind:?}");
+    if kind != Kind::Daraja {
+        a_person_reviews_the_evidence(&rig, &after).await;
+    }
+}
+
+/// The evidence puts the attempt in the review queue (before its deadline, so for the
+/// evidence alone); a review refused for evidence newer than what was shown, then recorded,
+/// takes it out.
+async fn a_person_reviews_the_evidence(rig: &Rig, attempt: &stk_tracker::Attempt) {
+    let queued = || async {
+        let mut query = stk_tracker::AttemptQuery::newest(50);
+        query.review_at = Some(attempt.deadline_at - 1);
+        let page = rig.tracker.payments(&query).await.unwrap();
+        page.attempts.iter().any(|a| a.id == attempt.id)
+    };
+    assert!(queued().await, "{:?}: in the review queue", rig.kind);
+    let record = rig.tracker.payment(&attempt.id).await.unwrap();
+    let seen = stk_tracker::awaiting_review(&record.timeline)
+        .iter()
+        .map(|t| t.at)
+        .max()
+        .unwrap();
+    let stale = rig
+        .tracker
+        .mark_reviewed(&attempt.id, "checked", seen - 1)
+        .await
+        .unwrap_err();
+    assert!(
+        stale.to_string().contains("new evidence arrived"),
+        "{stale}"
+    );
+    assert!(queued().await, "a refused review changes nothing");
+    rig.tracker
+        .mark_reviewed(&attempt.id, "statement: not this customer's payment", seen)
+        .await
+        .unwrap();
+    assert!(!queued().await, "{:?}: reviewed", rig.kind);
+    let after = rig.attempt(&attempt.id).await;
+    assert_eq!(after.state, attempt.state, "a review moves nothing");
 }
 
 /// Case 2. A forged failure (another customer's failed payment F, naming VICTIM-2) never

@@ -9,7 +9,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use stk_tracker::{Attempt, AttemptQuery, Cursor};
 
-use super::page::{local_time, problem, unavailable};
+use super::page::{local_time, problem, unavailable, zone_label};
 use super::range::DayRange;
 use super::session::Operator;
 use crate::view::masked;
@@ -84,7 +84,11 @@ pub(crate) async fn csv(operator: Operator, days: Result<Query<Days>, QueryRejec
     let header: Vec<String> = HEADER
         .iter()
         .map(|h| match *h {
-            "created" | "updated" => format!("{h} ({})", zone.iana_name().unwrap_or("UTC")),
+            "created" | "updated" => format!(
+                "{h} ({})",
+                zone.iana_name()
+                    .map_or_else(|| zone_label(zone), str::to_owned)
+            ),
             _ => (*h).to_owned(),
         })
         .collect();

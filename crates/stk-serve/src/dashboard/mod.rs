@@ -114,10 +114,15 @@ pub(crate) mod tests {
 
     /// An account on a fresh SQLite store.
     pub(crate) async fn account() -> Arc<Account> {
+        account_named("shop").await
+    }
+
+    /// An account named `name` on a fresh SQLite store.
+    pub(crate) async fn account_named(name: &str) -> Arc<Account> {
         let path = std::env::temp_dir().join(format!("stk-dash-{}.db", fastrand::u64(..)));
         let store = stk_tracker::SqlStore::open_sqlite(&path).await.unwrap();
         let tracker = stk_tracker::Tracker::builder(Arc::new(store)).build();
         let config = AccountConfig::new("a-test-key-of-32-characters-long!").unwrap();
-        Arc::new(Account::new("shop", tracker, config).unwrap())
+        Arc::new(Account::new(name, tracker, config).unwrap())
     }
 }

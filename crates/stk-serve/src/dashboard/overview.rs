@@ -5,17 +5,18 @@ use std::collections::BTreeMap;
 
 use axum::response::{IntoResponse, Response};
 use jiff::civil::Date;
+use jiff::tz::TimeZone;
 use maud::{Markup, html};
 use stk_tracker::{AttemptQuery, AttemptState, Tally};
 
 use super::page::{Page, Section, badge, duration, shillings, unavailable, zone_label};
+use super::range::day_start;
 use super::session::Operator;
 
 /// Days in the chart.
 pub(crate) const CHART_DAYS: i64 = 14;
 /// Paid payments read for the median time to pay (the latest of today).
 const MEDIAN_SAMPLE: i64 = 500;
-const DAY_MS: i64 = 86_400_000;
 
 /// Today's figures, from the tally.
 #[derive(Debug, Default, PartialEq, Eq)]
@@ -28,9 +29,9 @@ pub(crate) struct Today {
 }
 
 impl Today {
-    pub(crate) fn of(tally: &[Tally], day: i64) -> Self {
+    pub(crate) fn of(tally: &[Tally]) -> Self {
         let mut today = Self::default();
-        for t in tally.iter().filter(|t| t.day == day) {
+        for t in tally {
             let cell = today
                 .by_state
                 .entry(t.state.as_str())
@@ -78,29 +79,46 @@ pub(crate) fn median(values: &mut [i64]) -> Option<i64> {
     }
 }
 
+/// Each of the last [`CHART_DAYS`] days in `zone` (today last) with its tally.
+async fn last_days(
+    tracker: &stk_tracker::Tracker,
+    zone: &TimeZone,
+) -> Result<Vec<(Date, Vec<Tally>)>, String> {
+    let today = jiff::Timestamp::now().to_zoned(zone.clone()).date();
+    let mut days = Vec::new();
+    for back in (0..CHART_DAYS).rev() {
+        let day = today
+            .checked_sub(jiff::Span::new().days(back))
+            .map_err(|e| e.to_string())?;
+        let next = day.tomorrow().map_err(|e| e.to_string())?;
+        // Each day's own bounds: a daylight-saving day is 23 or 25 hours long.
+        let tally = tracker
+            .tally(day_start(day, zone)?, day_start(next, zone)?)
+            .await
+            .map_err(|e| e.to_string())?;
+        days.push((day, tally));
+    }
+    Ok(days)
+}
+
 /// `GET /dashboard/`.
 pub(crate) async fn show(operator: Operator) -> Response {
     let account = operator.account();
     let zone = &account.config.time_zone;
-    let now = jiff::Timestamp::now();
-    let offset = i64::from(zone.to_offset(now).seconds()) * 1000;
-    let today = (now.as_millisecond() + offset).div_euclid(DAY_MS);
-    let first_day = today - (CHART_DAYS - 1);
     let tracker = &account.tracker;
-    let tally = tracker
-        .tally(
-            first_day * DAY_MS - offset,
-            (today + 1) * DAY_MS - offset,
-            offset,
-        )
-        .await;
+    let days = match last_days(tracker, zone).await {
+        Ok(days) => days,
+        Err(e) => return unavailable(&operator, &e),
+    };
+    let Some((today, today_tally)) = days.last() else {
+        return unavailable(&operator, &"no days");
+    };
     let mut paid_today = AttemptQuery::newest(MEDIAN_SAMPLE);
     paid_today.states = vec![AttemptState::Completed];
-    paid_today.created_from = Some(today * DAY_MS - offset);
-    let paid = tracker.payments(&paid_today).await;
-    let (tally, paid) = match (tally, paid) {
-        (Ok(tally), Ok(paid)) => (tally, paid),
-        (Err(e), _) | (_, Err(e)) => return unavailable(&operator, &e),
+    paid_today.created_from = day_start(*today, zone).ok();
+    let paid = match tracker.payments(&paid_today).await {
+        Ok(paid) => paid,
+        Err(e) => return unavailable(&operator, &e),
     };
     let mut times: Vec<i64> = paid
         .attempts
@@ -108,10 +126,15 @@ pub(crate) async fn show(operator: Operator) -> Response {
         .map(|a| a.updated_at - a.created_at)
         .collect();
     let sampled = paid.next.is_some();
-    let figures = Today::of(&tally, today);
-    let days = per_day(&tally, first_day, today);
-    let day_name =
-        date_of(today).map_or_else(String::new, |d| d.strftime("%A %-d %B %Y").to_string());
+    let figures = Today::of(today_tally);
+    let chart_days: Vec<(Date, i64, i64)> = days
+        .iter()
+        .map(|(day, tally)| {
+            let paid = Today::of(tally).paid;
+            (*day, paid.0, paid.1)
+        })
+        .collect();
+    let day_name = today.strftime("%A %-d %B %Y").to_string();
     Page::new("Overview", &operator, Section::Overview)
         .render(html! {
             h1 { "Today" span.muted { " " (day_name) " (" (zone_label(zone)) ")" } }
@@ -157,32 +180,14 @@ pub(crate) async fn show(operator: Operator) -> Response {
             }
             section {
                 h2 { "Paid, last " (CHART_DAYS) " days" }
-                (chart(&days))
+                (chart(&chart_days))
             }
         })
         .into_response()
 }
 
-fn date_of(day: i64) -> Option<Date> {
-    let epoch = jiff::civil::date(1970, 1, 1);
-    epoch.checked_add(jiff::Span::new().days(day)).ok()
-}
-
-/// Paid count and amount for each day from `first` to `last`.
-pub(crate) fn per_day(tally: &[Tally], first: i64, last: i64) -> Vec<(i64, i64, i64)> {
-    (first..=last)
-        .map(|day| {
-            let paid = tally
-                .iter()
-                .filter(|t| t.day == day && t.state == AttemptState::Completed);
-            let (count, amount) = paid.fold((0, 0), |(c, a), t| (c + t.count, a + t.amount));
-            (day, count, amount)
-        })
-        .collect()
-}
-
 /// Bars of the amount paid each day, labelled with the day of the month.
-pub(crate) fn chart(days: &[(i64, i64, i64)]) -> Markup {
+pub(crate) fn chart(days: &[(Date, i64, i64)]) -> Markup {
     const WIDTH: i64 = 560;
     const HEIGHT: i64 = 160;
     const BOTTOM: i64 = 20;
@@ -193,14 +198,14 @@ pub(crate) fn chart(days: &[(i64, i64, i64)]) -> Markup {
             aria-label=(format!("Amount paid per day, last {} days", days.len())) {
             @for (i, (day, count, amount)) in days.iter().enumerate() {
                 @let x = i64::try_from(i).unwrap_or(0) * slot;
-                @let h = (amount * (HEIGHT - BOTTOM - 10)) / top;
-                @let label = date_of(*day).map_or_else(String::new, |d| d.strftime("%-d %b").to_string());
+                @let h = i64::try_from(i128::from(*amount) * i128::from(HEIGHT - BOTTOM - 10) / i128::from(top)).unwrap_or(0);
+                @let label = day.strftime("%-d %b").to_string();
                 g {
                     rect x=(x + 4) y=(HEIGHT - BOTTOM - h) width=(slot - 8) height=(h) fill="#2f7d4f" {
                         title { (label) ": " (shillings(*amount)) " in " (count) " payments" }
                     }
                     text x=(x + slot / 2) y=(HEIGHT - 5) text-anchor="middle" font-size="11" fill="#555" {
-                        (date_of(*day).map_or_else(String::new, |d| d.day().to_string()))
+                        (day.day())
                     }
                 }
             }
@@ -214,37 +219,34 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
-    fn tally(day: i64, state: AttemptState, provider: &str, count: i64, amount: i64) -> Tally {
-        let mut t: Tally = serde_json::from_value(serde_json::json!({
-            "day": day, "state": state, "provider": provider, "count": count, "amount": amount
+    fn tally(state: AttemptState, provider: &str, count: i64, amount: i64) -> Tally {
+        serde_json::from_value(serde_json::json!({
+            "state": state, "provider": provider, "count": count, "amount": amount
         }))
-        .unwrap();
-        t.day = day;
-        t
+        .unwrap()
     }
 
     #[test]
     fn today_adds_up_by_state_and_provider() {
         let rows = [
-            tally(10, AttemptState::Completed, "mock", 3, 300),
-            tally(10, AttemptState::Completed, "daraja", 1, 50),
-            tally(10, AttemptState::Failed, "mock", 1, 100),
-            tally(10, AttemptState::Submitted, "mock", 2, 200),
-            tally(9, AttemptState::Completed, "mock", 7, 700),
+            tally(AttemptState::Completed, "mock", 3, 300),
+            tally(AttemptState::Completed, "daraja", 1, 50),
+            tally(AttemptState::Failed, "mock", 1, 100),
+            tally(AttemptState::Submitted, "mock", 2, 200),
         ];
-        let today = Today::of(&rows, 10);
+        let today = Today::of(&rows);
         assert_eq!(today.count, 7);
         assert_eq!(today.paid, (4, 350));
         assert_eq!(today.settled, 5);
         assert_eq!(today.success_rate(), Some(80.0));
         assert_eq!(today.by_provider["mock"], (6, 3, 300));
-        assert_eq!(per_day(&rows, 9, 10), [(9, 7, 700), (10, 4, 350)]);
-        assert_eq!(Today::of(&rows, 11).success_rate(), None);
+        assert_eq!(Today::of(&[]).success_rate(), None);
     }
 
     #[test]
     fn the_chart_has_a_bar_and_a_label_per_day() {
-        let svg = chart(&[(20_000, 1, 100), (20_001, 0, 0), (20_002, 2, 50)]).into_string();
+        let day = jiff::civil::date(2026, 12, 7);
+        let svg = chart(&[(day, 1, 100), (day, 0, 0), (day, 2, i64::MAX)]).into_string();
         assert_eq!(svg.matches("<rect").count(), 3);
         assert!(svg.contains("KES 100 in 1 payments"));
         assert!(

@@ -116,14 +116,15 @@ pub(crate) fn local_time(ms: i64, zone: &TimeZone) -> String {
     )
 }
 
-/// The zone's short name now (`EAT`), or its IANA name.
+/// The zone's short name now (`EAT`), else its IANA name, else its offset (`+03`).
 pub(crate) fn zone_label(zone: &TimeZone) -> String {
-    let now = jiff::Timestamp::now();
-    let abbreviation = zone.to_offset_info(now).abbreviation().to_owned();
-    if abbreviation.starts_with(['+', '-']) {
-        zone.iana_name().unwrap_or("UTC").to_owned()
+    let info = zone.to_offset_info(jiff::Timestamp::now());
+    let abbreviation = info.abbreviation();
+    if !abbreviation.starts_with(['+', '-']) && !abbreviation.is_empty() {
+        abbreviation.to_owned()
     } else {
-        abbreviation
+        zone.iana_name()
+            .map_or_else(|| info.offset().to_string(), str::to_owned)
     }
 }
 

@@ -8,7 +8,9 @@ use axum::response::{IntoResponse, Response};
 use jiff::tz::TimeZone;
 use maud::{Markup, html};
 use serde::Deserialize;
-use stk_tracker::{AttemptQuery, AttemptState, Cursor, InboxItem, PaymentRecord, TrackerError};
+use stk_tracker::{
+    AttemptQuery, AttemptState, Cursor, InboxItem, PaymentRecord, TrackerError, awaiting_review,
+};
 
 use super::page::{
     Page, STORE_DOWN, Section, badge, cut, evidence, local_time, mask_phones, problem, shillings,
@@ -217,17 +219,26 @@ pub(crate) async fn show(
         }
         Err(e) => return unavailable(&operator, &e),
     };
+    let callbacks = match account.tracker.callbacks(&id).await {
+        Ok(callbacks) => callbacks,
+        Err(e) => return unavailable(&operator, &e),
+    };
     let zone = &account.config.time_zone;
     let title = format!("Order {}", record.attempt.reference);
     Page::new(&title, &operator, Section::Payments)
         .render(html! {
             @if let Some(message) = done_message(&done) { p.done role="status" { (message) } }
-            (payment(&operator, &record, zone))
+            (payment(&operator, &record, &callbacks, zone))
         })
         .into_response()
 }
 
-fn payment(operator: &Operator, record: &PaymentRecord, zone: &TimeZone) -> Markup {
+fn payment(
+    operator: &Operator,
+    record: &PaymentRecord,
+    callbacks: &[InboxItem],
+    zone: &TimeZone,
+) -> Markup {
     let a = &record.attempt;
     let time = |ms: i64| local_time(ms, zone);
     let queries: Vec<_> = record
@@ -249,7 +260,7 @@ fn payment(operator: &Operator, record: &PaymentRecord, zone: &TimeZone) -> Mark
             dt { "Deadline" } dd { (time(a.deadline_at)) }
             dt { "Attempt id" } dd.mono { (a.id) }
         }
-        (actions(operator, a, "payment"))
+        (actions(operator, a, "payment", awaiting_review(&record.timeline).iter().map(|t| t.at).max()))
         section {
             h2 { "Timeline" }
             table.timeline {
@@ -268,13 +279,13 @@ fn payment(operator: &Operator, record: &PaymentRecord, zone: &TimeZone) -> Mark
         }
         section {
             h2 { "Callbacks received" }
-            @if record.callbacks.is_empty() {
+            @if callbacks.is_empty() {
                 p.muted { "None matched to this payment (or pruned after the retention)." }
             } @else {
                 table.callbacks {
                     thead { tr { th { "Received" } th { "Outcome" } th { "Body" } } }
                     tbody {
-                        @for c in &record.callbacks { (callback(c, zone)) }
+                        @for c in callbacks { (callback(c, zone)) }
                     }
                 }
             }

@@ -12,6 +12,7 @@ use maud::{Markup, html};
 use serde::Deserialize;
 use stk_tracker::{
     Attempt, AttemptQuery, AttemptState, Cursor, Resolution, TrackerError, Transition,
+    awaiting_review,
 };
 
 use super::page::{Page, Section, badge, evidence, local_time, problem, shillings, unavailable};
@@ -96,47 +97,45 @@ pub(crate) async fn queue(
         .into_response()
 }
 
-/// Why a payment is in the queue, in words, and whether it is for evidence (which a review
-/// can answer) rather than for its state.
+/// Why a payment is in the queue, in words: its state's reason, if any, then every piece of
+/// evidence awaiting review (newest first), each with what it showed.
 struct Reason {
-    words: String,
-    evidence: Option<serde_json::Value>,
+    state: Option<&'static str>,
+    evidence: Vec<(String, serde_json::Value)>,
+    /// The newest evidence shown (a review answers up to it).
+    seen_up_to: Option<i64>,
 }
 
 fn reason(attempt: &Attempt, timeline: &[Transition], now: i64) -> Reason {
-    let answered = timeline
+    let pending = awaiting_review(timeline);
+    let evidence = pending
         .iter()
-        .filter(|t| t.source == "operator")
-        .map(|t| t.at)
-        .max()
-        .unwrap_or(i64::MIN);
-    let pending = timeline.iter().rev().find(|t| {
-        t.at > answered
-            && (t.to == "anomaly"
-                || t.to == "needs_review"
-                || (t.to == "completed" && (t.from == "expired" || t.from == "failed")))
-    });
-    if let Some(t) = pending {
-        let words = match t.to.as_str() {
-            "anomaly" => anomaly_words(t.evidence["anomaly"].as_str().unwrap_or("other")),
-            "needs_review" => "A callback claimed an outcome that the provider's status answers neither confirm nor refute. Check the M-Pesa statement, then resolve.".to_owned(),
-            _ => "Paid late: the customer paid after the payment had expired or failed. Check whether the order was cancelled or paid again, then ship or refund.".to_owned(),
-        };
-        return Reason {
-            words,
-            evidence: Some(t.evidence.clone()),
-        };
-    }
-    let words = match attempt.state {
-        AttemptState::Expired => "Expired: no final answer from the provider before the deadline. Reconcile to ask again; if the customer shows an M-Pesa message, resolve as paid with its receipt.".to_owned(),
-        AttemptState::OutcomeUnknown => "Outcome unknown: the push may or may not have reached M-Pesa, and status queries have not settled it by the deadline. Reconcile, or check the statement and resolve.".to_owned(),
-        AttemptState::Created => "The push was recorded but its sending was never confirmed (the service stopped mid-push?). Reconcile, or check the statement and resolve.".to_owned(),
-        _ if attempt.deadline_at < now => "Past its deadline.".to_owned(),
-        _ => "Needs a decision.".to_owned(),
+        .rev()
+        .map(|t| {
+            let words = match t.to.as_str() {
+                "anomaly" => anomaly_words(t.evidence["anomaly"].as_str().unwrap_or("other")),
+                "needs_review" => "A callback claimed an outcome that the provider's status answers neither confirm nor refute. Check the M-Pesa statement, then resolve.".to_owned(),
+                _ => "Paid late: the customer paid after the payment had expired or failed. Check whether the order was cancelled or paid again, then ship or refund.".to_owned(),
+            };
+            (words, t.evidence.clone())
+        })
+        .collect();
+    let state = match attempt.state {
+        AttemptState::Expired => Some(
+            "Expired: no final answer from the provider before the deadline. Reconcile to ask again; if the customer shows an M-Pesa message, resolve as paid with its receipt.",
+        ),
+        AttemptState::OutcomeUnknown if attempt.deadline_at < now => Some(
+            "Outcome unknown: the push may or may not have reached M-Pesa, and status queries have not settled it by the deadline. Reconcile, or check the statement and resolve.",
+        ),
+        AttemptState::Created if attempt.deadline_at < now => Some(
+            "The push was recorded but its sending was never confirmed (the service stopped mid-push?). Reconcile, or check the statement and resolve.",
+        ),
+        _ => None,
     };
     Reason {
-        words,
-        evidence: None,
+        state,
+        evidence,
+        seen_up_to: pending.iter().map(|t| t.at).max(),
     }
 }
 
@@ -170,19 +169,25 @@ fn item(operator: &Operator, attempt: &Attempt, reason: &Reason, zone: &TimeZone
                 " " (badge(attempt.state))
                 span.muted { " " (shillings(i64::try_from(attempt.amount).unwrap_or(i64::MAX))) " · " (masked(&attempt.phone)) " · " (attempt.provider) " · created " (local_time(attempt.created_at, zone)) }
             }
-            p.reason { (reason.words) }
-            @if let Some(e) = &reason.evidence { details { summary { "Evidence" } (evidence(e)) } }
-            (actions_for(operator, attempt, "review", reason.evidence.is_some()))
+            @if let Some(words) = reason.state { p.reason { (words) } }
+            @for (words, shown) in &reason.evidence {
+                p.reason { (words) }
+                details { summary { "Evidence" } (evidence(shown)) }
+            }
+            (actions(operator, attempt, "review", reason.seen_up_to))
         }
     }
 }
 
-/// The actions a payment's state allows (none for a paid one), returning to `back`.
-pub(crate) fn actions(operator: &Operator, attempt: &Attempt, back: &str) -> Markup {
-    actions_for(operator, attempt, back, false)
-}
-
-fn actions_for(operator: &Operator, attempt: &Attempt, back: &str, reviewable: bool) -> Markup {
+/// The forms for `attempt`; with `seen_up_to` (evidence shown, up to that time) also "Mark
+/// reviewed". Each carries the version it was drawn at: a payment that changed since is not
+/// decided blind.
+pub(crate) fn actions(
+    operator: &Operator,
+    attempt: &Attempt,
+    back: &str,
+    seen_up_to: Option<i64>,
+) -> Markup {
     let state = attempt.state;
     let reconcilable = state.is_open() || state == AttemptState::Expired;
     let resolvable = matches!(
@@ -193,32 +198,36 @@ fn actions_for(operator: &Operator, attempt: &Attempt, back: &str, reviewable: b
             | AttemptState::Failed
     );
     let base = format!("/dashboard/payments/{}", attempt.id);
+    let hidden = html! {
+        (csrf_field(&operator.0))
+        input type="hidden" name="back" value=(back);
+        input type="hidden" name="version" value=(attempt.version);
+    };
     html! {
         div.actions {
             @if reconcilable {
                 form method="post" action=(format!("{base}/reconcile")) {
-                    (csrf_field(&operator.0))
-                    input type="hidden" name="back" value=(back);
+                    (hidden)
                     button type="submit" { "Reconcile now" }
                 }
             }
             @if resolvable {
                 form.resolve method="post" action=(format!("{base}/resolve")) {
-                    (csrf_field(&operator.0))
-                    input type="hidden" name="back" value=(back);
-                    select name="resolution" aria-label="Decision" {
-                        option value="completed" { "Paid" }
+                    (hidden)
+                    select name="resolution" required aria-label="Decision" {
+                        option value="" { "Decide…" }
+                        option value="completed" { "Paid (receipt required)" }
                         @if state != AttemptState::Failed { option value="failed" { "Not paid" } }
                     }
-                    input type="text" name="receipt" placeholder="M-Pesa receipt (if paid)" maxlength="20" aria-label="Receipt";
+                    input type="text" name="receipt" placeholder="M-Pesa receipt" maxlength="20" aria-label="Receipt";
                     input type="text" name="note" placeholder="Why (required)" maxlength="500" required aria-label="Note";
                     button type="submit" { "Resolve" }
                 }
             }
-            @if reviewable {
+            @if let Some(seen) = seen_up_to {
                 form method="post" action=(format!("{base}/reviewed")) {
-                    (csrf_field(&operator.0))
-                    input type="hidden" name="back" value=(back);
+                    (hidden)
+                    input type="hidden" name="seen" value=(seen);
                     input type="text" name="note" placeholder="What you checked (required)" maxlength="500" required aria-label="Review note";
                     button type="submit" { "Mark reviewed" }
                 }
@@ -235,54 +244,73 @@ pub(crate) struct Action {
     #[serde(default)]
     back: String,
     #[serde(default)]
+    version: Option<i64>,
+    #[serde(default)]
     resolution: String,
     #[serde(default)]
     note: String,
     #[serde(default)]
     receipt: String,
+    #[serde(default)]
+    seen: Option<i64>,
 }
 
-impl Action {
-    /// Where to go after `done`: the queue or the payment (never a URL from the form).
-    fn after(&self, id: &str, done: &str) -> Response {
-        let to = if self.back == "review" {
-            format!("/dashboard/review?done={done}")
-        } else {
-            format!("/dashboard/payments/{id}?done={done}")
-        };
-        Redirect::to(&to).into_response()
-    }
-}
-
-/// Checks the form and the id, then runs `act`; a refusal is shown in words.
-async fn act<F, Fut>(operator: Operator, id: String, form: Action, done: &str, act: F) -> Response
-where
-    F: FnOnce(Operator, String, Action) -> Fut,
-    Fut: std::future::Future<Output = (Operator, Action, Result<Attempt, TrackerError>)>,
-{
-    if let Err(refused) = operator.check_csrf(&form.csrf) {
-        return refused.into_response();
-    }
-    if !valid_id(&id) {
-        return problem(
+/// A form's checks passed: the session's token, a payment id, and the payment as the page
+/// showed it (same version), read again now.
+async fn checked(operator: &Operator, id: &str, form: &Action) -> Result<Attempt, Response> {
+    operator
+        .check_csrf(&form.csrf)
+        .map_err(IntoResponse::into_response)?;
+    if !valid_id(id) {
+        return Err(problem(
             StatusCode::NOT_FOUND,
-            &operator,
+            operator,
             "There is no such payment.",
-        );
+        ));
     }
-    let (operator, form, outcome) = act(operator, id.clone(), form).await;
-    match outcome {
-        Ok(_) => form.after(&id, done),
-        Err(e) => {
-            let status = match &e {
-                TrackerError::UnknownAttempt(_) => StatusCode::NOT_FOUND,
-                TrackerError::NotResolvable { .. } => StatusCode::CONFLICT,
-                _ => StatusCode::BAD_GATEWAY,
-            };
-            tracing::info!(attempt = %id, error = %e, "dashboard: an action was refused");
-            problem(status, &operator, &e.to_string())
+    let attempt = operator
+        .account()
+        .tracker
+        .attempt(id)
+        .await
+        .map_err(|e| refused(operator, id, &e))?;
+    if form.version.is_some_and(|v| v != attempt.version) {
+        return Err(problem(
+            StatusCode::CONFLICT,
+            operator,
+            "This payment changed since the page was drawn. Reload it, look again, then decide.",
+        ));
+    }
+    Ok(attempt)
+}
+
+/// A refused action in words: the tracker's reason, or that the store does not answer.
+fn refused(operator: &Operator, id: &str, e: &TrackerError) -> Response {
+    tracing::info!(attempt = %id, error = %e, "dashboard: an action was refused");
+    match e {
+        TrackerError::UnknownAttempt(_) => {
+            problem(StatusCode::NOT_FOUND, operator, "There is no such payment.")
         }
+        TrackerError::NotResolvable { .. } => {
+            problem(StatusCode::CONFLICT, operator, &e.to_string())
+        }
+        TrackerError::Provider { .. } => problem(
+            StatusCode::BAD_GATEWAY,
+            operator,
+            "The provider did not answer the status query; try again shortly.",
+        ),
+        _ => unavailable(operator, e),
     }
+}
+
+/// Where to go after an action: the queue or the payment (never a URL from the form).
+fn done(form: &Action, id: &str, what: &str) -> Response {
+    let to = if form.back == "review" {
+        format!("/dashboard/review?done={what}")
+    } else {
+        format!("/dashboard/payments/{id}?done={what}")
+    };
+    Redirect::to(&to).into_response()
 }
 
 /// `POST /dashboard/payments/{id}/reconcile`: a status query now.
@@ -291,28 +319,36 @@ pub(crate) async fn reconcile(
     Path(id): Path<String>,
     Form(form): Form<Action>,
 ) -> Response {
-    act(
-        operator,
-        id,
-        form,
-        "reconciled",
-        |op, id, form| async move {
-            let outcome = op.account().tracker.check(&id).await;
-            (op, form, outcome)
-        },
-    )
-    .await
+    if let Err(refusal) = checked(&operator, &id, &form).await {
+        return refusal;
+    }
+    match operator.account().tracker.check(&id).await {
+        Ok(_) => done(&form, &id, "reconciled"),
+        Err(e) => refused(&operator, &id, &e),
+    }
 }
 
-/// `POST /dashboard/payments/{id}/resolve`: an operator's decision, with a note.
+/// `POST /dashboard/payments/{id}/resolve`: an operator's decision, with a note; "paid"
+/// needs the M-Pesa receipt (no other payment may hold it).
 pub(crate) async fn resolve(
     operator: Operator,
     Path(id): Path<String>,
     Form(form): Form<Action>,
 ) -> Response {
-    let resolution = match form.resolution.as_str() {
-        "completed" => Resolution::Completed,
-        "failed" => Resolution::Failed,
+    if let Err(refusal) = checked(&operator, &id, &form).await {
+        return refusal;
+    }
+    let receipt = Some(form.receipt.trim()).filter(|r| !r.is_empty());
+    let resolution = match (form.resolution.as_str(), receipt) {
+        ("completed", Some(_)) => Resolution::Completed,
+        ("completed", None) => {
+            return problem(
+                StatusCode::BAD_REQUEST,
+                &operator,
+                "Paid needs the M-Pesa receipt (from the customer's message or the statement): one M-Pesa payment pays one order.",
+            );
+        }
+        ("failed", _) => Resolution::Failed,
         _ => {
             return problem(
                 StatusCode::BAD_REQUEST,
@@ -321,28 +357,44 @@ pub(crate) async fn resolve(
             );
         }
     };
-    act(operator, id, form, "resolved", |op, id, form| async move {
-        let receipt = Some(form.receipt.trim()).filter(|r| !r.is_empty());
-        let outcome = op
-            .account()
-            .tracker
-            .resolve(&id, resolution, &form.note, receipt)
-            .await;
-        tracing::info!(attempt = %id, account = op.account().name(), "dashboard: an operator resolved a payment");
-        (op, form, outcome)
-    })
-    .await
+    let account = operator.account();
+    match account
+        .tracker
+        .resolve(&id, resolution, &form.note, receipt)
+        .await
+    {
+        Ok(_) => {
+            tracing::info!(attempt = %id, account = account.name(), "dashboard: an operator resolved a payment");
+            done(&form, &id, "resolved")
+        }
+        Err(e) => refused(&operator, &id, &e),
+    }
 }
 
-/// `POST /dashboard/payments/{id}/reviewed`: the evidence was looked at; the state stays.
+/// `POST /dashboard/payments/{id}/reviewed`: the evidence shown was looked at; the state
+/// stays. Refused if newer evidence arrived since the page was drawn.
 pub(crate) async fn mark_reviewed(
     operator: Operator,
     Path(id): Path<String>,
     Form(form): Form<Action>,
 ) -> Response {
-    act(operator, id, form, "reviewed", |op, id, form| async move {
-        let outcome = op.account().tracker.mark_reviewed(&id, &form.note).await;
-        (op, form, outcome)
-    })
-    .await
+    if let Err(refusal) = checked(&operator, &id, &form).await {
+        return refusal;
+    }
+    let Some(seen) = form.seen else {
+        return problem(
+            StatusCode::BAD_REQUEST,
+            &operator,
+            "Reload the page: the form is incomplete.",
+        );
+    };
+    match operator
+        .account()
+        .tracker
+        .mark_reviewed(&id, &form.note, seen)
+        .await
+    {
+        Ok(_) => done(&form, &id, "reviewed"),
+        Err(e) => refused(&operator, &id, &e),
+    }
 }

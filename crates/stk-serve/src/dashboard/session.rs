@@ -28,6 +28,9 @@ pub(crate) const COOKIE_NAME: &str = "stk_dashboard";
 pub(crate) const SESSION_TTL: Duration = Duration::from_secs(8 * 3600);
 /// The most sessions kept at once (expired ones are dropped first).
 pub(crate) const MAX_SESSIONS: usize = 10_000;
+/// The most sessions of one account: its oldest is ended to make room, so one account's
+/// sign-ins never lock out another's.
+pub(crate) const MAX_SESSIONS_PER_ACCOUNT: usize = 200;
 
 /// A signed-in operator's session: the account whose key signed in, and the token every
 /// changing form must carry.
@@ -68,6 +71,17 @@ impl Sessions {
     fn create(&self, account: Arc<Account>) -> Option<String> {
         let now = Instant::now();
         let mut sessions = self.by_hash.lock().unwrap_or_else(|e| e.into_inner());
+        let mine = |s: &Session| s.account.name() == account.name();
+        if sessions.values().filter(|s| mine(s)).count() >= MAX_SESSIONS_PER_ACCOUNT {
+            let oldest = sessions
+                .iter()
+                .filter(|(_, s)| mine(s))
+                .min_by_key(|(_, s)| s.expires)
+                .map(|(k, _)| *k);
+            if let Some(oldest) = oldest {
+                sessions.remove(&oldest);
+            }
+        }
         if sessions.len() >= MAX_SESSIONS {
             sessions.retain(|_, s| s.expires > now);
             if sessions.len() >= MAX_SESSIONS {
@@ -179,6 +193,9 @@ pub(crate) async fn same_origin_posts(
     next.run(request).await
 }
 
+/// Whether the browser says the form came from this origin. The host the browser used is
+/// `Host`, or behind a proxy that rewrites it `X-Forwarded-Host` (a page on another site
+/// cannot set either on a form's request).
 fn from_this_origin(headers: &HeaderMap) -> bool {
     let text = |name| {
         headers
@@ -190,13 +207,16 @@ fn from_this_origin(headers: &HeaderMap) -> bool {
             return false;
         }
     }
-    match (text(ORIGIN.as_str()), text(HOST.as_str())) {
-        (None, _) => true,
-        (Some(origin), Some(host)) => origin
-            .split_once("://")
-            .is_some_and(|(_, authority)| authority.eq_ignore_ascii_case(host)),
-        (Some(_), None) => false,
-    }
+    let Some(origin) = text(ORIGIN.as_str()) else {
+        return true;
+    };
+    let Some((_, authority)) = origin.split_once("://") else {
+        return false;
+    };
+    [text(HOST.as_str()), text("x-forwarded-host")]
+        .into_iter()
+        .flatten()
+        .any(|host| authority.eq_ignore_ascii_case(host.trim()))
 }
 
 /// The login page (`GET /dashboard/login`).
@@ -233,7 +253,7 @@ pub(crate) async fn login(
     Form(form): Form<Login>,
 ) -> Response {
     let Some(account) = account_for_key(&state.accounts, &form.api_key) else {
-        tracing::warn!("dashboard: a sign-in with a wrong key was refused");
+        tracing::debug!("dashboard: a sign-in with a wrong key was refused");
         return login_form(
             StatusCode::UNAUTHORIZED,
             Some("That is not an API key of this service. Check it and try again."),
@@ -322,6 +342,12 @@ mod tests {
             host,
             ("sec-fetch-site", "same-origin")
         ])));
+        // Behind a proxy that sends its own Host.
+        assert!(from_this_origin(&headers(&[
+            ("host", "127.0.0.1:8080"),
+            ("x-forwarded-host", "pay.duka.example"),
+            ("origin", "https://pay.duka.example"),
+        ])));
         for bad in [
             vec![host, ("origin", "http://127.0.0.1:9000")],
             vec![host, ("origin", "http://evil.example")],
@@ -329,6 +355,7 @@ mod tests {
             vec![host, ("sec-fetch-site", "same-site")],
             vec![host, ("sec-fetch-site", "cross-site")],
             vec![("origin", "http://127.0.0.1:8080")],
+            vec![host, ("origin", "http://127.0.0.1:8080.evil.example")],
         ] {
             assert!(!from_this_origin(&headers(&bad)), "{bad:?}");
         }
@@ -353,17 +380,21 @@ mod tests {
     async fn sessions_expire_and_stay_bounded() {
         let sessions = Sessions::default();
         let account = crate::dashboard::tests::account().await;
+        let other = crate::dashboard::tests::account_named("other").await;
         tokio::time::pause();
         let token = sessions.create(Arc::clone(&account)).unwrap();
         assert!(sessions.find(&token).is_some());
         assert!(sessions.find(&"0".repeat(64)).is_none());
         tokio::time::advance(SESSION_TTL + Duration::from_secs(1)).await;
         assert!(sessions.find(&token).is_none(), "expired");
-        for _ in 0..MAX_SESSIONS {
+        // One account's sign-ins end its own oldest sessions, nobody else's.
+        let first = sessions.create(Arc::clone(&account)).unwrap();
+        tokio::time::advance(Duration::from_secs(1)).await;
+        let theirs = sessions.create(Arc::clone(&other)).unwrap();
+        for _ in 0..MAX_SESSIONS_PER_ACCOUNT {
             sessions.create(Arc::clone(&account)).unwrap();
         }
-        assert!(sessions.create(Arc::clone(&account)).is_none(), "full");
-        tokio::time::advance(SESSION_TTL + Duration::from_secs(1)).await;
-        assert!(sessions.create(account).is_some(), "expired ones make room");
+        assert!(sessions.find(&first).is_none(), "the oldest made room");
+        assert!(sessions.find(&theirs).is_some(), "another account's stayed");
     }
 }

@@ -98,14 +98,9 @@ pub trait AttemptStore: Send + Sync {
     ) -> Result<Option<Attempt>, StoreError>;
     /// The attempts `query` matches, newest first (at most its limit).
     async fn search_attempts(&self, query: &AttemptQuery) -> Result<Vec<Attempt>, StoreError>;
-    /// Attempts created in `[from, before)` (Unix ms), counted and summed by local day (with
-    /// `utc_offset_ms` added), state and provider.
-    async fn tally(
-        &self,
-        from: i64,
-        before: i64,
-        utc_offset_ms: i64,
-    ) -> Result<Vec<Tally>, StoreError>;
+    /// Attempts created in `[from, before)` (Unix ms), counted and summed by state and
+    /// provider.
+    async fn tally(&self, from: i64, before: i64) -> Result<Vec<Tally>, StoreError>;
     /// Applies a compare-and-set transition (with its transition row and its event, in one
     /// transaction); `false` if the attempt had moved on. A payment id or receipt another
     /// attempt holds is refused with a [`StoreError::conflict`].
@@ -167,7 +162,7 @@ pub trait InboxStore: Send + Sync {
     async fn release_inbox(&self, id: &str, retry_at: i64, error: &str) -> Result<(), StoreError>;
     /// A callback by id.
     async fn inbox_item(&self, id: &str) -> Result<Option<InboxItem>, StoreError>;
-    /// The callbacks matched to `attempt_id`, oldest first (at most 100).
+    /// The latest 100 callbacks matched to `attempt_id`, oldest first.
     async fn callbacks_of(&self, attempt_id: &str) -> Result<Vec<InboxItem>, StoreError>;
     /// Deletes up to `limit` callbacks processed before `before`; returns how many.
     async fn prune_inbox(&self, before: i64, limit: i64) -> Result<u64, StoreError>;

@@ -32,12 +32,10 @@ pub struct AttemptQuery {
     pub limit: i64,
 }
 
-/// Attempts of one local day, state and provider: how many and how much.
+/// Attempts of one state and provider: how many and how much.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[non_exhaustive]
 pub struct Tally {
-    /// The local day: days since 1970-01-01 in the time zone asked for.
-    pub day: i64,
     /// Their state.
     pub state: AttemptState,
     /// Their provider.

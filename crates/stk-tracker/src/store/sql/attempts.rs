@@ -142,13 +142,8 @@ impl AttemptStore for SqlStore {
         super::search::attempts(self, query).await
     }
 
-    async fn tally(
-        &self,
-        from: i64,
-        before: i64,
-        utc_offset_ms: i64,
-    ) -> Result<Vec<Tally>, StoreError> {
-        super::search::tally(self, from, before, utc_offset_ms).await
+    async fn tally(&self, from: i64, before: i64) -> Result<Vec<Tally>, StoreError> {
+        super::search::tally(self, from, before).await
     }
 
     async fn transition(&self, r: &TransitionRequest) -> Result<bool, StoreError> {

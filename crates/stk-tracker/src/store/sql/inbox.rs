@@ -226,8 +226,10 @@ impl InboxStore for SqlStore {
     async fn callbacks_of(&self, attempt_id: &str) -> Result<Vec<InboxItem>, StoreError> {
         let sql = format!(
             "SELECT {INBOX_COLUMNS} FROM stk_inbox WHERE attempt_id = $1 \
-             ORDER BY received_at, id LIMIT 100"
+             ORDER BY received_at DESC, id DESC LIMIT 100"
         );
-        self.all(&sql, attempt_id, inbox_item).await
+        let mut latest = self.all(&sql, attempt_id, inbox_item).await?;
+        latest.reverse();
+        Ok(latest)
     }
 }

@@ -120,29 +120,24 @@ pub(super) async fn attempts(
         .collect()
 }
 
-/// Counts and sums by local day, state and provider (`Store::tally`).
+/// Counts and sums by state and provider (`Store::tally`).
 pub(super) async fn tally(
     store: &SqlStore,
     from: i64,
     before: i64,
-    utc_offset_ms: i64,
 ) -> Result<Vec<Tally>, StoreError> {
-    // Integer division in both databases; `created_at + offset` is never negative here.
-    let rows: Vec<(i64, String, String, i64, i64)> = sqlx::query_as(
-        "SELECT (created_at + $1) / 86400000 AS day, state, provider, COUNT(*), \
-         CAST(COALESCE(SUM(amount), 0) AS BIGINT) FROM stk_attempts \
-         WHERE created_at >= $2 AND created_at < $3 \
-         GROUP BY day, state, provider ORDER BY day, state, provider",
+    let rows: Vec<(String, String, i64, i64)> = sqlx::query_as(
+        "SELECT state, provider, COUNT(*), CAST(COALESCE(SUM(amount), 0) AS BIGINT) \
+         FROM stk_attempts WHERE created_at >= $1 AND created_at < $2 \
+         GROUP BY state, provider ORDER BY state, provider",
     )
-    .bind(utc_offset_ms)
     .bind(from)
     .bind(before)
     .fetch_all(&store.pool)
     .await?;
     rows.into_iter()
-        .map(|(day, state, provider, count, amount)| {
+        .map(|(state, provider, count, amount)| {
             Ok(Tally {
-                day,
                 state: state.parse().map_err(StoreError::new)?,
                 provider,
                 count,
