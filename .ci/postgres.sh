@@ -37,9 +37,19 @@ stop_postgres() {
 }
 
 as_pg "$PGBIN/initdb" -D "$STK_PGDATA/data" --auth=trust -U stk --encoding=UTF8 >/dev/null
-as_pg "$PGBIN/pg_ctl" -D "$STK_PGDATA/data" -l "$STK_PGDATA/server.log" -w \
-  -o "-p $STK_PG_PORT -k $STK_PGDATA -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c max_connections=300" \
-  start >/dev/null
+# Started up to three times (a server of an earlier run may still be letting go of the port);
+# a failure shows the server's own log.
+for try_number in 1 2 3; do
+  if as_pg "$PGBIN/pg_ctl" -D "$STK_PGDATA/data" -l "$STK_PGDATA/server.log" -w \
+    -o "-p $STK_PG_PORT -k $STK_PGDATA -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c max_connections=300" \
+    start >/dev/null; then
+    break
+  fi
+  echo "PostgreSQL did not start (try $try_number of 3); its log:" >&2
+  tail -20 "$STK_PGDATA/server.log" >&2 || true
+  [ "$try_number" = 3 ] && exit 1
+  sleep 3
+done
 "$PGBIN/createdb" -h 127.0.0.1 -p "$STK_PG_PORT" -U stk stk_test
 export STK_TEST_POSTGRES_URL="postgres://stk@127.0.0.1:$STK_PG_PORT/stk_test"
 echo "PostgreSQL $("$PGBIN/postgres" --version | awk '{print $3}') on $STK_TEST_POSTGRES_URL" >&2

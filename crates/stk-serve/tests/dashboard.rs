@@ -273,32 +273,55 @@ async fn changing_forms_need_the_sessions_token_and_this_origin() {
         (StatusCode::SEE_OTHER, "/dashboard/login")
     );
 
-    // With both: the tracker's own rule answers (the provider still has this push).
-    let (status, body) = d
-        .post(&cookie, &resolve, &[("origin", own.clone())], &form)
-        .await;
+    // A decision carries the version and the newest evidence the page showed.
+    let (_, page) = d.page(&cookie, &format!("/dashboard/payments/{id}")).await;
+    let hidden = |name: &str| {
+        page.split(&format!("name=\"{name}\" value=\""))
+            .nth(1)
+            .and_then(|rest| rest.split('"').next())
+            .unwrap()
+            .to_owned()
+    };
+    let (version, seen) = (hidden("version"), hidden("seen"));
+    let decide = |resolution: &'static str, receipt: &'static str, version: &str| {
+        vec![
+            ("resolution", resolution.to_owned()),
+            ("note", "customer cancelled".to_owned()),
+            ("receipt", receipt.to_owned()),
+            ("csrf", csrf.clone()),
+            ("version", version.to_owned()),
+            ("seen", seen.clone()),
+        ]
+    };
+    let post = |form: Vec<(&'static str, String)>| {
+        let (d, cookie, resolve) = (&d, &cookie, &resolve);
+        async move {
+            let fields: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            d.post(cookie, resolve, &[], &fields).await
+        }
+    };
+    // The tracker's own rule answers (the provider still has this push).
+    let (status, body) = post(decide("failed", "", &version)).await;
     assert_eq!(status, StatusCode::CONFLICT, "{body}");
     assert!(body.contains("the provider has this push"), "{body}");
-    // Paid needs a receipt; a page drawn at another version is not decided blind; a review
-    // needs evidence to answer.
-    let paid = [
-        ("resolution", "completed"),
-        ("note", "SMS seen"),
-        ("csrf", csrf.as_str()),
-    ];
-    let (status, body) = d.post(&cookie, &resolve, &[], &paid).await;
+    // Paid needs a receipt.
+    let (status, body) = post(decide("completed", "", &version)).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert!(body.contains("needs the M-Pesa receipt"), "{body}");
-    let stale = [
-        ("resolution", "failed"),
-        ("note", "x"),
-        ("csrf", csrf.as_str()),
-        ("version", "999"),
-    ];
-    let (status, body) = d.post(&cookie, &resolve, &[], &stale).await;
+    // A page drawn at another version, or a form without one, decides nothing.
+    let (status, body) = post(decide("failed", "", "999")).await;
     assert_eq!(status, StatusCode::CONFLICT);
-    assert!(body.contains("changed since the page was drawn"), "{body}");
-    let review = [("note", "looked"), ("csrf", csrf.as_str()), ("seen", "0")];
+    assert!(body.contains("changed, or new evidence arrived"), "{body}");
+    let (status, body) = d.post(&cookie, &resolve, &[], &form).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(body.contains("form is incomplete"), "{body}");
+    // A review needs evidence to answer.
+    let review = [
+        ("note", "looked"),
+        ("csrf", csrf.as_str()),
+        ("version", version.as_str()),
+        ("seen", seen.as_str()),
+    ];
     let (status, body) = d
         .post(
             &cookie,

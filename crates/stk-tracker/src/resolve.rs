@@ -105,7 +105,8 @@ impl Tracker {
     /// a transition row with source `operator` that moves nothing. The attempt leaves the
     /// review queue until new evidence arrives. `seen_up_to` is the time of the newest
     /// evidence the operator was shown: refused if newer evidence arrived since (they must
-    /// look at it first), or if nothing awaits review.
+    /// look at it first), or if nothing awaits review; the review answers evidence up to that
+    /// time only, so evidence arriving while it is recorded still awaits review.
     pub async fn mark_reviewed(
         &self,
         attempt_id: &str,
@@ -129,13 +130,16 @@ impl Tracker {
                 "new evidence arrived since you looked: reload the payment and review it too",
             ));
         }
+        // The row answers evidence up to what was shown, never what arrives meanwhile: it is
+        // dated at the newest evidence seen (the review's own time is in its evidence).
+        let now = self.now();
         let row = Transition {
             attempt_id: attempt.id.clone(),
             from: attempt.state.as_str().to_owned(),
             to: "reviewed".to_owned(),
             source: Source::Operator.as_str().to_owned(),
-            evidence: json!({ "note": note }),
-            at: self.now(),
+            evidence: json!({ "note": note, "reviewed_at": now }),
+            at: seen_up_to.min(now),
         };
         self.inner.store.note(&row, None).await?;
         Ok(attempt)

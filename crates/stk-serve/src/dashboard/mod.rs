@@ -40,8 +40,8 @@ pub(crate) struct Dashboard {
 /// The dashboard's routes, all under `/dashboard`.
 pub(crate) fn routes(accounts: Arc<[Arc<Account>]>) -> Router {
     let state = Dashboard {
+        sessions: Arc::new(Sessions::new(accounts.len())),
         accounts,
-        sessions: Arc::new(Sessions::default()),
     };
     Router::new()
         .route(

@@ -282,6 +282,7 @@ fn payment(
             @if callbacks.is_empty() {
                 p.muted { "None matched to this payment (or pruned after the retention)." }
             } @else {
+                @if callbacks.len() >= 100 { p.muted { "The latest 100 are shown." } }
                 table.callbacks {
                     thead { tr { th { "Received" } th { "Outcome" } th { "Body" } } }
                     tbody {

@@ -102,15 +102,22 @@ pub(crate) async fn queue(
 struct Reason {
     state: Option<&'static str>,
     evidence: Vec<(String, serde_json::Value)>,
+    /// Older evidence not listed here.
+    more: usize,
     /// The newest evidence shown (a review answers up to it).
     seen_up_to: Option<i64>,
 }
+
+/// The most pieces of evidence listed for one payment in the queue (newest first; all are on
+/// its page).
+const MAX_EVIDENCE_SHOWN: usize = 10;
 
 fn reason(attempt: &Attempt, timeline: &[Transition], now: i64) -> Reason {
     let pending = awaiting_review(timeline);
     let evidence = pending
         .iter()
         .rev()
+        .take(MAX_EVIDENCE_SHOWN)
         .map(|t| {
             let words = match t.to.as_str() {
                 "anomaly" => anomaly_words(t.evidence["anomaly"].as_str().unwrap_or("other")),
@@ -135,6 +142,7 @@ fn reason(attempt: &Attempt, timeline: &[Transition], now: i64) -> Reason {
     Reason {
         state,
         evidence,
+        more: pending.len().saturating_sub(MAX_EVIDENCE_SHOWN),
         seen_up_to: pending.iter().map(|t| t.at).max(),
     }
 }
@@ -174,14 +182,17 @@ fn item(operator: &Operator, attempt: &Attempt, reason: &Reason, zone: &TimeZone
                 p.reason { (words) }
                 details { summary { "Evidence" } (evidence(shown)) }
             }
+            @if reason.more > 0 {
+                p.muted { "And " (reason.more) " older pieces of evidence: see the payment's timeline before deciding." }
+            }
             (actions(operator, attempt, "review", reason.seen_up_to))
         }
     }
 }
 
 /// The forms for `attempt`; with `seen_up_to` (evidence shown, up to that time) also "Mark
-/// reviewed". Each carries the version it was drawn at: a payment that changed since is not
-/// decided blind.
+/// reviewed". Decisions carry the version and the newest evidence the page showed: a payment
+/// that changed, or got new evidence, since is not decided blind.
 pub(crate) fn actions(
     operator: &Operator,
     attempt: &Attempt,
@@ -202,6 +213,7 @@ pub(crate) fn actions(
         (csrf_field(&operator.0))
         input type="hidden" name="back" value=(back);
         input type="hidden" name="version" value=(attempt.version);
+        input type="hidden" name="seen" value=(seen_up_to.unwrap_or(0));
     };
     html! {
         div.actions {
@@ -224,10 +236,9 @@ pub(crate) fn actions(
                     button type="submit" { "Resolve" }
                 }
             }
-            @if let Some(seen) = seen_up_to {
+            @if seen_up_to.is_some() {
                 form method="post" action=(format!("{base}/reviewed")) {
                     (hidden)
-                    input type="hidden" name="seen" value=(seen);
                     input type="text" name="note" placeholder="What you checked (required)" maxlength="500" required aria-label="Review note";
                     button type="submit" { "Mark reviewed" }
                 }
@@ -255,9 +266,15 @@ pub(crate) struct Action {
     seen: Option<i64>,
 }
 
-/// A form's checks passed: the session's token, a payment id, and the payment as the page
-/// showed it (same version), read again now.
-async fn checked(operator: &Operator, id: &str, form: &Action) -> Result<Attempt, Response> {
+/// A form's checks passed: the session's token and a payment id; for a `decision` (resolve,
+/// review) also the payment as the page showed it: the same version, no evidence newer than
+/// the page's. Returns the payment read again now.
+async fn checked(
+    operator: &Operator,
+    id: &str,
+    form: &Action,
+    decision: bool,
+) -> Result<Attempt, Response> {
     operator
         .check_csrf(&form.csrf)
         .map_err(IntoResponse::into_response)?;
@@ -274,11 +291,29 @@ async fn checked(operator: &Operator, id: &str, form: &Action) -> Result<Attempt
         .attempt(id)
         .await
         .map_err(|e| refused(operator, id, &e))?;
-    if form.version.is_some_and(|v| v != attempt.version) {
+    if !decision {
+        return Ok(attempt);
+    }
+    let (Some(version), Some(seen)) = (form.version, form.seen) else {
+        return Err(problem(
+            StatusCode::BAD_REQUEST,
+            operator,
+            "Reload the page: this form is incomplete.",
+        ));
+    };
+    let timeline = operator
+        .account()
+        .tracker
+        .store()
+        .transitions(id)
+        .await
+        .map_err(|e| unavailable(operator, &e))?;
+    let unseen = awaiting_review(&timeline).iter().any(|t| t.at > seen);
+    if version != attempt.version || unseen {
         return Err(problem(
             StatusCode::CONFLICT,
             operator,
-            "This payment changed since the page was drawn. Reload it, look again, then decide.",
+            "This payment changed, or new evidence arrived, since the page was drawn. Reload it, look again, then decide.",
         ));
     }
     Ok(attempt)
@@ -294,6 +329,7 @@ fn refused(operator: &Operator, id: &str, e: &TrackerError) -> Response {
         TrackerError::NotResolvable { .. } => {
             problem(StatusCode::CONFLICT, operator, &e.to_string())
         }
+        TrackerError::UnknownProvider(_) => problem(StatusCode::CONFLICT, operator, &e.to_string()),
         TrackerError::Provider { .. } => problem(
             StatusCode::BAD_GATEWAY,
             operator,
@@ -319,7 +355,7 @@ pub(crate) async fn reconcile(
     Path(id): Path<String>,
     Form(form): Form<Action>,
 ) -> Response {
-    if let Err(refusal) = checked(&operator, &id, &form).await {
+    if let Err(refusal) = checked(&operator, &id, &form, false).await {
         return refusal;
     }
     match operator.account().tracker.check(&id).await {
@@ -335,7 +371,7 @@ pub(crate) async fn resolve(
     Path(id): Path<String>,
     Form(form): Form<Action>,
 ) -> Response {
-    if let Err(refusal) = checked(&operator, &id, &form).await {
+    if let Err(refusal) = checked(&operator, &id, &form, true).await {
         return refusal;
     }
     let receipt = Some(form.receipt.trim()).filter(|r| !r.is_empty());
@@ -378,7 +414,7 @@ pub(crate) async fn mark_reviewed(
     Path(id): Path<String>,
     Form(form): Form<Action>,
 ) -> Response {
-    if let Err(refusal) = checked(&operator, &id, &form).await {
+    if let Err(refusal) = checked(&operator, &id, &form, true).await {
         return refusal;
     }
     let Some(seen) = form.seen else {

@@ -28,8 +28,9 @@ pub(crate) const COOKIE_NAME: &str = "stk_dashboard";
 pub(crate) const SESSION_TTL: Duration = Duration::from_secs(8 * 3600);
 /// The most sessions kept at once (expired ones are dropped first).
 pub(crate) const MAX_SESSIONS: usize = 10_000;
-/// The most sessions of one account: its oldest is ended to make room, so one account's
-/// sign-ins never lock out another's.
+/// The most sessions of one account (fewer with over 50 accounts: each gets its share of
+/// [`MAX_SESSIONS`]): its oldest is ended to make room, so one account's sign-ins never lock
+/// out another's.
 pub(crate) const MAX_SESSIONS_PER_ACCOUNT: usize = 200;
 
 /// A signed-in operator's session: the account whose key signed in, and the token every
@@ -48,9 +49,9 @@ impl Session {
 }
 
 /// Sessions in memory, by the SHA-256 of their cookie (a restart signs everyone out).
-#[derive(Default)]
 pub(crate) struct Sessions {
     by_hash: Mutex<HashMap<[u8; 32], Arc<Session>>>,
+    per_account: usize,
 }
 
 fn random_token() -> String {
@@ -66,13 +67,21 @@ fn hash(token: &str) -> [u8; 32] {
 }
 
 impl Sessions {
+    /// Room for `accounts` accounts' sessions.
+    pub(crate) fn new(accounts: usize) -> Self {
+        Self {
+            by_hash: Mutex::default(),
+            per_account: (MAX_SESSIONS / accounts.max(1)).clamp(1, MAX_SESSIONS_PER_ACCOUNT),
+        }
+    }
+
     /// A new session for `account`: its cookie value, or `None` when `MAX_SESSIONS` live
     /// sessions exist.
     fn create(&self, account: Arc<Account>) -> Option<String> {
         let now = Instant::now();
         let mut sessions = self.by_hash.lock().unwrap_or_else(|e| e.into_inner());
-        let mine = |s: &Session| s.account.name() == account.name();
-        if sessions.values().filter(|s| mine(s)).count() >= MAX_SESSIONS_PER_ACCOUNT {
+        let mine = |s: &Session| Arc::ptr_eq(&s.account, &account);
+        if sessions.values().filter(|s| mine(s)).count() >= self.per_account {
             let oldest = sessions
                 .iter()
                 .filter(|(_, s)| mine(s))
@@ -213,10 +222,28 @@ fn from_this_origin(headers: &HeaderMap) -> bool {
     let Some((_, authority)) = origin.split_once("://") else {
         return false;
     };
-    [text(HOST.as_str()), text("x-forwarded-host")]
+    // A chain of proxies lists hosts; the first is the browser's.
+    let forwarded = text("x-forwarded-host").and_then(|h| h.split(',').next());
+    [text(HOST.as_str()), forwarded]
         .into_iter()
         .flatten()
-        .any(|host| authority.eq_ignore_ascii_case(host.trim()))
+        .any(|host| same_authority(origin, authority, host.trim()))
+}
+
+/// `authority` (from an origin) and `host` name the same server, a default port written or
+/// not.
+fn same_authority(origin: &str, authority: &str, host: &str) -> bool {
+    let default_port = if origin.starts_with("https://") {
+        ":443"
+    } else {
+        ":80"
+    };
+    let bare = |a: &str| {
+        a.strip_suffix(default_port)
+            .unwrap_or(a)
+            .to_ascii_lowercase()
+    };
+    bare(authority) == bare(host)
 }
 
 /// The login page (`GET /dashboard/login`).
@@ -348,6 +375,11 @@ mod tests {
             ("x-forwarded-host", "pay.duka.example"),
             ("origin", "https://pay.duka.example"),
         ])));
+        assert!(from_this_origin(&headers(&[
+            ("host", "backend:8080"),
+            ("x-forwarded-host", "pay.duka.example:443, edge.internal"),
+            ("origin", "https://pay.duka.example"),
+        ])));
         for bad in [
             vec![host, ("origin", "http://127.0.0.1:9000")],
             vec![host, ("origin", "http://evil.example")],
@@ -378,7 +410,7 @@ mod tests {
 
     #[tokio::test]
     async fn sessions_expire_and_stay_bounded() {
-        let sessions = Sessions::default();
+        let sessions = Sessions::new(2);
         let account = crate::dashboard::tests::account().await;
         let other = crate::dashboard::tests::account_named("other").await;
         tokio::time::pause();
