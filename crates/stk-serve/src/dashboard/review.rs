@@ -417,13 +417,8 @@ pub(crate) async fn mark_reviewed(
     if let Err(refusal) = checked(&operator, &id, &form, true).await {
         return refusal;
     }
-    let Some(seen) = form.seen else {
-        return problem(
-            StatusCode::BAD_REQUEST,
-            &operator,
-            "Reload the page: the form is incomplete.",
-        );
-    };
+    // `checked` made sure the form says what it showed.
+    let seen = form.seen.unwrap_or(0);
     match operator
         .account()
         .tracker
