@@ -65,6 +65,7 @@ pub(crate) async fn run(
             }
         }
     }
+    say!("  dashboard on http://{addr}/dashboard/ (sign in with the account's API key)");
     for account in &accounts {
         if account
             .tracker()
