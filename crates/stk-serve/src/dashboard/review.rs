@@ -266,15 +266,15 @@ pub(crate) struct Action {
     seen: Option<i64>,
 }
 
-/// A form's checks passed: the session's token and a payment id; for a `decision` (resolve,
-/// review) also the payment as the page showed it: the same version, no evidence newer than
-/// the page's. Returns the payment read again now.
+/// A form's checks passed: the session's token and a well-formed payment id; for a
+/// `decision` (resolve, review) also the payment as the page showed it: the same version, no evidence newer than
+/// the page's.
 async fn checked(
     operator: &Operator,
     id: &str,
     form: &Action,
     decision: bool,
-) -> Result<Attempt, Response> {
+) -> Result<(), Response> {
     operator
         .check_csrf(&form.csrf)
         .map_err(IntoResponse::into_response)?;
@@ -285,15 +285,15 @@ async fn checked(
             "There is no such payment.",
         ));
     }
+    if !decision {
+        return Ok(());
+    }
     let attempt = operator
         .account()
         .tracker
         .attempt(id)
         .await
         .map_err(|e| refused(operator, id, &e))?;
-    if !decision {
-        return Ok(attempt);
-    }
     let (Some(version), Some(seen)) = (form.version, form.seen) else {
         return Err(problem(
             StatusCode::BAD_REQUEST,
@@ -316,7 +316,7 @@ async fn checked(
             "This payment changed, or new evidence arrived, since the page was drawn. Reload it, look again, then decide.",
         ));
     }
-    Ok(attempt)
+    Ok(())
 }
 
 /// A refused action in words: the tracker's reason, or that the store does not answer.
@@ -339,12 +339,22 @@ fn refused(operator: &Operator, id: &str, e: &TrackerError) -> Response {
     }
 }
 
-/// Where to go after an action: the queue or the payment (never a URL from the form).
-fn done(form: &Action, id: &str, what: &str) -> Response {
+/// An action's outcome: back to the queue or the payment saying what was `done` (never to a
+/// URL from the form), or the refusal in words.
+fn finish(
+    operator: &Operator,
+    form: &Action,
+    id: &str,
+    done: &str,
+    outcome: Result<Attempt, TrackerError>,
+) -> Response {
+    if let Err(e) = outcome {
+        return refused(operator, id, &e);
+    }
     let to = if form.back == "review" {
-        format!("/dashboard/review?done={what}")
+        format!("/dashboard/review?done={done}")
     } else {
-        format!("/dashboard/payments/{id}?done={what}")
+        format!("/dashboard/payments/{id}?done={done}")
     };
     Redirect::to(&to).into_response()
 }
@@ -358,10 +368,8 @@ pub(crate) async fn reconcile(
     if let Err(refusal) = checked(&operator, &id, &form, false).await {
         return refusal;
     }
-    match operator.account().tracker.check(&id).await {
-        Ok(_) => done(&form, &id, "reconciled"),
-        Err(e) => refused(&operator, &id, &e),
-    }
+    let outcome = operator.account().tracker.check(&id).await;
+    finish(&operator, &form, &id, "reconciled", outcome)
 }
 
 /// `POST /dashboard/payments/{id}/resolve`: an operator's decision, with a note; "paid"
@@ -394,17 +402,14 @@ pub(crate) async fn resolve(
         }
     };
     let account = operator.account();
-    match account
+    let outcome = account
         .tracker
         .resolve(&id, resolution, &form.note, receipt)
-        .await
-    {
-        Ok(_) => {
-            tracing::info!(attempt = %id, account = account.name(), "dashboard: an operator resolved a payment");
-            done(&form, &id, "resolved")
-        }
-        Err(e) => refused(&operator, &id, &e),
+        .await;
+    if outcome.is_ok() {
+        tracing::info!(attempt = %id, account = account.name(), "dashboard: an operator resolved a payment");
     }
+    finish(&operator, &form, &id, "resolved", outcome)
 }
 
 /// `POST /dashboard/payments/{id}/reviewed`: the evidence shown was looked at; the state
@@ -419,13 +424,10 @@ pub(crate) async fn mark_reviewed(
     }
     // `checked` made sure the form says what it showed.
     let seen = form.seen.unwrap_or(0);
-    match operator
+    let outcome = operator
         .account()
         .tracker
         .mark_reviewed(&id, &form.note, seen)
-        .await
-    {
-        Ok(_) => done(&form, &id, "reviewed"),
-        Err(e) => refused(&operator, &id, &e),
-    }
+        .await;
+    finish(&operator, &form, &id, "reviewed", outcome)
 }
